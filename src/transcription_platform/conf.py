@@ -1,0 +1,210 @@
+"""Library settings: one ``TRANSCRIPTION_PLATFORM`` dict, read lazily and validated.
+
+Every key, its type and its default live in :data:`SETTINGS`; ``docs/settings.md``
+documents each of them (a test fails when one is missing). Values are re-read when
+Django's ``setting_changed`` fires, so ``override_settings`` works in tests::
+
+    from transcription_platform.conf import settings
+    settings.MAX_UPLOAD_BYTES
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings as django_settings
+from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
+SETTINGS_NAME = "TRANSCRIPTION_PLATFORM"
+
+MiB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One documented setting: its default, the accepted type(s) and whether dict
+    values are merged key by key over the default (``merge=True``) or replace it."""
+
+    default: Any
+    types: type | tuple[type, ...]
+    doc: str
+    merge: bool = False
+    nullable: bool = False
+
+
+SETTINGS: dict[str, Setting] = {
+    "ENGINES": Setting(
+        {
+            "default": {
+                "BACKEND": "transcription_platform.engines.openai.OpenAIEngine",
+                "OPTIONS": {"model": "whisper-1"},
+            }
+        },
+        dict,
+        "Speech engines by name, shaped like Django's CACHES: BACKEND + OPTIONS.",
+    ),
+    "DEFAULT_ENGINE": Setting("default", str, "Engine name used when a request names none."),
+    "ANALYZERS": Setting(
+        {
+            "default": {
+                "BACKEND": "transcription_platform.analysis.analyzers.extractive.ExtractiveAnalyzer",
+                "OPTIONS": {},
+            }
+        },
+        dict,
+        "Transcript analyzers by name (BACKEND + OPTIONS).",
+    ),
+    "DEFAULT_ANALYZER": Setting("default", str, "Analyzer name used when none is named."),
+    "ANALYSIS_ENABLED": Setting(
+        False, bool, "Site default for running analysis after transcription."
+    ),
+    "AUDIO_STORAGE": Setting("default", str, "Alias in settings.STORAGES for uploaded audio."),
+    "AUDIO_UPLOAD_TO": Setting(
+        "transcriptions/%Y/%m/%d", str, "strftime path prefix for stored audio files."
+    ),
+    "MAX_UPLOAD_BYTES": Setting(500 * MiB, int, "Largest accepted upload in bytes (413 above)."),
+    "MAX_DURATION_SECONDS": Setting(
+        4 * 3600, (int, float), "Longest accepted audio in seconds (400 above)."
+    ),
+    "CHUNK_SECONDS": Setting(
+        None,
+        (int, float),
+        "Longest chunk sent to an engine; None uses each engine's own default.",
+        nullable=True,
+    ),
+    "RATE_LIMITS": Setting(
+        {
+            "anon": "100/d",
+            "user": "1000/d",
+            "login": "10/m",
+            "registration": "20/h",
+            "transcription_create": "10/h",
+        },
+        dict,
+        "django-ratelimit rates per scope; a value of None disables that limit.",
+        merge=True,
+    ),
+    "RATE_LIMIT_CACHE": Setting("default", str, "Cache alias that counts rate-limit hits."),
+    "PAGE_SIZE": Setting(20, int, "Default page size of list endpoints."),
+    "MAX_PAGE_SIZE": Setting(100, int, "Largest page size a client may ask for."),
+    "IDEMPOTENCY_TTL_SECONDS": Setting(
+        24 * 3600, int, "How long an Idempotency-Key keeps returning the original resource."
+    ),
+    "TASK_CLUSTER": Setting(
+        None, str, "Name of the django-q2 cluster that runs heavy work.", nullable=True
+    ),
+    "TASK_MAX_ATTEMPTS": Setting(
+        5, int, "Attempts for a chunk on retryable engine errors before the job fails."
+    ),
+    "TASK_RETRY_BACKOFF_SECONDS": Setting(
+        5.0, (int, float), "First retry delay; doubles each attempt (Retry-After wins)."
+    ),
+    "TASK_MAX_BACKOFF_SECONDS": Setting(300.0, (int, float), "Upper bound of one retry delay."),
+    "STUCK_AFTER_SECONDS": Setting(
+        3600, int, "A job in processing without progress for this long is recovered."
+    ),
+    "HEALTH_CHECKS": Setting(
+        [
+            "transcription_platform.health.checks.database",
+            "transcription_platform.health.checks.cache",
+            "transcription_platform.health.checks.storage",
+            "transcription_platform.health.checks.worker",
+        ],
+        list,
+        "Dotted paths of health checks: callables returning bool (or raising).",
+    ),
+    "HEALTH_CHECK_TIMEOUT": Setting(
+        3.0, (int, float), "Seconds a single health check may take before it counts as failed."
+    ),
+    "WORKER_HEARTBEAT_MAX_AGE": Setting(
+        180, int, "Seconds after the last worker heartbeat before 'worker' turns unhealthy."
+    ),
+    "ENCRYPTION_KEYS": Setting(
+        [],
+        list,
+        "Fernet keys for secrets at rest; the first encrypts, all decrypt. Empty: derived "
+        "from SECRET_KEY (warned about in production).",
+    ),
+    "API_KEY_PREFIX": Setting("tp_", str, "Prefix that marks a platform API key."),
+    "AUDIT_RETENTION_DAYS": Setting(
+        365, int, "Audit entries older than this are removed by purge_audit_log.", nullable=True
+    ),
+    "RETENTION_DAYS": Setting(
+        None,
+        int,
+        "Transcriptions (and their audio) older than this are removed by purge; None keeps.",
+        nullable=True,
+    ),
+}
+
+
+def _check(name: str, value: Any) -> None:
+    spec = SETTINGS[name]
+    if value is None and spec.nullable:
+        return
+    # bool is an int subclass: don't let True pass as a byte count.
+    wrong_bool = isinstance(value, bool) and bool not in _as_tuple(spec.types)
+    if wrong_bool or not isinstance(value, spec.types):
+        expected = " or ".join(t.__name__ for t in _as_tuple(spec.types))
+        raise ImproperlyConfigured(
+            f"{SETTINGS_NAME}[{name!r}] must be {expected}, got {type(value).__name__}."
+        )
+
+
+def _as_tuple(types: type | tuple[type, ...]) -> tuple[type, ...]:
+    return types if isinstance(types, tuple) else (types,)
+
+
+class PlatformSettings:
+    """Attribute access to the validated ``TRANSCRIPTION_PLATFORM`` dict."""
+
+    def __init__(self) -> None:
+        self._values: dict[str, Any] | None = None
+
+    def _load(self) -> dict[str, Any]:
+        user = getattr(django_settings, SETTINGS_NAME, None) or {}
+        if not isinstance(user, dict):
+            raise ImproperlyConfigured(f"{SETTINGS_NAME} must be a dict.")
+        unknown = sorted(set(user) - set(SETTINGS))
+        if unknown:
+            raise ImproperlyConfigured(
+                f"Unknown {SETTINGS_NAME} key(s): {', '.join(unknown)}. "
+                f"Known keys: {', '.join(sorted(SETTINGS))}."
+            )
+        values: dict[str, Any] = {}
+        for name, spec in SETTINGS.items():
+            if name not in user:
+                values[name] = spec.default
+                continue
+            value = user[name]
+            _check(name, value)
+            if spec.merge and isinstance(value, dict):
+                value = {**spec.default, **value}
+            values[name] = value
+        return values
+
+    @property
+    def values(self) -> dict[str, Any]:
+        if self._values is None:
+            self._values = self._load()
+        return self._values
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_") or name not in SETTINGS:
+            raise AttributeError(name)
+        return self.values[name]
+
+    def reload(self) -> None:
+        self._values = None
+
+
+settings = PlatformSettings()
+
+
+@receiver(setting_changed)
+def _reload_settings(*, setting: str, **kwargs: Any) -> None:
+    if setting == SETTINGS_NAME:
+        settings.reload()
