@@ -1,0 +1,10 @@
+from django.apps import AppConfig
+
+
+class AccountsConfig(AppConfig):
+    name = "transcription_platform.accounts"
+    label = "transcription_platform_accounts"
+    verbose_name = "Accounts"
+    default_auto_field = "django.db.models.BigAutoField"
+    # (prefix, dotted router) pairs mounted by transcription_platform.api.
+    api_routers = [("/auth/", "transcription_platform.accounts.api.router")]

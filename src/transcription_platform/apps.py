@@ -1,0 +1,12 @@
+from django.apps import AppConfig
+
+
+class TranscriptionPlatformConfig(AppConfig):
+    """Core app: system checks and the management commands (startup_checks, transcribe…)."""
+
+    name = "transcription_platform"
+    label = "transcription_platform"
+    verbose_name = "Transcription platform"
+
+    def ready(self) -> None:
+        from transcription_platform import checks  # noqa: F401  (registers system checks)
