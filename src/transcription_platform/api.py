@@ -2,10 +2,13 @@
 
 Each app's ``AppConfig.api_routers`` lists ``(prefix, "dotted.path.router")`` pairs;
 an app left out of ``INSTALLED_APPS`` contributes nothing. A site with its own
-NinjaAPI can skip this module and mount the routers itself (see docs/installation.md).
+NinjaAPI mounts the routers itself and calls :func:`install_platform` on it (see
+docs/installation.md).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from django.apps import apps
 from django.utils.module_loading import import_string
@@ -13,9 +16,24 @@ from ninja import NinjaAPI
 
 from transcription_platform import __version__
 from transcription_platform.exceptions import install_exception_handlers
+from transcription_platform.ratelimit import default_rate_limit
+from transcription_platform.schemas import ErrorOut
+
+ERROR_DESCRIPTIONS = {
+    "400": "Bad request (error shape)",
+    "401": "Not authenticated",
+    "403": "Permission denied",
+    "404": "Not found",
+    "409": "Conflict with the resource's state",
+    "413": "Payload too large",
+    "415": "Unsupported media type",
+    "422": "Validation error: the request does not match the schema",
+    "429": "Rate limited; see the Retry-After header",
+    "500": "Internal error",
+}
 
 
-def iter_routers() -> list[tuple[str, object]]:
+def iter_routers() -> list[tuple[str, Any]]:
     """(prefix, router) of every installed app that exposes API routes."""
     mounted = []
     for config in apps.get_app_configs():
@@ -24,17 +42,54 @@ def iter_routers() -> list[tuple[str, object]]:
     return mounted
 
 
-def build_api(**kwargs: object) -> NinjaAPI:
-    """A NinjaAPI with every installed app's routers and our error handlers."""
-    options = {
+class PlatformAPI(NinjaAPI):
+    """NinjaAPI whose OpenAPI schema documents the errors every operation can return."""
+
+    def get_openapi_schema(self, *args: Any, **kwargs: Any) -> Any:
+        schema = super().get_openapi_schema(*args, **kwargs)
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        if "ErrorOut" not in components:
+            error_schema = ErrorOut.model_json_schema(ref_template="#/components/schemas/{model}")
+            components.update(error_schema.pop("$defs", {}))
+            components["ErrorOut"] = error_schema
+        ref = {
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}}
+        }
+        for path, operations in schema.get("paths", {}).items():
+            for operation in operations.values():
+                statuses = {"422", "429", "500"}
+                if operation.get("security"):
+                    statuses.add("401")
+                if "{" in path:
+                    statuses.add("404")
+                # ninja keys responses by int; JSON output needs (and tools expect) str.
+                responses = {str(k): v for k, v in operation.get("responses", {}).items()}
+                operation["responses"] = responses
+                for status in sorted(statuses | {s for s in responses if int(s) >= 400}):
+                    entry = responses.setdefault(status, {})
+                    entry.setdefault("description", ERROR_DESCRIPTIONS.get(status, "Error"))
+                    if "content" not in entry:
+                        entry.update(ref)
+        return schema
+
+
+def install_platform(api: NinjaAPI) -> None:
+    """Give ``api`` our error shape and the site-wide anon/user rate limits."""
+    install_exception_handlers(api)
+    api.add_decorator(default_rate_limit)
+
+
+def build_api(**kwargs: Any) -> NinjaAPI:
+    """A NinjaAPI with every installed app's routers, our error handlers and limits."""
+    options: dict[str, Any] = {
         "title": "transcription_platform API",
         "version": __version__,
         "description": "Upload audio, follow the job, fetch the transcript.",
         "urls_namespace": "transcription_platform",
     }
     options.update(kwargs)
-    api = NinjaAPI(**options)
-    install_exception_handlers(api)
+    api = PlatformAPI(**options)
+    install_platform(api)
     for prefix, router in iter_routers():
         api.add_router(prefix, router)
     return api

@@ -50,7 +50,9 @@ SETTINGS: dict[str, Setting] = {
     "ANALYZERS": Setting(
         {
             "default": {
-                "BACKEND": "transcription_platform.analysis.analyzers.extractive.ExtractiveAnalyzer",
+                "BACKEND": (
+                    "transcription_platform.analysis.analyzers.extractive.ExtractiveAnalyzer"
+                ),
                 "OPTIONS": {},
             }
         },
@@ -87,7 +89,6 @@ SETTINGS: dict[str, Setting] = {
         "django-ratelimit rates per scope; a value of None disables that limit.",
         merge=True,
     ),
-    "RATE_LIMIT_CACHE": Setting("default", str, "Cache alias that counts rate-limit hits."),
     "PAGE_SIZE": Setting(20, int, "Default page size of list endpoints."),
     "MAX_PAGE_SIZE": Setting(100, int, "Largest page size a client may ask for."),
     "IDEMPOTENCY_TTL_SECONDS": Setting(
@@ -120,7 +121,7 @@ SETTINGS: dict[str, Setting] = {
         3.0, (int, float), "Seconds a single health check may take before it counts as failed."
     ),
     "WORKER_HEARTBEAT_MAX_AGE": Setting(
-        180, int, "Seconds after the last worker heartbeat before 'worker' turns unhealthy."
+        150, int, "Seconds after the last worker heartbeat before the worker check fails."
     ),
     "ENCRYPTION_KEYS": Setting(
         [],

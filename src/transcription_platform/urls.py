@@ -2,21 +2,49 @@
 
     path("rest/api/v1/", include("transcription_platform.urls")),
 
-Everything under that prefix answers in the API's JSON error shape, including
-paths that match no operation (404) — never Django's HTML pages.
+Everything under that prefix answers in the API's JSON error shape, including paths
+that match no operation (404) and wrong methods (405) — never Django's HTML pages.
 """
 
+import functools
+from collections.abc import Callable
+
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.urls import path, re_path
 
 from transcription_platform.api import api
-from transcription_platform.exceptions import NotFound, response_for
+from transcription_platform.exceptions import NotFound, error_response, response_for
 
 
-def api_not_found(request, unmatched: str = ""):
+def api_not_found(request: HttpRequest, unmatched: str = "") -> HttpResponse:
     return response_for(NotFound("No API endpoint matches this path."))
 
 
+def _json_method_not_allowed(view: Callable) -> Callable:
+    """ninja answers a wrong method with a bare text 405; give it our shape."""
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+        response = view(request, *args, **kwargs)
+        if isinstance(response, HttpResponseNotAllowed):
+            allowed = response["Allow"]
+            response = error_response(
+                405,
+                "method_not_allowed",
+                f"Method {request.method} is not allowed here.",
+                {"allowed": allowed.split(", ")},
+                {"Allow": allowed},
+            )
+        return response
+
+    return wrapper
+
+
+_api_patterns, _api_app, _api_namespace = api.urls
+for pattern in _api_patterns:
+    pattern.callback = _json_method_not_allowed(pattern.callback)
+
 urlpatterns = [
-    path("", api.urls),
+    path("", (_api_patterns, _api_app, _api_namespace)),
     re_path(r"^(?P<unmatched>.*)$", api_not_found),
 ]

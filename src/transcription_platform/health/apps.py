@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class HealthConfig(AppConfig):
@@ -8,3 +9,8 @@ class HealthConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     # (prefix, dotted router) pairs mounted by transcription_platform.api.
     api_routers = [("/transcriptions/health/", "transcription_platform.health.api.router")]
+
+    def ready(self) -> None:
+        from transcription_platform.health.tasks import ensure_heartbeat_schedule
+
+        post_migrate.connect(ensure_heartbeat_schedule, sender=self)

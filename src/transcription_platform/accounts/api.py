@@ -1,0 +1,95 @@
+"""``/auth/``: registration, login, token refresh, logout and the current user."""
+
+from django.http import HttpRequest
+from ninja import Router, Status
+from ninja_jwt.exceptions import TokenError
+from ninja_jwt.settings import api_settings as jwt_settings
+from ninja_jwt.tokens import RefreshToken
+
+from transcription_platform.accounts import services
+from transcription_platform.accounts.auth import platform_auth
+from transcription_platform.accounts.schemas import (
+    AccessOut,
+    LoginIn,
+    RefreshIn,
+    RegistrationIn,
+    TokensOut,
+    UserOut,
+)
+from transcription_platform.exceptions import AuthenticationFailed, ValidationError
+from transcription_platform.ratelimit import rate_limit
+from transcription_platform.schemas import error_responses
+
+router = Router(tags=["auth"])
+
+
+@router.post(
+    "registration/",
+    response={201: TokensOut, **error_responses(400)},
+    summary="Create an account and receive tokens",
+)
+@rate_limit("registration", "ip")
+def register(request: HttpRequest, payload: RegistrationIn):
+    user = services.register_user(
+        email=payload.email, password=payload.password, username=payload.username
+    )
+    return Status(201, {**services.issue_tokens(user), "user": user})
+
+
+@router.post(
+    "login/",
+    response={200: TokensOut, **error_responses(400)},
+    summary="Exchange email (or username) and password for tokens",
+)
+@rate_limit("login", "ip")
+def login(request: HttpRequest, payload: LoginIn):
+    user = services.login_user(request, login=payload.login, password=payload.password)
+    return {**services.issue_tokens(user), "user": user}
+
+
+@router.post(
+    "refresh/",
+    response={200: AccessOut, **error_responses(401)},
+    summary="Exchange a refresh token for a new access token",
+)
+def refresh(request: HttpRequest, payload: RefreshIn):
+    try:
+        token = RefreshToken(payload.refresh)
+        access = str(token.access_token)
+        new_refresh = None
+        if jwt_settings.ROTATE_REFRESH_TOKENS:
+            if jwt_settings.BLACKLIST_AFTER_ROTATION:
+                token.blacklist()
+            token.set_jti()
+            token.set_exp()
+            token.set_iat()
+            new_refresh = str(token)
+    except TokenError:
+        raise AuthenticationFailed(
+            "Token is invalid, expired or revoked.", code="token_not_valid"
+        ) from None
+    return {"access": access, "refresh": new_refresh}
+
+
+@router.post(
+    "logout/",
+    auth=platform_auth,
+    response={204: None, **error_responses(400)},
+    summary="Revoke a refresh token (blacklist)",
+)
+def logout(request: HttpRequest, payload: RefreshIn):
+    try:
+        token = RefreshToken(payload.refresh)
+    except TokenError:
+        raise ValidationError(
+            "Token is invalid, expired or already revoked.", code="token_not_valid"
+        ) from None
+    if str(token.get(jwt_settings.USER_ID_CLAIM)) != str(request.auth.pk):
+        raise ValidationError("This refresh token belongs to another user.", code="token_not_valid")
+    token.blacklist()
+    return Status(204, None)
+
+
+@router.get("me/", auth=platform_auth, response=UserOut, summary="The authenticated user")
+def me(request: HttpRequest):
+    return request.auth

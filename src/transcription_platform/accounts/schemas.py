@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from ninja import Field, Schema
+from pydantic import model_validator
+
+
+class RegistrationIn(Schema):
+    email: str = Field(..., max_length=254)
+    password: str = Field(..., max_length=4096)
+    username: str | None = Field(None, max_length=150)
+
+
+class LoginIn(Schema):
+    """Log in with ``email`` or ``username`` (either may carry the other) and a password."""
+
+    email: str | None = Field(None, max_length=254)
+    username: str | None = Field(None, max_length=254)
+    password: str = Field(..., max_length=4096)
+
+    @model_validator(mode="after")
+    def _one_identifier(self) -> LoginIn:
+        if not (self.email or self.username):
+            raise ValueError("Provide email or username.")
+        return self
+
+    @property
+    def login(self) -> str:
+        return self.email or self.username or ""
+
+
+class RefreshIn(Schema):
+    refresh: str = Field(..., max_length=4096)
+
+
+class UserOut(Schema):
+    id: int
+    email: str
+    username: str
+    date_joined: datetime | None = None
+
+    @staticmethod
+    def resolve_username(obj: object) -> str:
+        return obj.get_username()  # type: ignore[attr-defined]
+
+    @staticmethod
+    def resolve_date_joined(obj: object) -> datetime | None:
+        return getattr(obj, "date_joined", None)
+
+
+class TokensOut(Schema):
+    access: str
+    refresh: str
+    user: UserOut
+
+
+class AccessOut(Schema):
+    access: str
+    refresh: str | None = Field(None, description="Present when refresh tokens rotate.")

@@ -1,0 +1,54 @@
+"""Page-number pagination with the envelope ``{count, next, previous, results}``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from ninja import Field, Schema
+from ninja.pagination import PaginationBase
+
+from transcription_platform.conf import settings
+from transcription_platform.exceptions import NotFound
+
+
+def _page_url(request: HttpRequest, page: int) -> str:
+    query = request.GET.copy()
+    query["page"] = str(page)
+    return request.build_absolute_uri(f"{request.path}?{query.urlencode()}")
+
+
+class PageNumberPagination(PaginationBase):
+    """``?page=N&page_size=M``; page_size defaults to PAGE_SIZE, capped at MAX_PAGE_SIZE."""
+
+    class Input(Schema):
+        page: int = Field(1, ge=1, description="1-based page number.")
+        page_size: int | None = Field(
+            None, ge=1, description="Items per page (capped at the site's maximum)."
+        )
+
+    class Output(Schema):
+        count: int
+        next: str | None
+        previous: str | None
+        results: list[Any]
+
+    items_attribute = "results"
+
+    def paginate_queryset(
+        self, queryset: QuerySet, pagination: Input, request: HttpRequest, **params: Any
+    ) -> dict[str, Any]:
+        size = min(pagination.page_size or settings.PAGE_SIZE, settings.MAX_PAGE_SIZE)
+        page = pagination.page
+        count = queryset.count()
+        offset = (page - 1) * size
+        if page > 1 and offset >= count:
+            raise NotFound(f"Page {page} does not exist.", code="page_not_found")
+        results = list(queryset[offset : offset + size])
+        return {
+            "count": count,
+            "next": _page_url(request, page + 1) if offset + size < count else None,
+            "previous": _page_url(request, page - 1) if page > 1 else None,
+            "results": results,
+        }
