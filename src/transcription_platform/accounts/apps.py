@@ -8,3 +8,8 @@ class AccountsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     # (prefix, dotted router) pairs mounted by transcription_platform.api.
     api_routers = [("/auth/", "transcription_platform.accounts.api.router")]
+
+    def ready(self) -> None:
+        from transcription_platform.accounts import roles
+
+        roles.connect_signals()

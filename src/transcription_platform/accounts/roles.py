@@ -1,0 +1,145 @@
+"""Roles (RBAC) built on Django permissions, so a site can map its own groups.
+
+=========  ==========================================================  =====================
+role       can                                                          defining permission
+=========  ==========================================================  =====================
+member     use the API on their own data (every active user)            —
+admin      everything, including other users' transcriptions (support)  access_all_transcriptions
+billing    read-only usage/cost views, no transcript content            view_usage
+auditor    read the audit log                                           audit.view_auditlog
+=========  ==========================================================  =====================
+
+A user has a role when they hold its defining permission (directly, through any group,
+or as a superuser). After ``migrate``, groups named in :data:`ROLE_GROUPS` exist with
+those permissions; the admin group holds all of them. Check roles in ninja operations
+with :func:`require_role`, below ``@router.get(...)``::
+
+    @router.get("/", auth=platform_auth)
+    @require_role("auditor")
+    def list_entries(request): ...
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+from django.db.models import QuerySet
+from django.db.models.signals import post_migrate
+from django.http import HttpRequest
+
+from transcription_platform.exceptions import AuthenticationFailed, PermissionDenied
+
+ADMIN, MEMBER, BILLING, AUDITOR = "admin", "member", "billing", "auditor"
+ROLES = (ADMIN, MEMBER, BILLING, AUDITOR)
+
+ROLE_PERMISSIONS: dict[str, str | None] = {
+    ADMIN: "transcription_platform_accounts.access_all_transcriptions",
+    MEMBER: None,
+    BILLING: "transcription_platform_accounts.view_usage",
+    AUDITOR: "transcription_platform_audit.view_auditlog",
+}
+
+ROLE_GROUPS: dict[str, str] = {
+    ADMIN: "Transcription admins",
+    BILLING: "Transcription billing",
+    AUDITOR: "Transcription auditors",
+}
+
+
+def _group_permissions(role: str) -> list[str]:
+    if role == ADMIN:
+        return [perm for perm in ROLE_PERMISSIONS.values() if perm]
+    perm = ROLE_PERMISSIONS[role]
+    return [perm] if perm else []
+
+
+def has_role(user: Any, role: str) -> bool:
+    """Whether ``user`` (active, authenticated) has ``role``."""
+    if role not in ROLE_PERMISSIONS:
+        raise ValueError(f"Unknown role {role!r}; roles are {', '.join(ROLES)}.")
+    if user is None or not user.is_authenticated or not user.is_active:
+        return False
+    perm = ROLE_PERMISSIONS[role]
+    return perm is None or user.has_perm(perm)
+
+
+def user_roles(user: Any) -> list[str]:
+    """The roles ``user`` has, in :data:`ROLES` order."""
+    return [role for role in ROLES if has_role(user, role)]
+
+
+def is_support_admin(user: Any) -> bool:
+    """Whether ``user`` may act on other users' objects (support)."""
+    return has_role(user, ADMIN)
+
+
+def visible_to(queryset: QuerySet, user: Any, owner_field: str = "user") -> QuerySet:
+    """``queryset`` narrowed to what ``user`` may see: everything for a support admin,
+    their own rows otherwise (another user's object then answers 404, not 403)."""
+    if is_support_admin(user):
+        return queryset
+    return queryset.filter(**{owner_field: user})
+
+
+def request_user(request: HttpRequest | None) -> Any:
+    """The authenticated user of a request (ninja's ``request.auth`` or the session)."""
+    if request is None:
+        return None
+    for candidate in (getattr(request, "auth", None), getattr(request, "user", None)):
+        if candidate is not None and getattr(candidate, "is_authenticated", False):
+            return candidate
+    return None
+
+
+def require_role(*roles: str) -> Callable[[Callable], Callable]:
+    """Decorate a ninja operation: the caller needs at least one of ``roles`` (403)."""
+    for role in roles:
+        if role not in ROLE_PERMISSIONS:
+            raise ValueError(f"Unknown role {role!r}; roles are {', '.join(ROLES)}.")
+
+    def decorator(view: Callable) -> Callable:
+        @functools.wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+            user = request_user(request)
+            if user is None:
+                raise AuthenticationFailed()
+            if not any(has_role(user, role) for role in roles):
+                raise PermissionDenied(f"This needs the {' or '.join(roles)} role.")
+            return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+def create_role_groups(apps: Any = None, using: str = "default", **kwargs: Any) -> None:
+    """post_migrate: make sure the default role groups exist with their permissions.
+
+    Runs after every app's migrations: a permission whose app is not installed (or not
+    migrated yet) is skipped and picked up by a later run.
+    """
+    from django.apps import apps as global_apps
+
+    apps = apps or global_apps
+    try:
+        Group = apps.get_model("auth", "Group")
+        Permission = apps.get_model("auth", "Permission")
+    except LookupError:
+        return
+    for role, group_name in ROLE_GROUPS.items():
+        group, _ = Group.objects.using(using).get_or_create(name=group_name)
+        for dotted in _group_permissions(role):
+            app_label, codename = dotted.split(".", 1)
+            permission = (
+                Permission.objects.using(using)
+                .filter(content_type__app_label=app_label, codename=codename)
+                .first()
+            )
+            if permission is not None:
+                group.permissions.add(permission)
+
+
+def connect_signals() -> None:
+    post_migrate.connect(create_role_groups, dispatch_uid="transcription_platform.role_groups")
