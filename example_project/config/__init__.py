@@ -1,0 +1,1 @@
+"""Example project that mounts transcription_platform."""

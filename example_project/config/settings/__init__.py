@@ -1,0 +1,1 @@
+"""Settings modules: ``local`` (default), ``production`` and ``test``, all built on ``base``."""

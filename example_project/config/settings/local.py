@@ -1,0 +1,28 @@
+"""Local development and the demo: DEBUG on, the offline speech engine by default.
+
+Cloud engines are added when their keys are set (``OPENAI_API_KEY``,
+``VOXTRAL_API_KEY``); a transcription picks one with ``engine="openai"``.
+"""
+
+from pathlib import Path
+
+from .base import *  # noqa: F403
+from .base import BASE_DIR, LOG_LEVEL, VAR_DIR, build_logging, env, init_sentry
+
+DEBUG = True
+SECRET_KEY = env.str(
+    "DJANGO_SECRET_KEY",
+    default="django-insecure-local-development-only-never-use-this-key-in-production",
+)
+ALLOWED_HOSTS = env.list(
+    "DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"]
+)
+CORS_ALLOWED_ORIGINS = env.list(
+    "DJANGO_CORS_ALLOWED_ORIGINS", default=["http://localhost:3000", "http://127.0.0.1:3000"]
+)
+
+# SQLite and the file cache live here; SQLite does not create missing directories.
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+LOGGING = build_logging(Path(env.str("DJANGO_LOG_DIR", default=str(BASE_DIR / "logs"))), LOG_LEVEL)
+SENTRY_ENABLED = init_sentry("local")

@@ -1,0 +1,13 @@
+"""URLs of the example project: the whole library is two ``include`` lines."""
+
+from django.contrib import admin
+from django.urls import include, path
+from django.views.generic import RedirectView
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    # /healthz (liveness) for load balancers and orchestrators.
+    path("", include("transcription_platform.health.urls")),
+    path("rest/api/v1/", include("transcription_platform.urls")),
+    path("", RedirectView.as_view(url="/rest/api/v1/docs", permanent=False)),
+]
