@@ -7,4 +7,4 @@ class AuditConfig(AppConfig):
     verbose_name = "Audit log"
     default_auto_field = "django.db.models.BigAutoField"
     # (prefix, dotted router) pairs mounted by transcription_platform.api.
-    api_routers = []
+    api_routers = [("/audit/", "transcription_platform.audit.api.router")]
