@@ -1,0 +1,553 @@
+"""An offline analyzer with no model: it only selects and matches, it never writes.
+
+* summary — the highest-scoring sentences of the transcript itself (word-frequency
+  scoring with a redundancy penalty), in their original order;
+* topics — the most frequent content words and repeated multi-word phrases;
+* action items — sentences that match commitment patterns ("Sarah will …", "we need
+  to …", "action item: …", "… by Friday"), with the named owner and the deadline as
+  said, linked to the start of the segment they were said in.
+
+It is tuned for English (its stop words and patterns are English). It cannot
+paraphrase, infer an owner who is not named, or understand what was decided.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import re
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from transcription_platform.analysis.analyzers.base import (
+    ActionItem,
+    AnalysisResult,
+    Analyzer,
+    Topic,
+    TranscriptInput,
+)
+
+
+def _wordset(words: str) -> frozenset[str]:
+    return frozenset(words.split())
+
+
+STOPWORDS = _wordset(
+    """
+    a about above after again against all almost already also although always am among an
+    and another any anybody anyone anything anyway anywhere are aren't around as at away
+    back be became because become been before being below between both but by can can't
+    cannot could couldn't did didn't do does doesn't doing don't done down during each
+    either else enough etc even ever every everybody everyone everything everywhere few
+    for from further get gets getting give given go goes going gone got gotten had hadn't
+    has hasn't have haven't having he he'd he'll he's her here here's hers herself him
+    himself his how how's however i i'd i'll i'm i've if in into is isn't it it's its
+    itself just let let's like made make makes many may maybe me might mine more most
+    much must mustn't my myself neither never no nobody none nor not nothing now of off
+    often on once one only onto or other others otherwise our ours ourselves out over own
+    per perhaps put quite rather really said same say says see seem seems shall shan't
+    she she'd she'll she's should shouldn't since so some somebody someone something
+    sometimes somewhat still such sure take taken than that that's the their theirs them
+    themselves then there there's these they they'd they'll they're they've thing things
+    think this those though through thus till to together too toward towards under
+    unless until up upon us very via was wasn't way we we'd we'll we're we've well went
+    were weren't what what's whatever when whenever where where's whether which while who
+    who's whoever whole whom whose why will with within without won't would wouldn't yes
+    yet you you'd you'll you're you've your yours yourself yourselves
+    actually alright basically gonna gotta hmm kind kinda know lot lots mean mhm okay ok
+    oh pretty right sort stuff uh um umm uhm wanna yeah yep yup guess want need needs
+    good great thanks thank hello hi bye sounds sound anyway everyone today tomorrow
+    yesterday next last first second new time times bit little able call called come
+    comes coming look looks looking talk talking tell told feel try trying use using
+    day days week weeks month months year years old big small high low long short full
+    fine most least main part end start half across along behind beside beyond near
+    inside outside later earlier likes liked remember forget please
+    monday tuesday wednesday thursday friday saturday sunday
+    """
+)
+
+# Words that start a sentence with a capital but are never a person's name.
+_NOT_NAMES = STOPWORDS | _wordset(
+    """
+    january february march april may june july august september october november december
+    team everybody everyone nobody someone somebody anyone anybody people guys folks
+    action note next step steps follow todo also then """
+)
+
+_ABBREVIATIONS = _wordset("mr mrs ms dr prof st jr sr vs etc inc ltd co e.g i.e approx dept fig no")
+# Patterns match a copy of the text with typographic quotes and dashes made plain; the
+# mapping is one character to one, so positions found in the copy hold in the original.
+_PLAIN = str.maketrans("\u2018\u2019\u201c\u201d\u2013\u2014", "''\"\"--")
+_SENTENCE_END = re.compile(r"[.!?]+[\"')\]]*(?=\s|$)")
+_WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
+_SPEAKER = re.compile(r"^\s*(?P<speaker>[A-Z][\w.\-]*(?: [A-Z][\w.\-]*){0,2})\s*:\s+")
+_MAX_SENTENCE_WORDS = 60  # unpunctuated ASR output is cut into pieces of about this size
+
+# --------------------------------------------------------------------------- patterns
+
+_WEEKDAY = (
+    r"(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday|"
+    r"mon|tues?|wed|thu(?:rs?)?|fri)"
+)
+_MONTH = (
+    r"(?:january|february|march|april|may|june|july|august|september|october|november|"
+    r"december|jan|feb|mar|apr|jun|jul|aug|sept?|oct|nov|dec)"
+)
+_ORDINAL = r"\d{1,2}(?:st|nd|rd|th)?"
+_NUMBER_WORD = r"(?:a|an|one|two|three|four|five|six|seven|eight|nine|ten|a couple of|\d+)"
+_WHEN = (
+    rf"(?:{_MONTH}\.?\s+(?:the\s+)?{_ORDINAL}\b|(?:the\s+)?{_ORDINAL}\s+(?:of\s+)?{_MONTH}\b|"
+    rf"\d{{4}}-\d{{2}}-\d{{2}}|"
+    rf"\d{{1,2}}/\d{{1,2}}(?:/\d{{2,4}})?|"
+    rf"(?:(?:this|next|the\s+coming|coming)\s+)?{_WEEKDAY}\b"
+    rf"(?:\s+the\s+{_ORDINAL}\b|\s+(?:morning|afternoon|evening|night))?|"
+    rf"tomorrow(?:\s+(?:morning|afternoon|evening|night))?|tonight|today|"
+    rf"(?:the\s+)?end\s+of\s+(?:the\s+|this\s+|next\s+)?(?:day|week|month|quarter|year|sprint)|"
+    rf"(?:next|this)\s+(?:week|month|quarter|sprint)|eod|eow|cob|noon|midnight)"
+)
+# "by Friday", "due the 3rd of May", "before end of the month", "in two weeks".
+_DUE = re.compile(
+    rf"\b(?:(?:by|before|until|till|no\s+later\s+than|due(?:\s+(?:on|by))?|on|for)\s+"
+    rf"(?P<when>{_WHEN})|(?P<span>(?:in|within)\s+{_NUMBER_WORD}\s+(?:days?|weeks?|months?))|"
+    rf"(?P<bare>tomorrow(?:\s+(?:morning|afternoon|evening))?|tonight|"
+    rf"(?:next|this)\s+week|(?:the\s+)?end\s+of\s+(?:the\s+)?(?:day|week|month)))\b",
+    re.IGNORECASE,
+)
+# A deadline on its own makes a sentence an action item ("The deck is due Friday").
+_DEADLINE = re.compile(
+    rf"\b(?:by|before|no\s+later\s+than|due(?:\s+(?:on|by))?|deadline\s+is)\s+{_WHEN}",
+    re.IGNORECASE,
+)
+_MARKER = re.compile(
+    r"\b(?:action\s+items?|to-?dos?|follow[- ]ups?|next\s+steps?)\s*(?:is|are|:|-)\s*"
+    r"(?P<body>\S.*)",
+    re.IGNORECASE,
+)
+_NAME = r"(?:[A-Z][a-z]+(?:[-'][A-Z]?[a-z]+)?(?:\s+[A-Z][a-z]+)?)"
+_MODAL = (
+    r"(?:will|shall|'ll|is\s+going\s+to|is\s+gonna|is\s+to|needs\s+to|has\s+to|"
+    r"agreed\s+to|volunteered\s+to|offered\s+to|promised\s+to|is\s+responsible\s+for)"
+)
+_NAMED = re.compile(rf"(?P<owner>{_NAME})\s*{_MODAL}\s+(?P<rest>.*)")
+# Minutes style: "Priya to draft the proposal by Monday."
+_MINUTES = re.compile(rf"^(?P<owner>{_NAME})\s+to\s+(?P<rest>[a-z].*)")
+_VOCATIVE = re.compile(rf"^(?P<owner>{_NAME})\s*,\s*(?:(?:can|could|would|will)\s+you|please)\b")
+_ASSIGNED = re.compile(rf"\b(?:assigned\s+to|owner\s*:)\s*(?P<owner>{_NAME})")
+_GROUP = re.compile(
+    r"\b(?:(?:we|i|someone|somebody)\s+(?:will|shall|need\s+to|needs\s+to|have\s+to|has\s+to|"
+    r"must|should|are\s+going\s+to|am\s+going\s+to|are\s+gonna|am\s+gonna|gotta|"
+    r"got\s+to|ought\s+to)|(?:we|i)'(?:ll|re\s+going\s+to|m\s+going\s+to|re\s+gonna|"
+    r"m\s+gonna)|you\s+(?:need\s+to|have\s+to|must)|let'?s|(?:can|could|would|will)\s+you|"
+    r"please|make\s+sure|remember\s+to|don't\s+forget\s+to|be\s+sure\s+to)\s+(?P<rest>.*)",
+    re.IGNORECASE,
+)
+_FILLER_LEAD = re.compile(
+    r"^(?:(?:so|okay|ok|and|um|uh|alright|all\s+right|right|well|also|then|yeah)\b[,\s]*)+",
+    re.IGNORECASE,
+)
+# Meeting small talk that has the form of a commitment: "let's get started",
+# "I'll share my screen", "I'll be honest", "we will see".
+_NOT_ACTIONS = _wordset(
+    """be see start begin get go move wrap take hand pass let keep tell say stop end finish
+    continue jump dive turn switch recap share hear look try not never"""
+)
+_ADVERBS = _wordset(
+    "just also then probably definitely quickly first still now really actually all both"
+)
+_QUESTION_START = re.compile(
+    r"^(?:do|does|did|should|shall|is|are|was|were|have|has|had|what|why|how|when|where|"
+    r"who|which|whose|am|isn't|aren't|don't|doesn't)\b",
+    re.IGNORECASE,
+)
+_REQUEST = re.compile(r"\b(?:can|could|would|will)\s+you\b|\bplease\b", re.IGNORECASE)
+
+
+# --------------------------------------------------------------------------- sentences
+
+
+@dataclass(frozen=True)
+class Sentence:
+    text: str
+    start: float | None  # start of the segment the sentence begins in
+    speaker: str | None  # "Alice" when the line was labelled "Alice: …"
+
+
+def split_sentences(transcript: TranscriptInput) -> list[Sentence]:
+    """The transcript's sentences, each with the start of the segment it begins in.
+
+    Segments are joined before splitting because speech recognisers cut segments
+    mid-sentence; a "Name:" at the start of a segment or line labels the speaker.
+    """
+    if transcript.segments:
+        pieces = [(s.text.strip(), s.start) for s in transcript.segments if s.text.strip()]
+    else:
+        pieces = [(line.strip(), None) for line in transcript.text.splitlines() if line.strip()]
+    sentences: list[Sentence] = []
+    speaker: str | None = None
+    text = ""
+    offsets: list[int] = []  # where each piece begins in ``text``
+    starts: list[float | None] = []
+    speakers: list[str | None] = []
+    for piece, start in pieces:
+        label = _SPEAKER.match(piece)
+        if label and label.group("speaker").lower() not in _NOT_NAMES:
+            speaker = label.group("speaker")
+            piece = piece[label.end() :]
+            # A new speaker always starts a new sentence, punctuated or not.
+            sentences.extend(_sentences_of(text, offsets, starts, speakers))
+            text, offsets, starts, speakers = "", [], [], []
+        offsets.append(len(text))
+        starts.append(start)
+        speakers.append(speaker)
+        text += piece + " "
+    sentences.extend(_sentences_of(text, offsets, starts, speakers))
+    return sentences
+
+
+def _sentences_of(
+    text: str, offsets: list[int], starts: list[float | None], speakers: list[str | None]
+) -> Iterator[Sentence]:
+    def at(position: int) -> int:
+        return bisect.bisect_right(offsets, position) - 1
+
+    begin = 0
+    for match in _SENTENCE_END.finditer(text.translate(_PLAIN)):
+        previous = text[begin : match.start()].rsplit(None, 1)
+        word = previous[-1].lower() if previous else ""
+        if match.group().startswith(".") and (word in _ABBREVIATIONS or _is_initial(word)):
+            continue
+        yield from _pieces(text, begin, match.end(), offsets, at, starts, speakers)
+        begin = match.end()
+    yield from _pieces(text, begin, len(text), offsets, at, starts, speakers)
+
+
+def _is_initial(word: str) -> bool:
+    return len(word) == 1 and word.isalpha()
+
+
+def _pieces(
+    text: str,
+    begin: int,
+    end: int,
+    offsets: list[int],
+    at: Callable[[int], int],
+    starts: list[float | None],
+    speakers: list[str | None],
+) -> Iterator[Sentence]:
+    """One sentence, or several when an unpunctuated run is too long to be one."""
+    raw = text[begin:end]
+    lead = len(raw) - len(raw.lstrip())
+    begin += lead
+    raw = raw.strip()
+    if not raw:
+        return
+    words = list(re.finditer(r"\S+", raw))
+    if len(words) <= _MAX_SENTENCE_WORDS:
+        index = at(begin)
+        yield Sentence(raw, starts[index], speakers[index])
+        return
+    # Cut at segment boundaries when there are any inside the run, else by word count.
+    cuts = [o - begin for o in offsets if begin < o < begin + len(raw)]
+    if not cuts:
+        step = _MAX_SENTENCE_WORDS // 2
+        cuts = [words[i].start() for i in range(step, len(words), step)]
+    for left, right in zip([0, *cuts], [*cuts, len(raw)], strict=True):
+        part = raw[left:right].strip()
+        if part:
+            index = at(begin + left + (len(raw[left:right]) - len(raw[left:right].lstrip())))
+            yield Sentence(part, starts[index], speakers[index])
+
+
+# --------------------------------------------------------------------------- words
+
+
+def _content_words(text: str, stopwords: frozenset[str]) -> list[str]:
+    words = []
+    for match in _WORD.finditer(text.translate(_PLAIN)):
+        word = match.group().lower()
+        word = word.removesuffix("'s")
+        if len(word) < 3 or word.isdigit() or word in stopwords:
+            continue
+        words.append(word)
+    return words
+
+
+def _normaliser(counts: Counter[str]) -> dict[str, str]:
+    """Plural → singular when the singular is also said ("budgets" → "budget")."""
+    mapping = {}
+    for word in counts:
+        for suffix, replacement in (("ies", "y"), ("es", ""), ("s", "")):
+            stem = word[: -len(suffix)] + replacement if word.endswith(suffix) else None
+            if stem and stem in counts and len(stem) >= 3:
+                mapping[word] = stem
+                break
+    return mapping
+
+
+# --------------------------------------------------------------------------- analyzer
+
+
+class ExtractiveAnalyzer(Analyzer):
+    """Offline summary, topics and action items by sentence scoring and patterns.
+
+    OPTIONS: ``summary_sentences`` (most sentences in the summary, default 3),
+    ``summary_max_chars`` (length bound of the summary, default 600), ``max_topics``
+    (default 5), ``extra_stopwords`` (words never to report as topics).
+    """
+
+    default_options = {
+        "summary_sentences": 3,
+        "summary_max_chars": 600,
+        "max_topics": 5,
+        "extra_stopwords": [],
+    }
+    #: Recorded as ``model`` on results: there is no model, only this algorithm.
+    algorithm = "extractive-v1"
+
+    def __init__(self, alias: str = "default", options: dict | None = None) -> None:
+        super().__init__(alias, options)
+        self.summary_sentences = int(self.positive_number("summary_sentences", integer=True))
+        self.summary_max_chars = int(self.positive_number("summary_max_chars", integer=True))
+        self.max_topics = int(self.positive_number("max_topics", integer=True))
+        extra = self.options["extra_stopwords"]
+        if not isinstance(extra, list | tuple) or not all(isinstance(w, str) for w in extra):
+            raise self.option_error("extra_stopwords", "must be a list of words")
+        self.stopwords = STOPWORDS | {w.lower() for w in extra}
+
+    @property
+    def model_name(self) -> str:
+        return self.algorithm
+
+    def analyze_transcript(
+        self, transcript: TranscriptInput, *, language: str | None, api_key: str | None
+    ) -> AnalysisResult:
+        sentences = split_sentences(transcript)
+        words = [_content_words(s.text, self.stopwords) for s in sentences]
+        counts = Counter(w for ws in words for w in ws)
+        normal = _normaliser(counts)
+        words = [[normal.get(w, w) for w in ws] for ws in words]
+        return AnalysisResult(
+            summary=self.summarise(sentences, words),
+            topics=self.find_topics(sentences, normal),
+            action_items=find_action_items(sentences),
+            model=self.model_name,
+        )
+
+    # -- summary
+
+    def summarise(self, sentences: list[Sentence], words: list[list[str]]) -> str:
+        """The best sentences, chosen greedily: informative, and unlike those chosen."""
+        frequency = Counter(w for ws in words for w in ws)
+        if not frequency:
+            chosen = self._fit(list(range(len(sentences))), sentences)
+            return " ".join(sentences[i].text for i in sorted(chosen))
+        top = max(frequency.values())
+        relevance = []
+        for text_words in words:
+            unique = set(text_words)
+            score = sum(frequency[w] / top for w in unique) / math.sqrt(len(text_words) + 4)
+            relevance.append(score)
+        chosen: list[int] = []
+        remaining = set(range(len(sentences)))
+        used = 0
+        while remaining and len(chosen) < self.summary_sentences:
+            best, best_score = None, -math.inf
+            for i in remaining:
+                overlap = max((_similarity(words[i], words[j]) for j in chosen), default=0.0)
+                score = relevance[i] - 0.6 * overlap * relevance[i]
+                if score > best_score:
+                    best, best_score = i, score
+            remaining.discard(best)
+            extra = len(sentences[best].text) + (1 if chosen else 0)
+            if used + extra > self.summary_max_chars:
+                continue  # too long to fit; a shorter one may still
+            chosen.append(best)
+            used += extra
+        return " ".join(sentences[i].text for i in sorted(chosen))
+
+    def _fit(self, order: list[int], sentences: list[Sentence]) -> list[int]:
+        chosen, used = [], 0
+        for i in order[: self.summary_sentences]:
+            extra = len(sentences[i].text) + (1 if chosen else 0)
+            if used + extra <= self.summary_max_chars:
+                chosen.append(i)
+                used += extra
+        return chosen
+
+    # -- topics
+
+    def find_topics(self, sentences: list[Sentence], normal: dict[str, str]) -> list[Topic]:
+        """Repeated phrases (runs of content words) and frequent words, strongest first."""
+        counts: Counter[tuple[str, ...]] = Counter()
+        surface: dict[tuple[str, ...], Counter[str]] = {}
+        for sentence in sentences:
+            for run in self._runs(sentence.text):
+                keys = [normal.get(w.lower(), w.lower()) for w in run]
+                for size in (1, 2, 3):
+                    for i in range(len(run) - size + 1):
+                        key = tuple(keys[i : i + size])
+                        counts[key] += 1
+                        surface.setdefault(key, Counter())[" ".join(run[i : i + size])] += 1
+        if not counts:
+            return []
+        scored: dict[tuple[str, ...], float] = {}
+        for key, count in counts.items():
+            if len(key) == 1:
+                scored[key] = count
+            elif count >= 2:
+                # A repeated phrase says more than its words alone.
+                scored[key] = count * (1 + 0.5 * len(key))
+        chosen: list[tuple[str, ...]] = []
+        # Ties go to longer phrases, then longer words: they tend to be more specific.
+        by_strength = sorted(scored, key=lambda k: (-scored[k], -len(k), -len("".join(k)), k))
+        for key in by_strength:
+            if len(chosen) == self.max_topics:
+                break
+            if counts[key] < 2 and len(chosen) >= 1 and max(counts.values()) >= 2:
+                break  # only one-off words remain; they are noise once repeats exist
+            if any(_contains(other, key) or _contains(key, other) for other in chosen):
+                continue
+            chosen.append(key)
+        best = scored[chosen[0]]
+        return [
+            Topic(
+                label=_label(surface[key]),
+                relevance=round(scored[key] / best, 2),
+            )
+            for key in chosen
+        ]
+
+    def _runs(self, text: str) -> Iterator[list[str]]:
+        """Runs of adjacent content words, broken by stop words and punctuation."""
+        run: list[str] = []
+        position = 0
+        text = text.translate(_PLAIN)
+        for match in _WORD.finditer(text):
+            gap = text[position : match.start()]
+            position = match.end()
+            word = match.group().removesuffix("'s")
+            lower = word.lower()
+            content = len(lower) >= 3 and not lower.isdigit() and lower not in self.stopwords
+            if run and (not content or any(c in gap for c in ',.;:!?()"-')):
+                yield run
+                run = []
+            if content:
+                run.append(word)
+        if run:
+            yield run
+
+
+def _similarity(a: list[str], b: list[str]) -> float:
+    sa, sb = set(a), set(b)
+    if not sa or not sb:
+        return 0.0
+    return len(sa & sb) / math.sqrt(len(sa) * len(sb))
+
+
+def _contains(longer: tuple[str, ...], shorter: tuple[str, ...]) -> bool:
+    if len(shorter) >= len(longer):
+        return False
+    return any(
+        longer[i : i + len(shorter)] == shorter for i in range(len(longer) - len(shorter) + 1)
+    )
+
+
+def _label(forms: Counter[str]) -> str:
+    """The most used spelling; a sentence-initial capital loses to the lower-case form."""
+    best = max(forms.items(), key=lambda item: (item[1], item[0].islower()))[0]
+    lower = best.lower()
+    if lower != best and forms.get(lower) and not best.isupper():
+        return lower
+    return best
+
+
+# --------------------------------------------------------------------------- action items
+
+
+def find_action_items(sentences: list[Sentence]) -> list[ActionItem]:
+    """Sentences that commit someone to something, one item per sentence."""
+    items: list[ActionItem] = []
+    seen: set[str] = set()
+    for sentence in sentences:
+        item = _action_item(sentence)
+        if item is None:
+            continue
+        key = re.sub(r"\W+", " ", item.text.lower()).strip()
+        if key in seen:
+            continue
+        seen.add(key)
+        items.append(item)
+    return items
+
+
+def _action_item(sentence: Sentence) -> ActionItem | None:
+    text = _FILLER_LEAD.sub("", sentence.text.translate(_PLAIN)).strip()
+    if len(text.split()) < 3:
+        return None
+    due = _due(text)
+    marker = _MARKER.search(text)
+    if marker:
+        body = marker.group("body").strip()
+        return ActionItem(
+            text=_capitalise(body),
+            owner=_owner(body) or _owner(text),
+            due=_due(body) or due,
+            start=sentence.start,
+        )
+    question = text.rstrip().endswith("?")
+    if question and not _REQUEST.search(text):
+        return None
+    if _QUESTION_START.match(text) and not _REQUEST.search(text):
+        return None
+    named = _NAMED.search(text)
+    if named and _is_name(named.group("owner")) and _is_action(named.group("rest")):
+        return ActionItem(_capitalise(text), named.group("owner"), due, sentence.start)
+    minutes = _MINUTES.match(text)
+    if minutes and _is_name(minutes.group("owner")):
+        return ActionItem(_capitalise(text), minutes.group("owner"), due, sentence.start)
+    group = _GROUP.search(text)
+    if group and _is_action(group.group("rest")):
+        owner = _owner(text)
+        if owner is None and re.match(r"^i\b|^i'", group.group().lower()):
+            owner = sentence.speaker  # "Alice: I'll send it" — the speaker commits
+        return ActionItem(_capitalise(text), owner, due, sentence.start)
+    if _DEADLINE.search(text):
+        return ActionItem(_capitalise(text), _owner(text), due, sentence.start)
+    return None
+
+
+def _is_name(word: str) -> bool:
+    return all(part.lower() not in _NOT_NAMES for part in word.split())
+
+
+def _is_action(rest: str) -> bool:
+    """Whether the words after the modal start with a verb that is a real task."""
+    words = [w.lower() for w in _WORD.findall(rest)]
+    while words and words[0] in _ADVERBS:
+        words.pop(0)
+    if not words:
+        return False
+    if words[0] == "be":
+        # "will be presenting" is a task; "will be honest" is not.
+        return len(words) > 1 and words[1].endswith("ing")
+    return words[0] not in _NOT_ACTIONS
+
+
+def _owner(text: str) -> str | None:
+    for pattern in (_VOCATIVE, _ASSIGNED, _NAMED, _MINUTES):
+        match = pattern.search(text)
+        if match and _is_name(match.group("owner")):
+            return match.group("owner")
+    return None
+
+
+def _due(text: str) -> str | None:
+    match = _DUE.search(text)
+    if not match:
+        return None
+    return next(g for g in (match.group("when"), match.group("span"), match.group("bare")) if g)
+
+
+def _capitalise(text: str) -> str:
+    return text[:1].upper() + text[1:] if text else text
