@@ -1,11 +1,15 @@
-"""Account services: registration, credential checks and token issuing."""
+"""Account services: registration, credential checks, token issuing, per-user provider
+settings (bring your own key) and platform API keys."""
 
 from __future__ import annotations
 
 import hashlib
 import re
+import secrets
+from datetime import timedelta
 from typing import Any
 
+from django.apps import apps as django_apps
 from django.contrib.auth import authenticate, get_user_model
 from django.contrib.auth.models import update_last_login
 from django.contrib.auth.password_validation import validate_password
@@ -13,9 +17,13 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 from django.db import connection, transaction
 from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.crypto import constant_time_compare
 from ninja_jwt.tokens import RefreshToken
 
-from transcription_platform.exceptions import ValidationError
+from transcription_platform.accounts.models import ApiKey, TranscriptionSettings
+from transcription_platform.conf import settings as platform_settings
+from transcription_platform.exceptions import NotFound, ValidationError
 
 INVALID_CREDENTIALS = "Unable to log in with the provided credentials."
 
@@ -107,9 +115,162 @@ def login_user(request: HttpRequest, *, login: str, password: str) -> Any:
         if user is not None:
             update_last_login(None, user)
             return user
+    _audit("login_failed", request=request, meta={"method": "password", "login": login[:254]})
     raise ValidationError(INVALID_CREDENTIALS, code="invalid_credentials")
 
 
 def issue_tokens(user: Any) -> dict[str, str]:
     refresh = RefreshToken.for_user(user)
     return {"access": str(refresh.access_token), "refresh": str(refresh)}
+
+
+def _audit(action: str, **kwargs: Any) -> None:
+    """Write an audit entry when the audit app is installed (it is optional)."""
+    if django_apps.is_installed("transcription_platform.audit"):
+        from transcription_platform.audit.services import log_action
+
+        log_action(action, **kwargs)
+
+
+# --------------------------------------------------------------- provider settings (BYOK)
+
+SETTINGS_FIELDS = ("engine", "model", "language", "prompt", "analysis_enabled", "api_key")
+_LANGUAGE_RE = re.compile(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$")
+
+
+def get_transcription_settings(user: Any) -> TranscriptionSettings:
+    """The user's settings; an unsaved all-defaults instance when they have none yet."""
+    return TranscriptionSettings.objects.filter(user=user).first() or TranscriptionSettings(
+        user=user
+    )
+
+
+def update_transcription_settings(
+    user: Any, changes: dict[str, Any], *, request: HttpRequest | None = None
+) -> TranscriptionSettings:
+    """Apply ``changes`` (a subset of :data:`SETTINGS_FIELDS`) and audit which changed.
+
+    ``api_key``: a string sets it, ``""`` or ``None`` clears it. Errors never echo it.
+    """
+    unknown = sorted(set(changes) - set(SETTINGS_FIELDS))
+    if unknown:
+        raise ValidationError(f"Unknown setting(s): {', '.join(unknown)}.")
+    cleaned = {name: _clean_setting(name, value) for name, value in changes.items()}
+    with transaction.atomic():
+        current, _ = TranscriptionSettings.objects.select_for_update().get_or_create(user=user)
+        changed = sorted(name for name, value in cleaned.items() if getattr(current, name) != value)
+        for name in changed:
+            setattr(current, name, cleaned[name])
+        if changed:
+            current.save()
+    if changed:
+        _audit(
+            "settings_changed", request=request, actor=user, obj=current, meta={"fields": changed}
+        )
+    return current
+
+
+def _clean_setting(name: str, value: Any) -> Any:
+    if name == "analysis_enabled":
+        if value is not None and not isinstance(value, bool):
+            raise _field_error(name, ["Must be true, false or null (the site default)."])
+        return value
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        raise _field_error(name, ["Must be a string."])
+    value = value.strip()
+    if name == "engine" and value and value not in platform_settings.ENGINES:
+        names = ", ".join(sorted(platform_settings.ENGINES))
+        raise _field_error(name, [f"Unknown engine {value!r}; this site offers: {names}."])
+    if name == "language" and value and not _LANGUAGE_RE.match(value):
+        raise _field_error(name, ["Use a language code such as 'en' or 'pt-BR'."])
+    if name == "api_key" and any(ch.isspace() for ch in value):
+        # The key itself is never part of the message.
+        raise _field_error(name, ["An API key cannot contain whitespace."])
+    return value
+
+
+def provider_api_key_for(user: Any, engine: str | None = None) -> str | None:
+    """The user's own provider key (decrypted), or ``None`` to use the site's key.
+
+    With ``engine``, the key is returned only when that engine is the one the user's
+    key is for: their preferred engine (or the site default when they chose none).
+    """
+    if user is None or getattr(user, "pk", None) is None:
+        return None
+    current = TranscriptionSettings.objects.filter(user=user).only("api_key", "engine").first()
+    if current is None or not current.api_key:
+        return None
+    if engine is not None and engine != (current.engine or platform_settings.DEFAULT_ENGINE):
+        return None
+    return current.api_key
+
+
+# --------------------------------------------------------------------- platform API keys
+
+API_KEY_LAST_USED_RESOLUTION = timedelta(minutes=1)
+_PUBLIC_ID_RE = re.compile(r"[0-9a-f]{12}")
+
+
+def _hash_api_key(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def create_api_key(
+    user: Any, name: str, *, request: HttpRequest | None = None
+) -> tuple[ApiKey, str]:
+    """A new key for ``user``: ``(ApiKey, secret)``. The secret is not stored anywhere;
+    show it once. Format: ``<API_KEY_PREFIX><12 hex>_<43 url-safe chars>``."""
+    name = name.strip()
+    if not name:
+        raise _field_error("name", ["Give the key a name."])
+    while True:
+        prefix = f"{platform_settings.API_KEY_PREFIX}{secrets.token_hex(6)}"
+        if not ApiKey.objects.filter(prefix=prefix).exists():
+            break
+    raw = f"{prefix}_{secrets.token_urlsafe(32)}"
+    key = ApiKey.objects.create(user=user, name=name, prefix=prefix, secret_hash=_hash_api_key(raw))
+    _audit("api_key_created", request=request, actor=user, obj=key, meta={"prefix": prefix})
+    return key, raw
+
+
+def revoke_api_key(user: Any, key_id: int, *, request: HttpRequest | None = None) -> ApiKey:
+    """Revoke one of ``user``'s keys (idempotent); another user's key is a 404."""
+    key = ApiKey.objects.filter(user=user, pk=key_id).first()
+    if key is None:
+        raise NotFound("API key not found.")
+    if key.revoked_at is None:
+        key.revoked_at = timezone.now()
+        key.save(update_fields=["revoked_at"])
+        _audit("api_key_revoked", request=request, actor=user, obj=key, meta={"prefix": key.prefix})
+    return key
+
+
+def authenticate_api_key(raw: str, *, request: HttpRequest | None = None) -> Any:
+    """The active user owning the active key ``raw``, else ``None``; records last use."""
+    raw = raw.strip()
+    marker = platform_settings.API_KEY_PREFIX
+    if not raw.startswith(marker):
+        return None
+    # The public id is hex (no "_"); the secret after it may contain "_".
+    public_id, _, secret = raw[len(marker) :].partition("_")
+    if not _PUBLIC_ID_RE.fullmatch(public_id) or not secret:
+        return None
+    prefix = f"{marker}{public_id}"
+    key = ApiKey.objects.select_related("user").filter(prefix=prefix).first()
+    if key is None:
+        return None
+    if (
+        key.revoked_at is not None
+        or not constant_time_compare(key.secret_hash, _hash_api_key(raw))
+        or not key.user.is_active
+    ):
+        # A known prefix with a wrong secret, or a revoked key: worth an audit entry.
+        _audit("login_failed", request=request, meta={"method": "api_key", "prefix": prefix})
+        return None
+    now = timezone.now()
+    if key.last_used_at is None or now - key.last_used_at >= API_KEY_LAST_USED_RESOLUTION:
+        # Once a minute at most: no write on every request.
+        ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+    return key.user

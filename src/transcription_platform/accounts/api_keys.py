@@ -1,0 +1,62 @@
+"""``/auth/api-keys/``: platform API keys for scripts and servers.
+
+The secret is in the creation response only; afterwards a key is known by its name
+and visible ``prefix``.
+"""
+
+from datetime import datetime
+
+from django.http import HttpRequest
+from ninja import Field, Router, Schema, Status
+from ninja.pagination import paginate
+
+from transcription_platform.accounts import services
+from transcription_platform.accounts.auth import platform_auth
+from transcription_platform.accounts.models import ApiKey
+from transcription_platform.pagination import PageNumberPagination
+from transcription_platform.schemas import error_responses
+
+router = Router(tags=["api keys"], auth=platform_auth)
+
+
+class ApiKeyIn(Schema):
+    name: str = Field(..., min_length=1, max_length=100)
+
+
+class ApiKeyOut(Schema):
+    id: int
+    name: str
+    prefix: str = Field(..., description="Visible start of the key, to recognise it.")
+    created_at: datetime
+    last_used_at: datetime | None = Field(None, description="Recorded to the minute.")
+    revoked_at: datetime | None
+
+
+class ApiKeyCreatedOut(ApiKeyOut):
+    key: str = Field(..., description="The secret. Shown only in this response: store it now.")
+
+
+@router.post(
+    "/",
+    response={201: ApiKeyCreatedOut, **error_responses(400)},
+    summary="Create an API key (the secret is shown once)",
+)
+def create_api_key(request: HttpRequest, payload: ApiKeyIn):
+    key, raw = services.create_api_key(request.auth, payload.name, request=request)
+    return Status(201, ApiKeyCreatedOut(**ApiKeyOut.from_orm(key).model_dump(), key=raw))
+
+
+@router.get("/", response=list[ApiKeyOut], summary="Your API keys (active and revoked)")
+@paginate(PageNumberPagination)
+def list_api_keys(request: HttpRequest):
+    return ApiKey.objects.filter(user=request.auth)
+
+
+@router.delete(
+    "/{int:key_id}/",
+    response={204: None, **error_responses(404)},
+    summary="Revoke an API key",
+)
+def revoke_api_key(request: HttpRequest, key_id: int):
+    services.revoke_api_key(request.auth, key_id, request=request)
+    return Status(204, None)

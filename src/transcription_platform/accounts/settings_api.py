@@ -1,0 +1,97 @@
+"""``/settings/``: the caller's transcription defaults and their own provider key.
+
+``api_key`` is write-only: accepted on PUT/PATCH, answered only as ``has_api_key`` and
+``api_key_last4``.
+"""
+
+from datetime import datetime
+from typing import Any
+
+from django.http import HttpRequest
+from ninja import Field, Router, Schema
+from pydantic import SecretStr
+
+from transcription_platform.accounts import services
+from transcription_platform.accounts.auth import platform_auth
+from transcription_platform.accounts.models import TranscriptionSettings
+from transcription_platform.schemas import error_responses
+
+router = Router(tags=["settings"], auth=platform_auth)
+
+API_KEY_DESCRIPTION = (
+    "Your own provider key (e.g. OpenAI or Mistral), used for your jobs instead of the "
+    'site\'s. Write-only: never returned. "" or null removes it; omit it to keep it.'
+)
+
+
+class SettingsOut(Schema):
+    engine: str = Field(..., description='Preferred engine name; "" = site default.')
+    model: str
+    language: str
+    prompt: str
+    analysis_enabled: bool | None = Field(..., description="null = site default.")
+    has_api_key: bool
+    api_key_last4: str | None = Field(None, description="Last 4 characters of a long key.")
+    updated_at: datetime | None
+
+
+class SettingsPut(Schema):
+    """The whole settings document; omitted fields return to their defaults,
+    except ``api_key``, which is kept unless given."""
+
+    engine: str = Field("", max_length=50)
+    model: str = Field("", max_length=100)
+    language: str = Field("", max_length=16)
+    prompt: str = Field("", max_length=2000)
+    analysis_enabled: bool | None = None
+    api_key: SecretStr | None = Field(None, max_length=512, description=API_KEY_DESCRIPTION)
+
+
+class SettingsPatch(Schema):
+    engine: str | None = Field(None, max_length=50)
+    model: str | None = Field(None, max_length=100)
+    language: str | None = Field(None, max_length=16)
+    prompt: str | None = Field(None, max_length=2000)
+    analysis_enabled: bool | None = None
+    api_key: SecretStr | None = Field(None, max_length=512, description=API_KEY_DESCRIPTION)
+
+
+def _changes(payload: Schema, *, replace: bool) -> dict[str, Any]:
+    # PUT replaces every field but api_key; PATCH touches only what was sent.
+    changes = payload.model_dump(exclude_unset=not replace, exclude={"api_key"})
+    if not replace:
+        # null means "site default" only for analysis_enabled; elsewhere it is "".
+        changes = {
+            k: ("" if v is None and k != "analysis_enabled" else v) for k, v in changes.items()
+        }
+    if "api_key" in payload.model_fields_set:
+        secret = payload.api_key  # type: ignore[attr-defined]
+        changes["api_key"] = secret.get_secret_value() if secret is not None else ""
+    return changes
+
+
+@router.get("/", response=SettingsOut, summary="Your transcription settings")
+def get_settings(request: HttpRequest) -> TranscriptionSettings:
+    return services.get_transcription_settings(request.auth)
+
+
+@router.put(
+    "/",
+    response={200: SettingsOut, **error_responses(400)},
+    summary="Replace your transcription settings",
+)
+def put_settings(request: HttpRequest, payload: SettingsPut) -> TranscriptionSettings:
+    return services.update_transcription_settings(
+        request.auth, _changes(payload, replace=True), request=request
+    )
+
+
+@router.patch(
+    "/",
+    response={200: SettingsOut, **error_responses(400)},
+    summary="Change some of your transcription settings",
+)
+def patch_settings(request: HttpRequest, payload: SettingsPatch) -> TranscriptionSettings:
+    return services.update_transcription_settings(
+        request.auth, _changes(payload, replace=False), request=request
+    )
