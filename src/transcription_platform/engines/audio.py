@@ -1,0 +1,498 @@
+"""Audio with PyAV (FFmpeg inside the wheel): probe, streaming decode, chunking, encoding.
+
+* :func:`probe` answers "is this audio, and what is it?" in milliseconds: it opens the
+  container, reads the header and decodes the first packets only.
+* :class:`AudioClip` is a window ``[start, end)`` of a local file. :meth:`AudioClip.pcm`
+  decodes just that window to 16 kHz mono float32 (what Whisper-family models eat);
+  :meth:`AudioClip.encode` streams it into a compressed file for upload engines.
+* :func:`plan_chunks` makes one streaming pass over a file and cuts it at quiet points
+  into clips of at most ``max_chunk_seconds``. Its last clip ends at the real decoded
+  length, which is shorter than the header's claim for a truncated file.
+
+Timestamps are seconds from the first sample of the audio stream (encoder delay and
+container start offsets are removed), the same in every function here. Decoding never
+holds more than one clip's PCM in memory; a whole-file pass holds O(1) samples plus a
+small energy envelope (4 bytes per 20 ms).
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import math
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+import av
+import av.error
+import numpy as np
+
+from transcription_platform.engines.errors import InvalidAudio
+
+SAMPLE_RATE = 16_000
+MIN_SAMPLE_RATE = 1_000
+MAX_SAMPLE_RATE = 768_000
+MAX_CHANNELS = 64
+
+# Envelope resolution of the quiet-point search.
+ENERGY_FRAME_SECONDS = 0.02
+# Cut at the middle of the quietest stretch this long.
+QUIET_WINDOW_SECONDS = 0.4
+# Decode this much before a clip's start so the decoder is primed (mp3 bit reservoir,
+# resampler filter), then trim to the exact start.
+PREROLL_SECONDS = 0.5
+# Demuxers whose seeking is an estimate (by byte rate / without an index): skip packets
+# from the start instead, which is fast (no decoding) and exact.
+IMPRECISE_SEEK_FORMATS = frozenset({"mp3", "aac", "ac3", "eac3", "mpeg", "mpegts"})
+# Demuxers whose header duration is a guess from the first frames' bit rate (ADTS).
+ESTIMATED_DURATION_FORMATS = frozenset({"aac"})
+# A jump in frame timestamps larger than this is a gap (damaged file): fill with silence
+# so later audio keeps its true position.
+GAP_TOLERANCE_SECONDS = 0.05
+# Bytes read to recognise a container FFmpeg refuses.
+HEAD_BYTES = 4096
+# Packets decoded by probe() before declaring an audio stream undecodable.
+PROBE_PACKETS = 64
+
+Source = str | os.PathLike[str] | BinaryIO
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    container: str  # demuxer name, e.g. "mp3", "ogg", "mov,mp4,m4a,3gp,3g2,mj2"
+    codec: str
+    channels: int
+    sample_rate: int
+    duration: float  # seconds, as the header says (see plan_chunks for the decoded length)
+    bit_rate: int | None
+
+
+# --------------------------------------------------------------------------- opening
+
+
+def _open(source: Source) -> Any:
+    """Open ``source`` for demuxing, or raise InvalidAudio (empty / not media / damaged)."""
+    head = _read_head(source)
+    if not head:
+        raise InvalidAudio("empty_file", "The file is empty.")
+    try:
+        return av.open(source, mode="r", metadata_errors="ignore")
+    except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as exc:
+        raise _unreadable(head) from exc
+
+
+def _read_head(source: Source, size: int = HEAD_BYTES) -> bytes:
+    if isinstance(source, str | os.PathLike):
+        with open(source, "rb") as file:
+            return file.read(size)
+    position = source.tell()
+    head = source.read(size)
+    source.seek(position)
+    return head
+
+
+# Signatures of audio containers, to tell "damaged audio" (400) from "not audio" (415)
+# when FFmpeg refuses a file.
+AUDIO_SIGNATURES = (
+    (0, b"RIFF"),
+    (0, b"fLaC"),
+    (0, b"OggS"),
+    (0, b"ID3"),
+    (0, b"\x1a\x45\xdf\xa3"),  # EBML: webm / matroska
+    (4, b"ftyp"),  # mp4 / m4a
+    (0, b"FORM"),  # aiff
+    (0, b"#!AMR"),
+    (0, b"caff"),
+)
+
+
+def _unreadable(head: bytes) -> InvalidAudio:
+    """The InvalidAudio for a file FFmpeg cannot open, from its first bytes."""
+    looks_like_audio = any(head[at : at + len(sig)] == sig for at, sig in AUDIO_SIGNATURES)
+    if not looks_like_audio:
+        return InvalidAudio("not_audio", "The file is not an audio or video file that can be read.")
+    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
+        problem = _wav_problem(head)
+        if problem is not None:
+            return problem
+    return InvalidAudio("corrupt_audio", "The audio file is damaged and cannot be read.")
+
+
+def _wav_problem(head: bytes) -> InvalidAudio | None:
+    """Explain why FFmpeg refused a WAV: absurd ``fmt `` values or no sample data."""
+    at = 12
+    while at + 8 <= len(head):
+        chunk_id, size = head[at : at + 4], int.from_bytes(head[at + 4 : at + 8], "little")
+        body = head[at + 8 : at + 8 + size]
+        if chunk_id == b"fmt " and len(body) >= 8:
+            channels = int.from_bytes(body[2:4], "little")
+            rate = int.from_bytes(body[4:8], "little")
+            if not 1 <= channels <= MAX_CHANNELS or not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
+                return InvalidAudio(
+                    "invalid_audio_parameters",
+                    f"The WAV header declares {channels} channels at {rate} Hz.",
+                )
+        if chunk_id == b"data" and not body:
+            return InvalidAudio("empty_audio", "The file contains no audio samples.")
+        at += 8 + size + (size & 1)
+    if len(head) < HEAD_BYTES:  # the whole file was read: it ends inside the header
+        return InvalidAudio("empty_audio", "The file contains no audio samples.")
+    return None
+
+
+def _audio_stream(container: Any) -> Any:
+    if not container.streams.audio:
+        raise InvalidAudio("no_audio_stream", "The file contains no audio track.")
+    stream = container.streams.audio[0]
+    ctx = stream.codec_context
+    channels = ctx.channels
+    if not 1 <= channels <= MAX_CHANNELS:
+        raise InvalidAudio(
+            "invalid_audio_parameters", f"The audio track declares {channels} channels."
+        )
+    if not MIN_SAMPLE_RATE <= (ctx.sample_rate or 0) <= MAX_SAMPLE_RATE:
+        raise InvalidAudio(
+            "invalid_audio_parameters",
+            f"The audio track declares a sample rate of {ctx.sample_rate} Hz "
+            f"(accepted: {MIN_SAMPLE_RATE} to {MAX_SAMPLE_RATE} Hz).",
+        )
+    return stream
+
+
+def _origin(stream: Any) -> float:
+    """Time of the stream's first sample in container time (removed from all offsets)."""
+    if stream.start_time is None:
+        return 0.0
+    return float(stream.start_time * stream.time_base)
+
+
+def _header_duration(container: Any, stream: Any) -> float | None:
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    if container.duration is not None:
+        return container.duration / av.time_base - _origin(stream)
+    return None
+
+
+def probe(source: Source) -> AudioInfo:
+    """Describe an audio file in milliseconds (header plus the first decodable frame).
+
+    Raises :class:`InvalidAudio` with code ``empty_file``, ``not_audio``,
+    ``no_audio_stream``, ``invalid_audio_parameters``, ``empty_audio`` or
+    ``corrupt_audio``. A file-like ``source`` is left at the position it had.
+    """
+    position = None if isinstance(source, str | os.PathLike) else source.tell()
+    try:
+        with _open(source) as container:
+            stream = _audio_stream(container)
+            _decode_first_frame(container, stream)
+            duration = _header_duration(container, stream)
+            if duration is None or container.format.name in ESTIMATED_DURATION_FORMATS:
+                duration = _demuxed_duration(container, stream)
+            ctx = stream.codec_context
+            return AudioInfo(
+                container=container.format.name,
+                codec=ctx.name,
+                channels=ctx.channels,
+                sample_rate=ctx.sample_rate,
+                duration=max(0.0, round(duration, 3)),
+                bit_rate=container.bit_rate or ctx.bit_rate or None,
+            )
+    finally:
+        if position is not None:
+            source.seek(position)
+
+
+def _decode_first_frame(container: Any, stream: Any) -> None:
+    packets = 0
+    try:
+        for packet in container.demux(stream):
+            if packet.size == 0:
+                continue
+            packets += 1
+            try:
+                for frame in packet.decode():
+                    if frame.samples:
+                        return
+            except av.error.FFmpegError:
+                pass  # one bad packet is not fatal; PROBE_PACKETS of them are
+            if packets >= PROBE_PACKETS:
+                break
+    except av.error.FFmpegError as exc:
+        raise InvalidAudio("corrupt_audio", "The audio data cannot be read.") from exc
+    if packets == 0:
+        raise InvalidAudio("empty_audio", "The file contains no audio samples.")
+    raise InvalidAudio("corrupt_audio", "The audio data cannot be decoded.")
+
+
+def _demuxed_duration(container: Any, stream: Any) -> float:
+    """Duration from packet timestamps, for streams whose header has none (no decoding)."""
+    container.seek(0)
+    end = 0.0
+    origin = _origin(stream)
+    for packet in container.demux(stream):
+        if packet.pts is not None:
+            end = max(end, float((packet.pts + (packet.duration or 0)) * stream.time_base))
+    return end - origin
+
+
+# --------------------------------------------------------------------------- decoding
+
+
+def iter_pcm(path: str | os.PathLike[str], start: float = 0.0, end: float | None = None):
+    """Yield ``(time, samples)`` blocks of 16 kHz mono float32 covering ``[start, end)``.
+
+    Blocks are contiguous: each starts where the previous ended. Memory stays bounded
+    whatever the file's length. Raises :class:`InvalidAudio` when nothing decodes.
+    """
+    with _open(path) as container:
+        stream = _audio_stream(container)
+        yield from _decode_window(container, stream, max(0.0, start), end)
+
+
+def _decode_window(
+    container: Any, stream: Any, start: float, end: float | None
+) -> Iterator[tuple[float, np.ndarray]]:
+    origin = _origin(stream)
+    time_base = stream.time_base
+    skip_until = max(0.0, start - PREROLL_SECONDS)
+    if skip_until > 0 and container.format.name not in IMPRECISE_SEEK_FORMATS:
+        container.seek(int((skip_until + origin) / time_base), stream=stream)
+    resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+    out_time: float | None = None  # time of the next output sample
+    in_time: float | None = None  # where the next input frame should start
+    decoded_any = False
+    failures = 0
+
+    def emit(samples: np.ndarray) -> Iterator[tuple[float, np.ndarray]]:
+        nonlocal out_time
+        assert out_time is not None
+        block_start = out_time
+        out_time += len(samples) / SAMPLE_RATE
+        lo = max(0, math.ceil((start - block_start) * SAMPLE_RATE - 1e-6))
+        hi = len(samples)
+        if end is not None:
+            hi = min(hi, max(0, math.ceil((end - block_start) * SAMPLE_RATE - 1e-6)))
+        if lo < hi:
+            yield block_start + lo / SAMPLE_RATE, samples[lo:hi]
+
+    def resampled(frame: Any) -> Iterator[np.ndarray]:
+        for out in resampler.resample(frame):
+            yield out.to_ndarray()[0]
+
+    try:
+        for packet in container.demux(stream):
+            if packet.size == 0:
+                continue
+            if packet.pts is not None and packet.duration:
+                packet_end = float((packet.pts + packet.duration) * time_base) - origin
+                if packet_end < skip_until:
+                    continue
+            try:
+                frames = packet.decode()
+            except av.error.FFmpegError:
+                failures += 1
+                continue
+            for frame in frames:
+                if not frame.samples:
+                    continue
+                frame_time = frame.time - origin if frame.time is not None else in_time
+                if frame_time is None:
+                    frame_time = 0.0
+                if out_time is None:
+                    out_time = frame_time
+                elif in_time is not None and frame_time - in_time > GAP_TOLERANCE_SECONDS:
+                    silence = np.zeros(round((frame_time - in_time) * SAMPLE_RATE), np.float32)
+                    yield from emit(silence)
+                in_time = frame_time + frame.samples / frame.sample_rate
+                decoded_any = True
+                frame.pts = None  # we keep time ourselves; avoids resampler pts warnings
+                for samples in resampled(frame):
+                    yield from emit(samples)
+                if end is not None and out_time >= end:
+                    return
+        if out_time is not None:
+            for samples in resampled(None):
+                yield from emit(samples)
+    except av.error.FFmpegError as exc:
+        if not decoded_any:
+            raise InvalidAudio("corrupt_audio", "The audio data cannot be read.") from exc
+        # Damage after good audio: keep what decoded, like a truncated file.
+    if not decoded_any and failures:
+        raise InvalidAudio("corrupt_audio", "The audio data cannot be decoded.")
+
+
+# --------------------------------------------------------------------------- clips
+
+
+@dataclass(frozen=True)
+class AudioClip:
+    """The window ``[start, end)`` (seconds) of a local audio file; ``end=None`` = to EOF."""
+
+    path: str
+    start: float = 0.0
+    end: float | None = None
+
+    @property
+    def duration(self) -> float:
+        end = self.end if self.end is not None else probe(self.path).duration
+        return max(0.0, end - self.start)
+
+    def iter_pcm(self) -> Iterator[tuple[float, np.ndarray]]:
+        return iter_pcm(self.path, self.start, self.end)
+
+    def pcm(self) -> np.ndarray:
+        """The window as 16 kHz mono float32 samples (only this window is decoded)."""
+        blocks = [samples for _, samples in self.iter_pcm()]
+        return np.concatenate(blocks) if blocks else np.zeros(0, np.float32)
+
+    def encode(
+        self, fmt: str = "mp3", *, max_bytes: int | None = None, bit_rate: int | None = None
+    ) -> bytes:
+        """The window as a 16 kHz mono file in ``fmt`` (mp3, ogg (opus), flac or wav).
+
+        For the lossy formats the bit rate is lowered when needed so the result fits in
+        ``max_bytes``; a result that still does not fit raises ``InvalidAudio``
+        (``chunk_too_large``): plan shorter chunks.
+        """
+        if fmt not in ENCODINGS:
+            raise ValueError(f"Unknown upload format {fmt!r}; choose from {sorted(ENCODINGS)}.")
+        codec, container_format, default_rate, min_rate = ENCODINGS[fmt]
+        rate = bit_rate or default_rate
+        if max_bytes and default_rate:
+            # 90 %: container overhead and the encoder's rate control slack.
+            budget = int(max_bytes * 8 * 0.9 / max(self.duration, 0.001))
+            rate = max(min_rate, min(rate, budget))
+        data = _encode(self.iter_pcm(), codec, container_format, rate)
+        if max_bytes and len(data) > max_bytes:
+            raise InvalidAudio(
+                "chunk_too_large",
+                f"A {self.duration:.0f} s chunk encodes to {len(data)} bytes as {fmt}, "
+                f"over the engine's limit of {max_bytes} bytes; use shorter chunks.",
+            )
+        return data
+
+
+# fmt -> (encoder, container, default bit rate, lowest acceptable bit rate)
+ENCODINGS: dict[str, tuple[str, str, int | None, int | None]] = {
+    "mp3": ("libmp3lame", "mp3", 48_000, 16_000),
+    "ogg": ("libopus", "ogg", 32_000, 12_000),
+    "flac": ("flac", "flac", None, None),
+    "wav": ("pcm_s16le", "wav", None, None),
+}
+
+MIME_TYPES = {"mp3": "audio/mpeg", "ogg": "audio/ogg", "flac": "audio/flac", "wav": "audio/wav"}
+
+
+def _encode(
+    blocks: Iterator[tuple[float, np.ndarray]],
+    codec: str,
+    container_format: str,
+    bit_rate: int | None,
+) -> bytes:
+    buffer = io.BytesIO()
+    with av.open(buffer, mode="w", format=container_format) as output:
+        stream = output.add_stream(codec, rate=SAMPLE_RATE, layout="mono")
+        if bit_rate:
+            stream.codec_context.bit_rate = bit_rate
+        pts = 0
+        for _, samples in blocks:
+            frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="flt", layout="mono")
+            frame.sample_rate = SAMPLE_RATE
+            frame.pts = pts
+            pts += len(samples)
+            for packet in stream.encode(frame):
+                output.mux(packet)
+        for packet in stream.encode(None):
+            output.mux(packet)
+    return buffer.getvalue()
+
+
+# --------------------------------------------------------------------------- chunking
+
+
+def plan_chunks(path: str | os.PathLike[str], max_chunk_seconds: float) -> list[AudioClip]:
+    """Cut the file into clips of at most ``max_chunk_seconds``, at quiet points.
+
+    One streaming decode pass builds a 20 ms energy envelope; each cut goes to the
+    middle of the quietest 0.4 s stretch near the ideal (evenly balanced) position.
+    The clips cover the decoded audio exactly and in order; the last ends at the real
+    decoded length. Raises :class:`InvalidAudio` for a file without decodable audio.
+    """
+    if not max_chunk_seconds or max_chunk_seconds <= 1:
+        raise ValueError(f"max_chunk_seconds must be > 1, got {max_chunk_seconds!r}.")
+    envelope, total = _energy_envelope(path)
+    if total <= 0:
+        raise InvalidAudio("empty_audio", "The file contains no audio samples.")
+    path = os.fspath(path)
+    cuts = _choose_cuts(envelope, total, float(max_chunk_seconds))
+    bounds = [0.0, *cuts, round(float(total), 3)]
+    return [AudioClip(path, a, b) for a, b in itertools.pairwise(bounds)]
+
+
+def decoded_duration(path: str | os.PathLike[str]) -> float:
+    """Seconds of audio that actually decode (a truncated file's header says more)."""
+    return round(_energy_envelope(path)[1], 3)
+
+
+def _energy_envelope(path: str | os.PathLike[str]) -> tuple[np.ndarray, float]:
+    """(RMS per 20 ms frame, total decoded seconds) in one streaming pass."""
+    frame = round(ENERGY_FRAME_SECONDS * SAMPLE_RATE)
+    energies: list[np.ndarray] = []
+    carry = np.zeros(0, np.float32)
+    total_samples = 0
+    for _, samples in iter_pcm(path):
+        total_samples += len(samples)
+        data = np.concatenate([carry, samples]) if len(carry) else samples
+        whole = len(data) // frame * frame
+        if whole:
+            squares = np.square(data[:whole].reshape(-1, frame), dtype=np.float64)
+            energies.append(np.sqrt(squares.mean(axis=1)).astype(np.float32))
+        carry = data[whole:].copy()
+    if len(carry):
+        energies.append(np.array([np.sqrt(np.mean(np.square(carry)))], np.float32))
+    envelope = np.concatenate(energies) if energies else np.zeros(0, np.float32)
+    return envelope, total_samples / SAMPLE_RATE
+
+
+def _choose_cuts(envelope: np.ndarray, total: float, max_chunk: float) -> list[float]:
+    cuts: list[float] = []
+    start = 0.0
+    quiet = max(1, round(QUIET_WINDOW_SECONDS / ENERGY_FRAME_SECONDS))
+    # Moving average: a cut inside a long quiet stretch beats one in a short gap.
+    smooth = (
+        np.convolve(envelope, np.ones(quiet) / quiet, mode="same") if len(envelope) else envelope
+    )
+    search = min(0.25 * max_chunk, 60.0)
+    while total - start > max_chunk:
+        pieces = math.ceil((total - start) / max_chunk)
+        ideal = start + (total - start) / pieces
+        lo = max(start + 1.0, ideal - search)
+        hi = min(start + max_chunk, ideal + search)
+        i_lo = int(lo / ENERGY_FRAME_SECONDS)
+        i_hi = max(i_lo + 1, int(hi / ENERGY_FRAME_SECONDS))
+        window = smooth[i_lo:i_hi]
+        if len(window) == 0:
+            cut = hi
+        else:
+            # Quietest point; among near-ties (within 1 % of the range) the one closest to
+            # the ideal position keeps chunks balanced.
+            floor = float(window.min())
+            tolerance = floor + 0.01 * (float(window.max()) - floor) + 1e-9
+            candidates = np.flatnonzero(window <= tolerance)
+            ideal_index = ideal / ENERGY_FRAME_SECONDS - i_lo
+            best = int(candidates[np.argmin(np.abs(candidates - ideal_index))])
+            # Then the middle of the quiet run it belongs to, as far from sound as possible.
+            quiet_run = window <= tolerance
+            first = last = best
+            while first > 0 and quiet_run[first - 1]:
+                first -= 1
+            while last + 1 < len(window) and quiet_run[last + 1]:
+                last += 1
+            cut = (i_lo + (first + last) / 2 + 0.5) * ENERGY_FRAME_SECONDS
+        cut = round(float(min(max(cut, start + 1.0), start + max_chunk)), 3)
+        cuts.append(cut)
+        start = cut
+    return cuts

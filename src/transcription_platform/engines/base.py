@@ -1,0 +1,89 @@
+"""The speech-engine interface: one class per provider, chosen by dotted path.
+
+An engine turns one :class:`~transcription_platform.engines.audio.AudioClip` into a
+:class:`~transcription_platform.engines.results.TranscriptResult` whose timestamps are
+relative to the clip's start. It declares what it can do as class (or instance)
+attributes, so the pipeline can plan without calling it:
+
+``max_upload_bytes``
+    Largest file the provider accepts (``None``: no upload, the engine decodes locally).
+``word_timestamps``
+    Whether segments carry words with their own times.
+``languages``
+    ISO 639-1 codes it can transcribe (``None``: any).
+``parallel_chunks``
+    Whether sending chunks concurrently pays off (a remote API: yes; a CPU model that
+    already uses every core: no).
+``default_chunk_seconds``
+    Chunk length used when the ``CHUNK_SECONDS`` setting is ``None``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from transcription_platform.conf import settings
+from transcription_platform.engines.audio import AudioClip, plan_chunks
+from transcription_platform.engines.errors import PermanentEngineError
+from transcription_platform.engines.results import TranscriptResult
+
+
+class SpeechEngine:
+    """Base class of every speech engine; subclasses implement :meth:`transcribe`.
+
+    Subclasses take their ``OPTIONS`` as keyword-only ``__init__`` arguments (unknown
+    keys are reported by :func:`~transcription_platform.engines.get_engine`) and must
+    call ``super().__init__(name=name)``. Instances are shared by every job of a worker
+    process, so ``transcribe`` must be thread-safe and keep no per-job state.
+    """
+
+    #: Short identifier of the implementation, recorded with each transcript.
+    backend_name: ClassVar[str] = "base"
+    max_upload_bytes: int | None = None
+    word_timestamps: bool = False
+    languages: frozenset[str] | None = None
+    parallel_chunks: bool = False
+    default_chunk_seconds: float = 600.0
+    model: str = ""
+
+    def __init__(self, *, name: str = "default") -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r} model={self.model!r}>"
+
+    def transcribe(
+        self,
+        clip: AudioClip,
+        *,
+        language: str | None = None,
+        prompt: str | None = None,
+        api_key: str | None = None,
+    ) -> TranscriptResult:
+        """Transcribe ``clip``; timestamps in the result are relative to ``clip.start``.
+
+        ``api_key`` overrides the configured key for this call (a user's own key).
+        Raises :class:`RetryableEngineError` or :class:`PermanentEngineError`.
+        """
+        raise NotImplementedError
+
+    @property
+    def chunk_seconds(self) -> float:
+        """The chunk length to plan with: the ``CHUNK_SECONDS`` setting or our default."""
+        configured: Any = settings.CHUNK_SECONDS
+        return float(configured) if configured else float(self.default_chunk_seconds)
+
+    def plan(self, path: str) -> list[AudioClip]:
+        """Chunk a local file for this engine (quiet-point cuts, ``chunk_seconds`` max)."""
+        return plan_chunks(path, self.chunk_seconds)
+
+    def check_language(self, language: str | None) -> None:
+        """Refuse a language the engine cannot transcribe (a permanent error)."""
+        if language is None or self.languages is None or language in self.languages:
+            return
+        raise PermanentEngineError(
+            f"Engine {self.name!r} ({self.model}) does not support language {language!r}; "
+            f"supported: {', '.join(sorted(self.languages))}.",
+            code="unsupported_language",
+            engine=self.name,
+        )

@@ -1,0 +1,91 @@
+"""Errors of the engines package, all inside the library's exception tree.
+
+``InvalidAudio`` is what the upload API returns for a file it cannot use (415 when it is
+not audio at all, 400 when it is audio but empty, corrupt or unusable). Engine errors are
+classified so the pipeline knows whether to retry: :class:`RetryableEngineError` (rate
+limits, 5xx, timeouts, dropped connections) or :class:`PermanentEngineError` (auth, bad
+request, unsupported language...).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from transcription_platform.exceptions import TranscriptionPlatformError, ValidationError
+
+#: Every ``InvalidAudio`` code and the HTTP status the upload API answers with.
+INVALID_AUDIO_STATUS: dict[str, int] = {
+    "not_audio": 415,  # no demuxer recognises it (text, zip, random bytes)
+    "no_audio_stream": 415,  # a media file without audio (an image, a silent video)
+    "empty_file": 400,  # zero bytes
+    "empty_audio": 400,  # an audio stream without a single sample (header-only)
+    "corrupt_audio": 400,  # audio packets that do not decode
+    "invalid_audio_parameters": 400,  # 0 channels, an absurd sample rate
+    "chunk_too_large": 400,  # cannot be encoded under the engine's upload limit
+}
+
+
+class InvalidAudio(ValidationError):
+    """The file is not usable audio; ``code`` says why (see :data:`INVALID_AUDIO_STATUS`)."""
+
+    code = "invalid_audio"
+    default_message = "The file is not usable audio."
+
+    def __init__(self, code: str, message: str, *, details: Any = None) -> None:
+        super().__init__(
+            message, code=code, details=details, status_code=INVALID_AUDIO_STATUS.get(code, 400)
+        )
+
+
+class EngineError(TranscriptionPlatformError):
+    """A speech engine could not transcribe a clip.
+
+    ``engine`` names the configured engine, ``provider_status`` is the HTTP status the
+    provider answered with (when there was one).
+    """
+
+    status_code = 502
+    code = "engine_error"
+    default_message = "The speech engine failed."
+    retryable = False
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        code: str | None = None,
+        engine: str | None = None,
+        provider_status: int | None = None,
+        details: Any = None,
+    ) -> None:
+        self.engine = engine
+        self.provider_status = provider_status
+        super().__init__(message, code=code, details=details)
+
+
+class RetryableEngineError(EngineError):
+    """Worth retrying later; ``retry_after`` is the server's hint in seconds, if any."""
+
+    status_code = 503
+    code = "engine_unavailable"
+    default_message = "The speech engine is temporarily unavailable."
+    retryable = True
+
+    def __init__(self, message: str | None = None, *, retry_after: float | None = None, **kw: Any):
+        self.retry_after = retry_after
+        super().__init__(message, **kw)
+
+
+class PermanentEngineError(EngineError):
+    """Retrying the same request cannot succeed (auth, bad audio, unsupported language)."""
+
+    status_code = 422
+    code = "engine_rejected"
+    default_message = "The speech engine rejected the audio."
+
+
+class ModelIntegrityError(PermanentEngineError):
+    """A bundled model's files do not match the checksum we ship with."""
+
+    code = "model_checksum_mismatch"
+    default_message = "The speech model's files do not match their published checksum."

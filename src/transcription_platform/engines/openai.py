@@ -1,0 +1,280 @@
+"""Speech-to-text over the OpenAI audio API — and every server that speaks it.
+
+One class for OpenAI (whisper-1, gpt-4o-transcribe, gpt-4o-mini-transcribe), Mistral
+(voxtral-mini-latest), Groq, speaches or vLLM: set ``base_url``. Whisper-family models
+are asked for ``verbose_json`` with segment and word timestamps; models that only
+answer ``json`` (the gpt-4o family, Voxtral) give one segment per chunk, which is why
+chunks stay short enough for useful timestamps.
+
+The SDK's own retries are disabled (``max_retries=0``): the pipeline retries with
+backoff, guided by :class:`RetryableEngineError.retry_after`.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import os
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from transcription_platform.conf import MiB
+from transcription_platform.engines.audio import MIME_TYPES, AudioClip
+from transcription_platform.engines.base import SpeechEngine
+from transcription_platform.engines.errors import (
+    EngineError,
+    InvalidAudio,
+    PermanentEngineError,
+    RetryableEngineError,
+)
+from transcription_platform.engines.languages import normalize_language
+from transcription_platform.engines.results import Segment, TranscriptResult, Usage, Word
+from transcription_platform.exceptions import ConfigurationError, MissingExtra
+
+OPENAI_MAX_UPLOAD_BYTES = 25 * MiB
+RESPONSE_FORMATS = frozenset({"json", "verbose_json"})
+
+
+def supports_verbose_json(model: str) -> bool:
+    """Whisper-family models return segments and words; gpt-4o-* and Voxtral do not."""
+    return "whisper" in model.lower()
+
+
+class OpenAIEngine(SpeechEngine):
+    """Transcribe through an OpenAI-compatible ``/audio/transcriptions`` endpoint.
+
+    OPTIONS: ``model`` (default ``"whisper-1"``), ``base_url`` (default: the SDK's,
+    i.e. ``OPENAI_BASE_URL`` or api.openai.com), ``api_key`` (default: the
+    ``OPENAI_API_KEY`` environment variable; a per-call key wins), ``timeout``
+    (seconds per request), ``response_format`` (``"verbose_json"`` or ``"json"``;
+    default chosen from the model), ``upload_format`` (``"mp3"``, ``"ogg"``, ``"flac"``,
+    ``"wav"``), ``max_upload_bytes`` (25 MiB), ``chunk_seconds`` (600),
+    ``languages`` (None = any), ``parallel_chunks`` (True), ``extra_body`` (extra
+    form fields for provider-specific parameters).
+    """
+
+    backend_name = "openai"
+
+    def __init__(
+        self,
+        *,
+        name: str = "default",
+        model: str = "whisper-1",
+        base_url: str | None = None,
+        api_key: str | None = None,
+        timeout: float = 120.0,
+        response_format: str | None = None,
+        upload_format: str = "mp3",
+        max_upload_bytes: int = OPENAI_MAX_UPLOAD_BYTES,
+        chunk_seconds: float = 600.0,
+        languages: Iterable[str] | None = None,
+        parallel_chunks: bool = True,
+        extra_body: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(name=name)
+        try:
+            import openai  # noqa: F401  (a core dependency, but say so if it is gone)
+        except ImportError as exc:  # pragma: no cover - openai is a hard dependency
+            raise MissingExtra("openai", "openai") from exc
+        self.model = model
+        self.base_url = base_url
+        self.api_key = api_key
+        self.timeout = float(timeout)
+        self.response_format = response_format or (
+            "verbose_json" if supports_verbose_json(model) else "json"
+        )
+        if self.response_format not in RESPONSE_FORMATS:
+            raise ConfigurationError(
+                f"OpenAIEngine {name!r}: response_format must be one of "
+                f"{sorted(RESPONSE_FORMATS)}, got {self.response_format!r}."
+            )
+        if upload_format not in MIME_TYPES:
+            raise ConfigurationError(
+                f"OpenAIEngine {name!r}: upload_format must be one of {sorted(MIME_TYPES)}, "
+                f"got {upload_format!r}."
+            )
+        self.upload_format = upload_format
+        self.max_upload_bytes = int(max_upload_bytes)
+        self.default_chunk_seconds = float(chunk_seconds)
+        self.languages = frozenset(languages) if languages is not None else None
+        self.parallel_chunks = bool(parallel_chunks)
+        self.word_timestamps = self.response_format == "verbose_json"
+        self.extra_body = dict(extra_body or {})
+
+    def transcribe(
+        self,
+        clip: AudioClip,
+        *,
+        language: str | None = None,
+        prompt: str | None = None,
+        api_key: str | None = None,
+    ) -> TranscriptResult:
+        import openai
+
+        self.check_language(language)
+        duration = clip.duration
+        try:
+            data = clip.encode(self.upload_format, max_bytes=self.max_upload_bytes)
+        except InvalidAudio as exc:
+            raise PermanentEngineError(exc.message, code=exc.code, engine=self.name) from exc
+        key = api_key or self.api_key or os.environ.get("OPENAI_API_KEY")
+        if not key:
+            raise PermanentEngineError(
+                f"Engine {self.name!r} has no API key: set OPTIONS['api_key'], the "
+                "OPENAI_API_KEY environment variable or a per-user key.",
+                code="engine_auth_failed",
+                engine=self.name,
+            )
+        params: dict[str, Any] = {"model": self.model, "response_format": self.response_format}
+        if self.response_format == "verbose_json":
+            params["timestamp_granularities"] = ["segment", "word"]
+        if language:
+            params["language"] = language
+        if prompt:
+            params["prompt"] = prompt
+        upload = (f"chunk.{self.upload_format}", data, MIME_TYPES[self.upload_format])
+        client = openai.OpenAI(
+            api_key=key, base_url=self.base_url, timeout=self.timeout, max_retries=0
+        )
+        try:
+            with client:
+                response = client.audio.transcriptions.create(
+                    file=upload, extra_body=self.extra_body or None, **params
+                )
+        except openai.APIError as exc:
+            raise classify_openai_error(exc, self.name) from exc
+        payload = response if isinstance(response, dict) else response.model_dump()
+        return parse_transcription(payload, model=self.model, duration=duration, language=language)
+
+
+def parse_transcription(
+    payload: Mapping[str, Any], *, model: str, duration: float, language: str | None = None
+) -> TranscriptResult:
+    """A ``json`` or ``verbose_json`` transcription body as a :class:`TranscriptResult`."""
+    text = str(payload.get("text") or "").strip()
+    words = [
+        Word(float(w["start"]), float(w["end"]), str(w["word"]).strip())
+        for w in payload.get("words") or ()
+    ]
+    segments: list[Segment] = []
+    for raw in payload.get("segments") or ():
+        start, end = float(raw["start"]), float(raw["end"])
+        segments.append(Segment(len(segments), start, end, str(raw["text"]).strip()))
+    if words and segments:
+        segments = _attach_words(segments, words)
+    elif words:
+        segments = [Segment(0, words[0].start, words[-1].end, text, tuple(words))]
+    usage = payload.get("usage") or {}
+    audio_seconds = float(usage.get("seconds") or payload.get("duration") or duration)
+    return TranscriptResult(
+        text=text or " ".join(s.text for s in segments),
+        segments=tuple(segments),
+        language=normalize_language(payload.get("language")) or language,
+        duration=round(duration, 3),
+        model=model,
+        usage=Usage(
+            audio_seconds=round(audio_seconds, 3),
+            input_tokens=usage.get("input_tokens"),
+            output_tokens=usage.get("output_tokens"),
+        ),
+    )
+
+
+def _attach_words(segments: list[Segment], words: list[Word]) -> list[Segment]:
+    """Give each top-level word to the segment that holds its midpoint (or the nearest)."""
+    buckets: list[list[Word]] = [[] for _ in segments]
+    for word in words:
+        middle = (word.start + word.end) / 2
+        index = min(
+            range(len(segments)),
+            key=lambda i: (
+                0.0
+                if segments[i].start <= middle <= segments[i].end
+                else min(abs(segments[i].start - middle), abs(segments[i].end - middle))
+            ),
+        )
+        buckets[index].append(word)
+    return [
+        Segment(s.id, s.start, s.end, s.text, tuple(bucket))
+        for s, bucket in zip(segments, buckets, strict=True)
+    ]
+
+
+def classify_openai_error(exc: Exception, engine: str) -> EngineError:
+    """Map an ``openai`` SDK exception to a retryable or permanent engine error."""
+    import openai
+
+    if isinstance(exc, openai.APITimeoutError):
+        return RetryableEngineError(
+            "The speech provider did not answer in time.", code="engine_timeout", engine=engine
+        )
+    if isinstance(exc, openai.APIConnectionError):
+        return RetryableEngineError(
+            "The speech provider could not be reached.",
+            code="engine_connection_error",
+            engine=engine,
+        )
+    if not isinstance(exc, openai.APIStatusError):
+        return PermanentEngineError(
+            f"Unexpected answer from the speech provider: {exc}",
+            code="engine_error",
+            engine=engine,
+        )
+    status = exc.status_code
+    detail = _provider_message(exc)
+    if status == 429 and exc.code == "insufficient_quota":
+        return PermanentEngineError(
+            f"The speech provider account is out of quota: {detail}",
+            code="engine_quota_exceeded",
+            engine=engine,
+            provider_status=status,
+        )
+    if status in (408, 409, 429) or status >= 500:
+        return RetryableEngineError(
+            f"The speech provider answered {status}: {detail}",
+            code="engine_rate_limited" if status == 429 else "engine_unavailable",
+            engine=engine,
+            provider_status=status,
+            retry_after=retry_after_seconds(exc.response.headers),
+        )
+    code = {
+        401: "engine_auth_failed",
+        403: "engine_auth_failed",
+        404: "engine_not_found",
+        413: "chunk_too_large",
+    }.get(status, "engine_bad_request")
+    return PermanentEngineError(
+        f"The speech provider refused the request ({status}): {detail}",
+        code=code,
+        engine=engine,
+        provider_status=status,
+    )
+
+
+def _provider_message(exc: Any) -> str:
+    # The SDK stores the body's "error" object (or the raw body when it is not JSON).
+    body = exc.body
+    message = body.get("message") if isinstance(body, dict) else None
+    return str(message or exc.message)[:500]
+
+
+def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
+    """The server's retry hint: ``retry-after-ms``, or ``Retry-After`` seconds or date."""
+    millis = headers.get("retry-after-ms")
+    if millis:
+        try:
+            return max(0.0, float(millis) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
