@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.test import Client
 
 from tests.conftest import API, assert_error
@@ -112,3 +113,23 @@ def test_name_is_required(auth_client) -> None:
 def test_anonymous_is_401(client) -> None:
     assert_error(client.get(URL), 401)
     assert_error(client.post(URL, {"name": "x"}, content_type="application/json"), 401)
+
+
+def test_admin_revokes_any_users_key(user, auth_client) -> None:
+    created = create(auth_client)
+    root = get_user_model().objects.create_superuser("root", "root@example.com", "pw")
+    admin_client = Client()
+    admin_client.force_login(root)
+    changelist = "/admin/transcription_platform_accounts/apikey/"
+    page = admin_client.get(changelist)
+    assert page.status_code == 200
+    assert created["key"] not in page.content.decode()
+    assert admin_client.get(f"{changelist}add/").status_code == 403
+    response = admin_client.post(
+        changelist, {"action": "revoke", "_selected_action": [created["id"]]}
+    )
+    assert response.status_code == 302
+    assert ApiKey.objects.get().revoked_at is not None
+    assert_error(Client(HTTP_X_API_KEY=created["key"]).get(ME), 401)
+    entry = AuditLog.objects.get(action="api_key_revoked")
+    assert (entry.actor, entry.object_id) == (root, str(created["id"]))

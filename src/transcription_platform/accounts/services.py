@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
@@ -240,11 +241,25 @@ def revoke_api_key(user: Any, key_id: int, *, request: HttpRequest | None = None
     key = ApiKey.objects.filter(user=user, pk=key_id).first()
     if key is None:
         raise NotFound("API key not found.")
-    if key.revoked_at is None:
+    revoke_api_keys([key], actor=user, request=request)
+    return key
+
+
+def revoke_api_keys(
+    keys: Iterable[ApiKey], *, actor: Any, request: HttpRequest | None = None
+) -> int:
+    """Revoke the active ones among ``keys`` (support admins: any user's); audited."""
+    revoked = 0
+    for key in keys:
+        if key.revoked_at is not None:
+            continue
         key.revoked_at = timezone.now()
         key.save(update_fields=["revoked_at"])
-        _audit("api_key_revoked", request=request, actor=user, obj=key, meta={"prefix": key.prefix})
-    return key
+        _audit(
+            "api_key_revoked", request=request, actor=actor, obj=key, meta={"prefix": key.prefix}
+        )
+        revoked += 1
+    return revoked
 
 
 def authenticate_api_key(raw: str, *, request: HttpRequest | None = None) -> Any:

@@ -1,0 +1,114 @@
+"""Roles on Django groups/permissions, and the role-by-endpoint matrix."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group, Permission
+from django.test import RequestFactory
+
+from transcription_platform.accounts import roles
+from transcription_platform.accounts.models import ApiKey
+from transcription_platform.accounts.services import create_api_key
+from transcription_platform.exceptions import AuthenticationFailed, PermissionDenied
+
+pytestmark = pytest.mark.django_db
+
+
+def make_user(name: str, role: str | None = None, **extra):
+    user = get_user_model().objects.create_user(name, f"{name}@example.com", "pw", **extra)
+    if role and role != roles.MEMBER:
+        user.groups.add(Group.objects.get(name=roles.ROLE_GROUPS[role]))
+    return user
+
+
+def test_migrate_creates_the_role_groups_with_their_permissions() -> None:
+    granted = {
+        group.name: sorted(
+            f"{p.content_type.app_label}.{p.codename}" for p in group.permissions.all()
+        )
+        for group in Group.objects.filter(name__in=roles.ROLE_GROUPS.values())
+    }
+    assert granted == {
+        "Transcription admins": [
+            "transcription_platform_accounts.access_all_transcriptions",
+            "transcription_platform_accounts.view_usage",
+            "transcription_platform_audit.view_auditlog",
+        ],
+        "Transcription billing": ["transcription_platform_accounts.view_usage"],
+        "Transcription auditors": ["transcription_platform_audit.view_auditlog"],
+    }
+
+
+def test_creating_groups_is_idempotent() -> None:
+    roles.create_role_groups()
+    roles.create_role_groups()
+    assert Group.objects.filter(name__in=roles.ROLE_GROUPS.values()).count() == 3
+
+
+@pytest.mark.parametrize(
+    ("role", "expected"),
+    [
+        (None, ["member"]),
+        ("billing", ["member", "billing"]),
+        ("auditor", ["member", "auditor"]),
+        ("admin", ["admin", "member", "billing", "auditor"]),
+    ],
+)
+def test_user_roles(role, expected) -> None:
+    user = make_user("u", role)
+    assert roles.user_roles(user) == expected
+    assert roles.is_support_admin(user) is (role == "admin")
+
+
+def test_superuser_has_every_role_and_inactive_users_none() -> None:
+    root = get_user_model().objects.create_superuser("root", "root@example.com", "pw")
+    assert roles.user_roles(root) == list(roles.ROLES)
+    assert roles.user_roles(make_user("gone", "admin", is_active=False)) == []
+
+
+def test_a_site_maps_its_own_group_by_granting_the_permission() -> None:
+    support = Group.objects.create(name="Helpdesk")
+    support.permissions.add(
+        Permission.objects.get(
+            content_type__app_label="transcription_platform_accounts",
+            codename="access_all_transcriptions",
+        )
+    )
+    user = make_user("helper")
+    user.groups.add(support)
+    assert roles.is_support_admin(user)
+
+
+def test_unknown_role_is_a_programming_error() -> None:
+    with pytest.raises(ValueError, match="Unknown role"):
+        roles.require_role("owner")
+    with pytest.raises(ValueError, match="Unknown role"):
+        roles.has_role(make_user("u"), "owner")
+
+
+def test_require_role_decorator() -> None:
+    @roles.require_role(roles.BILLING)
+    def usage(request):
+        return "ok"
+
+    request = RequestFactory().get("/")
+    request.auth = None
+    with pytest.raises(AuthenticationFailed):
+        usage(request)
+    request.auth = make_user("member")
+    with pytest.raises(PermissionDenied, match="billing role"):
+        usage(request)
+    request.auth = make_user("payer", "billing")
+    assert usage(request) == "ok"
+    request.auth = make_user("boss", "admin")
+    assert usage(request) == "ok"
+
+
+def test_visible_to_scopes_querysets() -> None:
+    alice, bob, boss = make_user("alice"), make_user("bob"), make_user("boss", "admin")
+    for owner in (alice, bob):
+        create_api_key(owner, f"{owner.username}'s key")
+    keys = ApiKey.objects.all()
+    assert [k.name for k in roles.visible_to(keys, alice)] == ["alice's key"]
+    assert sorted(k.name for k in roles.visible_to(keys, boss)) == ["alice's key", "bob's key"]
