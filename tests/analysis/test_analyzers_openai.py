@@ -288,7 +288,8 @@ def test_permanent_provider_errors(openai_server, make_analyzer, status, error, 
     with pytest.raises(PermanentAnalysisError) as caught:
         make_analyzer().analyze("Some transcript.")
     assert caught.value.code == code
-    assert str(status) in caught.value.message
+    assert caught.value.provider_status == status
+    assert f"HTTP {status}: {error['error']['message']}" in caught.value.message
     assert len(chat_requests(openai_server)) == 1  # never retried
 
 

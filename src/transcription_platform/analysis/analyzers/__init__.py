@@ -22,7 +22,6 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.utils.module_loading import import_string
@@ -41,6 +40,7 @@ from transcription_platform.analysis.analyzers.base import (
     Usage,
 )
 from transcription_platform.conf import SETTINGS_NAME, settings
+from transcription_platform.exceptions import ConfigurationError
 
 __all__ = [
     "ActionItem",
@@ -72,7 +72,8 @@ def get_analyzer(name: str | None = None) -> Analyzer:
     """The analyzer configured under ``name`` (``DEFAULT_ANALYZER`` when None).
 
     Instances are built once per process and dropped when the settings change.
-    A missing or malformed entry raises ImproperlyConfigured naming the key.
+    A missing or malformed entry raises ConfigurationError (an ImproperlyConfigured)
+    naming the key.
     """
     alias = settings.DEFAULT_ANALYZER if name is None else name
     with _lock:
@@ -87,26 +88,26 @@ def _build(alias: str) -> Analyzer:
     entry = settings.ANALYZERS.get(alias)
     if entry is None:
         known = ", ".join(map(repr, settings.ANALYZERS)) or "none"
-        raise ImproperlyConfigured(f"{key} is not configured (configured analyzers: {known}).")
+        raise ConfigurationError(f"{key} is not configured (configured analyzers: {known}).")
     if not isinstance(entry, dict):
-        raise ImproperlyConfigured(f"{key} must be a dict with BACKEND and OPTIONS.")
+        raise ConfigurationError(f"{key} must be a dict with BACKEND and OPTIONS.")
     unknown = sorted(set(entry) - _ENTRY_KEYS)
     if unknown:
-        raise ImproperlyConfigured(f"{key} has unknown key(s) {', '.join(unknown)}.")
+        raise ConfigurationError(f"{key} has unknown key(s) {', '.join(unknown)}.")
     backend = entry.get("BACKEND")
     if not isinstance(backend, str) or not backend:
-        raise ImproperlyConfigured(f"{key}['BACKEND'] must be a dotted path to an Analyzer.")
+        raise ConfigurationError(f"{key}['BACKEND'] must be a dotted path to an Analyzer.")
     options = entry.get("OPTIONS")
     if options is None:
         options = {}
     if not isinstance(options, dict):
-        raise ImproperlyConfigured(f"{key}['OPTIONS'] must be a dict.")
+        raise ConfigurationError(f"{key}['OPTIONS'] must be a dict.")
     try:
         cls = import_string(backend)
     except ImportError as exc:
-        raise ImproperlyConfigured(f"{key}['BACKEND'] cannot be imported: {exc}") from exc
+        raise ConfigurationError(f"{key}['BACKEND'] cannot be imported: {exc}") from exc
     if not (isinstance(cls, type) and issubclass(cls, Analyzer)):
-        raise ImproperlyConfigured(f"{key}['BACKEND'] {backend!r} is not an Analyzer subclass.")
+        raise ConfigurationError(f"{key}['BACKEND'] {backend!r} is not an Analyzer subclass.")
     return cls(alias, options)
 
 

@@ -12,10 +12,9 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
-from django.core.exceptions import ImproperlyConfigured
-
 from transcription_platform.conf import SETTINGS_NAME
 from transcription_platform.exceptions import (
+    ConfigurationError,
     ServiceUnavailable,
     TranscriptionPlatformError,
     ValidationError,
@@ -27,8 +26,9 @@ from transcription_platform.exceptions import (
 class AnalysisError(TranscriptionPlatformError):
     """Base of every analyzer error.
 
-    ``analyzer`` names the configured alias; ``usage`` holds the tokens spent before
-    the failure (they are billed all the same), when the backend knows them.
+    ``analyzer`` names the configured alias; ``provider_status`` is the HTTP status
+    the provider answered with, if any; ``usage`` holds the tokens spent before the
+    failure (they are billed all the same), when the backend knows them.
     """
 
     status_code = 502
@@ -40,10 +40,12 @@ class AnalysisError(TranscriptionPlatformError):
         message: str | None = None,
         *,
         analyzer: str | None = None,
+        provider_status: int | None = None,
         usage: Usage | None = None,
         **kw: Any,
     ) -> None:
         self.analyzer = analyzer
+        self.provider_status = provider_status
         self.usage = usage
         super().__init__(message, **kw)
 
@@ -265,9 +267,9 @@ class Analyzer:
         """The model recorded on results (priced by the billing app)."""
         raise NotImplementedError
 
-    def option_error(self, key: str, problem: str) -> ImproperlyConfigured:
-        """An ImproperlyConfigured naming the exact settings key that is wrong."""
-        return ImproperlyConfigured(
+    def option_error(self, key: str, problem: str) -> ConfigurationError:
+        """A ConfigurationError (an ImproperlyConfigured) naming the exact key that is wrong."""
+        return ConfigurationError(
             f"{SETTINGS_NAME}['ANALYZERS'][{self.alias!r}]['OPTIONS'][{key!r}] {problem}."
         )
 

@@ -227,13 +227,18 @@ def _retry_after(headers: Any) -> float | None:
         return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
-def _error_code(exc: openai.APIStatusError) -> str | None:
+def _provider_error(exc: openai.APIStatusError) -> tuple[str | None, str]:
+    """(code, message) from the provider's error body, as far as it has them."""
     body = exc.body
     if isinstance(body, dict):
         error = body.get("error") if isinstance(body.get("error"), dict) else body
         code = error.get("code") or error.get("type")
-        return code if isinstance(code, str) else None
-    return None
+        message = error.get("message")
+        return (
+            code if isinstance(code, str) else None,
+            message if isinstance(message, str) and message else exc.message,
+        )
+    return None, exc.message
 
 
 class ContextTooLong(PermanentAnalysisError):
@@ -250,33 +255,40 @@ def translate_error(exc: openai.OpenAIError, alias: str) -> AnalysisError:
         return RetryableAnalysisError("The analysis service could not be reached.", analyzer=alias)
     if not isinstance(exc, openai.APIStatusError):
         return PermanentAnalysisError(f"The analysis request failed: {exc}", analyzer=alias)
-    status, code = exc.status_code, _error_code(exc)
-    detail = f"{status} {exc.message}"
+    status = exc.status_code
+    code, message = _provider_error(exc)
+    detail = f"HTTP {status}: {message}"
     if status == 429 and code == "insufficient_quota":
         # Billing, not load: waiting will not help.
         return PermanentAnalysisError(
             f"The analysis provider account is out of quota ({detail}).",
             code="analysis_quota_exceeded",
             analyzer=alias,
+            provider_status=status,
         )
     if status in (408, 409, 429) or status >= 500:
         return RetryableAnalysisError(
             f"The analysis service is busy or failing ({detail}).",
             retry_after=_retry_after(exc.response.headers),
             analyzer=alias,
+            provider_status=status,
         )
     if status in (401, 403):
         return PermanentAnalysisError(
             f"The analysis provider rejected the API key ({detail}).",
             code="analysis_auth_failed",
             analyzer=alias,
+            provider_status=status,
         )
     if code == "context_length_exceeded":
-        return ContextTooLong(f"The transcript part is too long ({detail}).", analyzer=alias)
+        return ContextTooLong(
+            f"The transcript part is too long ({detail}).", analyzer=alias, provider_status=status
+        )
     return PermanentAnalysisError(
         f"The analysis provider rejected the request ({detail}).",
         code="analysis_rejected",
         analyzer=alias,
+        provider_status=status,
     )
 
 
