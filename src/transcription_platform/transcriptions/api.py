@@ -1,3 +1,390 @@
-from ninja import Router
+"""``/transcriptions/``: upload, list, detail, delete, retry, cancel, export, audio."""
 
-router = Router(tags=["transcriptions"])
+import os
+import re
+import tempfile
+import unicodedata
+from dataclasses import asdict
+from typing import Any
+from uuid import UUID
+
+from django.core.files.uploadhandler import StopUpload, TemporaryFileUploadHandler
+from django.db.models import Q, QuerySet
+from django.http import FileResponse, HttpRequest, HttpResponse
+from django.utils.http import content_disposition_header
+from ninja import File, Form, Query, Router, Status, UploadedFile
+from ninja.decorators import decorate_view
+from ninja.pagination import paginate
+
+from transcription_platform.accounts.auth import platform_auth
+from transcription_platform.conf import settings
+from transcription_platform.engines import engine_names, get_engine
+from transcription_platform.engines.audio import probe
+from transcription_platform.exceptions import (
+    NotFound,
+    PayloadTooLarge,
+    ValidationError,
+    response_for,
+)
+from transcription_platform.pagination import PageNumberPagination
+from transcription_platform.ratelimit import rate_limit
+from transcription_platform.schemas import error_responses
+from transcription_platform.transcriptions import exports, services
+from transcription_platform.transcriptions.models import Status as JobStatus
+from transcription_platform.transcriptions.models import Transcription, search_vector
+from transcription_platform.transcriptions.schemas import (
+    TranscriptionFilters,
+    TranscriptionListItem,
+    TranscriptionOut,
+)
+
+router = Router(tags=["transcriptions"], auth=platform_auth)
+
+#: Multipart framing and the small form fields around the file.
+MULTIPART_OVERHEAD = 64 * 1024
+
+LIST_FIELDS = [f for f in TranscriptionListItem.model_fields if f != "error"] + [
+    "error_code",
+    "error_message",
+]
+
+
+# --------------------------------------------------------------------------- upload
+
+
+class _SizeLimitedUploadHandler(TemporaryFileUploadHandler):
+    """Streams every upload to a temporary file and stops past MAX_UPLOAD_BYTES."""
+
+    def receive_data_chunk(self, raw_data: bytes, start: int) -> bytes | None:
+        if start + len(raw_data) > settings.MAX_UPLOAD_BYTES:
+            self.request._tp_upload_too_large = True
+            raise StopUpload(connection_reset=False)
+        return super().receive_data_chunk(raw_data, start)
+
+
+def _too_large() -> HttpResponse:
+    limit = settings.MAX_UPLOAD_BYTES
+    return response_for(
+        PayloadTooLarge(
+            f"The file is larger than the {limit} byte limit.", details={"max_bytes": limit}
+        )
+    )
+
+
+def _stream_uploads_to_disk(run: Any) -> Any:
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            declared = 0
+        if declared > settings.MAX_UPLOAD_BYTES + MULTIPART_OVERHEAD:
+            return _too_large()  # refuse before reading a byte of the body
+        request.upload_handlers = [_SizeLimitedUploadHandler(request)]
+        response = run(request, *args, **kwargs)
+        if getattr(request, "_tp_upload_too_large", False):
+            return _too_large()
+        return response
+
+    return wrapper
+
+
+def clean_filename(name: str) -> str:
+    """The client's file name without any path part or control character."""
+    name = unicodedata.normalize("NFC", name or "").replace("\\", "/").split("/")[-1]
+    name = re.sub(r"[\x00-\x1f\x7f]", "", name).strip().strip(".") or "audio"
+    return name[-255:]
+
+
+def _user_defaults(user: Any) -> dict[str, Any]:
+    try:
+        from transcription_platform.accounts.services import transcription_defaults_for
+    except ImportError:
+        return {}
+    return transcription_defaults_for(user) or {}
+
+
+def _validated_engine(name: str) -> str:
+    if name not in engine_names():
+        raise ValidationError(
+            f"Unknown engine {name!r}.",
+            code="unknown_engine",
+            details={"field": "engine", "allowed": engine_names()},
+        )
+    return name
+
+
+def _validated_language(engine_name: str, language: str) -> str:
+    language = language.strip().lower()
+    if not language:
+        return ""
+    if not re.fullmatch(r"[a-z]{2,3}(-[a-z0-9]{2,8})?", language):
+        raise ValidationError(
+            "Language must be an ISO-639 code such as 'en' or 'pt-br'.",
+            code="invalid_language",
+            details={"field": "language"},
+        )
+    supported = get_engine(engine_name).languages
+    if supported is not None and language not in supported:
+        raise ValidationError(
+            f"The {engine_name!r} engine does not support language {language!r}.",
+            code="unsupported_language",
+            details={"field": "language", "allowed": sorted(supported)},
+        )
+    return language
+
+
+def _local_path(upload: UploadedFile) -> tuple[str, bool]:
+    """A path to the uploaded bytes; True when we made a temporary copy to remove."""
+    if hasattr(upload, "temporary_file_path"):
+        return upload.temporary_file_path(), False
+    # A site may swap the upload handlers: fall back to a copy on disk.
+    handle, path = tempfile.mkstemp(suffix=os.path.splitext(upload.name or "")[1])
+    with os.fdopen(handle, "wb") as out:
+        for piece in upload.chunks():
+            out.write(piece)
+    return path, True
+
+
+@router.post(
+    "",
+    response={201: TranscriptionOut, **error_responses(400, 413, 415)},
+    summary="Upload audio and start a transcription",
+    description=(
+        "Multipart upload. Validates size, format (a real audio probe) and duration "
+        "before storing. Send an `Idempotency-Key` header to make retries safe: the same "
+        "key within 24 h returns the original transcription."
+    ),
+)
+@decorate_view(_stream_uploads_to_disk)
+@rate_limit("transcription_create", "user")
+def create_transcription(
+    request: HttpRequest,
+    response: HttpResponse,
+    audio_file: File[UploadedFile],
+    language: Form[str] = "",
+    prompt: Form[str] = "",
+    engine: Form[str] = "",
+    title: Form[str] = "",
+):
+    user = request.auth
+    idempotency_key = (request.headers.get("Idempotency-Key") or "").strip()
+    if len(idempotency_key) > 255:
+        raise ValidationError(
+            "Idempotency-Key is longer than 255 characters.", code="invalid_idempotency_key"
+        )
+    if idempotency_key:
+        existing = services.find_idempotent(user, idempotency_key)
+        if existing is not None:
+            return _created(request, response, existing, replayed=True)
+
+    if len(title) > 255:
+        raise ValidationError("Title is longer than 255 characters.", details={"field": "title"})
+    if len(prompt) > 4000:
+        raise ValidationError("Prompt is longer than 4000 characters.", details={"field": "prompt"})
+    defaults = _user_defaults(user)
+    engine = _validated_engine(engine.strip() or defaults.get("engine") or settings.DEFAULT_ENGINE)
+    language = _validated_language(engine, language or defaults.get("language") or "")
+    prompt = prompt or defaults.get("prompt") or ""
+
+    if audio_file.size > settings.MAX_UPLOAD_BYTES:
+        return _too_large()
+    path, remove_after = _local_path(audio_file)
+    try:
+        info = probe(path)
+        if info.duration > settings.MAX_DURATION_SECONDS:
+            raise ValidationError(
+                f"The audio lasts {info.duration:.0f} s; the limit is "
+                f"{settings.MAX_DURATION_SECONDS:.0f} s.",
+                code="audio_too_long",
+                details={"duration": info.duration, "max_duration": settings.MAX_DURATION_SECONDS},
+            )
+        transcription, created = services.create_transcription(
+            owner=user,
+            audio_path=path,
+            original_filename=clean_filename(audio_file.name or ""),
+            size_bytes=audio_file.size,
+            content_type=(audio_file.content_type or "")[:100],
+            audio_info=asdict(info),
+            duration=info.duration,
+            engine=engine,
+            language=language,
+            prompt=prompt,
+            title=title.strip(),
+            idempotency_key=idempotency_key,
+        )
+    finally:
+        if remove_after:
+            os.unlink(path)
+    return _created(request, response, transcription, replayed=not created)
+
+
+def _created(
+    request: HttpRequest, response: HttpResponse, transcription: Transcription, *, replayed: bool
+) -> Any:
+    response["Location"] = request.build_absolute_uri(f"{request.path}{transcription.pk}")
+    if replayed:
+        response["Idempotent-Replayed"] = "true"
+    return Status(201, transcription)
+
+
+# --------------------------------------------------------------------------- read
+
+
+def _filtered(queryset: QuerySet[Transcription], filters: TranscriptionFilters) -> QuerySet:
+    if filters.status:
+        queryset = queryset.filter(status=filters.status)
+    if filters.language:
+        lang = filters.language.lower()
+        queryset = queryset.filter(Q(language=lang) | Q(detected_language=lang))
+    if filters.created_after:
+        queryset = queryset.filter(created_at__gte=filters.created_after)
+    if filters.created_before:
+        queryset = queryset.filter(created_at__lt=filters.created_before)
+    if filters.updated_since:
+        queryset = queryset.filter(updated_at__gte=filters.updated_since)
+    if filters.search and filters.search.strip():
+        queryset = _search(queryset, filters.search.strip())
+    # A unique tie-breaker keeps pages stable when the ordering field repeats.
+    tie_breaker = "-pk" if filters.ordering.startswith("-") else "pk"
+    return queryset.order_by(filters.ordering, tie_breaker)
+
+
+def _search(queryset: QuerySet[Transcription], query: str) -> QuerySet[Transcription]:
+    if queryset.db == "default" and _is_postgres(queryset):
+        from django.contrib.postgres.search import SearchQuery
+
+        from transcription_platform.transcriptions.models import SEARCH_CONFIG
+
+        return queryset.annotate(_search=search_vector()).filter(
+            _search=SearchQuery(query, config=SEARCH_CONFIG, search_type="websearch")
+        )
+    # Fallback (SQLite…): every word must appear in the title or the transcript.
+    for word in query.split()[:20]:
+        word = word.strip('"')
+        if word and word.lower() != "or":
+            queryset = queryset.filter(Q(title__icontains=word) | Q(text__icontains=word))
+    return queryset
+
+
+def _is_postgres(queryset: QuerySet) -> bool:
+    from django.db import connections
+
+    return connections[queryset.db].vendor == "postgresql"
+
+
+@router.get(
+    "",
+    response=list[TranscriptionListItem],
+    summary="List your transcriptions (paginated, filterable, searchable)",
+)
+@paginate(PageNumberPagination)
+def list_transcriptions(request: HttpRequest, filters: Query[TranscriptionFilters]):
+    queryset = services.transcriptions_for(request.auth).only(*LIST_FIELDS)
+    return _filtered(queryset, filters)
+
+
+@router.get(
+    "{uuid:transcription_id}",
+    response={200: TranscriptionOut, **error_responses(404)},
+    summary="A transcription with its transcript and segments",
+)
+def get_transcription(request: HttpRequest, transcription_id: UUID):
+    return services.get_transcription_for(request.auth, transcription_id)
+
+
+@router.delete(
+    "{uuid:transcription_id}",
+    response={204: None, **error_responses(404)},
+    summary="Delete a transcription and its audio",
+)
+def delete_transcription(request: HttpRequest, transcription_id: UUID):
+    services.delete_transcription(services.get_transcription_for(request.auth, transcription_id))
+    return Status(204, None)
+
+
+@router.post(
+    "{uuid:transcription_id}/retry",
+    response={200: TranscriptionOut, **error_responses(404, 409)},
+    summary="Retry a failed transcription (409 unless failed)",
+)
+def retry_transcription(request: HttpRequest, transcription_id: UUID):
+    transcription = services.get_transcription_for(request.auth, transcription_id)
+    if transcription.status != JobStatus.FAILED:
+        raise services.IllegalTransition(
+            "Only a failed transcription can be retried.", details={"status": transcription.status}
+        )
+    return services.retry(transcription)
+
+
+@router.post(
+    "{uuid:transcription_id}/cancel",
+    response={200: TranscriptionOut, **error_responses(404, 409)},
+    summary="Cancel a pending or processing transcription (409 otherwise)",
+)
+def cancel_transcription(request: HttpRequest, transcription_id: UUID):
+    transcription = services.get_transcription_for(request.auth, transcription_id)
+    return services.cancel(transcription)
+
+
+@router.get(
+    "{uuid:transcription_id}/audio",
+    response={200: bytes, **error_responses(404)},
+    summary="Download the original audio (streamed)",
+    openapi_extra={
+        "responses": {
+            200: {
+                "content": {
+                    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+                }
+            }
+        }
+    },
+)
+def download_audio(request: HttpRequest, transcription_id: UUID):
+    transcription = services.get_transcription_for(request.auth, transcription_id)
+    try:
+        handle = transcription.audio.open("rb")
+    except FileNotFoundError:
+        raise NotFound("The audio file is missing from storage.", code="audio_missing") from None
+    return FileResponse(
+        handle,
+        as_attachment=True,
+        filename=transcription.original_filename,
+        content_type=transcription.content_type or "application/octet-stream",
+    )
+
+
+@router.get(
+    "{uuid:transcription_id}/export",
+    response={200: bytes, **error_responses(404, 409)},
+    summary="Download the transcript as txt, srt, vtt or json",
+    openapi_extra={
+        "responses": {
+            200: {
+                "content": {
+                    media: {"schema": {"type": "string"}}
+                    for media in (
+                        "text/plain",
+                        "application/x-subrip",
+                        "text/vtt",
+                        "application/json",
+                    )
+                }
+            }
+        }
+    },
+)
+def export_transcription(
+    request: HttpRequest, transcription_id: UUID, format: Query[exports.ExportFormat] = "txt"
+):
+    transcription = services.get_transcription_for(request.auth, transcription_id)
+    if transcription.status != JobStatus.COMPLETED:
+        raise services.IllegalTransition(
+            "The transcript is not ready yet.",
+            code="not_completed",
+            details={"status": transcription.status},
+        )
+    export = exports.render(transcription, format)
+    response = HttpResponse(export.content, content_type=export.content_type)
+    response["Content-Disposition"] = content_disposition_header(True, export.filename)
+    return response

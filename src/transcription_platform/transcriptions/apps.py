@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class TranscriptionsConfig(AppConfig):
@@ -8,3 +9,8 @@ class TranscriptionsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     # (prefix, dotted router) pairs mounted by transcription_platform.api.
     api_routers = [("/transcriptions/", "transcription_platform.transcriptions.api.router")]
+
+    def ready(self) -> None:
+        from transcription_platform.transcriptions.tasks import ensure_recovery_schedule
+
+        post_migrate.connect(ensure_recovery_schedule, sender=self)

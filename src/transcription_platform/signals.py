@@ -1,0 +1,30 @@
+"""Lifecycle signals, sent after the change is committed.
+
+Every signal is sent with ``sender=Transcription`` and ``transcription`` (the instance,
+as committed). Connect receivers in your app's ``ready()``::
+
+    from transcription_platform.signals import transcription_completed
+
+    @receiver(transcription_completed)
+    def notify(sender, transcription, **kwargs): ...
+"""
+
+from django.dispatch import Signal
+
+#: A transcription was created and its job enqueued. Args: ``transcription``.
+transcription_created = Signal()
+
+#: A worker started (or resumed) processing. Args: ``transcription``.
+transcription_started = Signal()
+
+#: The transcript was saved. Args: ``transcription``.
+transcription_completed = Signal()
+
+#: The job failed for good. Args: ``transcription``, ``error_code``, ``error_message``.
+transcription_failed = Signal()
+
+#: The job was cancelled by its owner or staff. Args: ``transcription``.
+transcription_cancelled = Signal()
+
+#: Analysis of a transcript finished. Args: ``transcription``, ``analysis``.
+analysis_completed = Signal()

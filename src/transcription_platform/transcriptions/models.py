@@ -1,0 +1,174 @@
+"""The transcription job and its chunks.
+
+State changes go through :mod:`transcription_platform.transcriptions.services` —
+never assign ``status`` directly.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.conf import settings as django_settings
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVector
+from django.core.files.storage import Storage, storages
+from django.core.signals import setting_changed
+from django.db import models
+from django.dispatch import receiver
+from django.utils import timezone
+from django.utils.functional import LazyObject, empty
+
+from transcription_platform.conf import settings
+
+#: Text-search configuration: "simple" treats every language alike (no stemming), so
+#: results match the SQLite fallback and transcripts in any language.
+SEARCH_CONFIG = "simple"
+
+
+def search_vector() -> SearchVector:
+    """The full-text expression; the GIN index (PostgreSQL only) is built on exactly it."""
+    return SearchVector("title", "text", config=SEARCH_CONFIG)
+
+
+def search_index() -> GinIndex:
+    # Created by a migration on PostgreSQL only (SQLite has no GIN); not in Meta.indexes.
+    return GinIndex(search_vector(), name="tp_tr_search")
+
+
+class _AudioStorage(LazyObject):
+    """The storage named by AUDIO_STORAGE, looked up lazily and again whenever
+    STORAGES or TRANSCRIPTION_PLATFORM change (override_settings works)."""
+
+    def _setup(self) -> None:
+        self._wrapped = storages[settings.AUDIO_STORAGE]
+
+
+_audio_storage = _AudioStorage()
+
+
+@receiver(setting_changed)
+def _reset_audio_storage(*, setting: str, **kwargs: Any) -> None:
+    if setting in ("STORAGES", "TRANSCRIPTION_PLATFORM"):
+        _audio_storage._wrapped = empty
+
+
+def audio_storage() -> Storage:
+    """The storage alias named by AUDIO_STORAGE (local disk, S3 via django-storages…)."""
+    return _audio_storage  # type: ignore[return-value]
+
+
+def audio_upload_to(instance: Transcription, filename: str) -> str:
+    # The stored name never reuses the client's filename (kept in original_filename).
+    prefix = timezone.now().strftime(settings.AUDIO_UPLOAD_TO)
+    suffix = filename.rsplit(".", 1)[-1].lower()[:10] if "." in filename else "bin"
+    return f"{prefix}/{instance.pk}.{suffix}"
+
+
+class Status(models.TextChoices):
+    PENDING = "pending", "Pending"
+    PROCESSING = "processing", "Processing"
+    COMPLETED = "completed", "Completed"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class Transcription(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(
+        django_settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="transcriptions"
+    )
+    title = models.CharField(max_length=255, blank=True)
+    original_filename = models.CharField(max_length=255)
+    audio = models.FileField(storage=audio_storage, upload_to=audio_upload_to, max_length=500)
+    size_bytes = models.BigIntegerField()
+    content_type = models.CharField(max_length=100, blank=True)
+    audio_info = models.JSONField(default=dict, blank=True)
+    duration = models.FloatField(null=True, blank=True)
+
+    language = models.CharField(max_length=16, blank=True, help_text="Requested language.")
+    detected_language = models.CharField(max_length=16, blank=True)
+    engine = models.CharField(max_length=64)
+    model = models.CharField(max_length=128, blank=True)
+    prompt = models.TextField(blank=True)
+
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    progress = models.PositiveSmallIntegerField(default=0)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    error_code = models.CharField(max_length=64, blank=True)
+    error_message = models.TextField(blank=True)
+
+    text = models.TextField(blank=True)
+    segments = models.JSONField(default=list, blank=True)
+    usage = models.JSONField(default=dict, blank=True)
+    idempotency_key = models.CharField(max_length=255, blank=True)
+
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    started_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["owner", "-created_at"], name="tp_tr_owner_created"),
+            models.Index(fields=["owner", "status", "-created_at"], name="tp_tr_owner_status"),
+            models.Index(fields=["owner", "updated_at"], name="tp_tr_owner_updated"),
+            models.Index(fields=["status", "updated_at"], name="tp_tr_status_updated"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["owner", "idempotency_key"],
+                condition=~models.Q(idempotency_key=""),
+                name="tp_tr_unique_idempotency_key",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(progress__lte=100), name="tp_tr_progress_lte_100"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.title or self.original_filename
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in {Status.COMPLETED, Status.FAILED, Status.CANCELLED}
+
+    @property
+    def error(self) -> dict[str, Any] | None:
+        if not self.error_code:
+            return None
+        return {"code": self.error_code, "message": self.error_message}
+
+
+class ChunkStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+
+
+class TranscriptionChunk(models.Model):
+    """One window of the audio; its stored result lets a retry redo only what is missing."""
+
+    transcription = models.ForeignKey(
+        Transcription, on_delete=models.CASCADE, related_name="chunks"
+    )
+    index = models.PositiveIntegerField()
+    start = models.FloatField()
+    end = models.FloatField()
+    status = models.CharField(
+        max_length=16, choices=ChunkStatus.choices, default=ChunkStatus.PENDING
+    )
+    attempts = models.PositiveSmallIntegerField(default=0)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    result = models.JSONField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["transcription", "index"]
+        constraints = [
+            models.UniqueConstraint(fields=["transcription", "index"], name="tp_chunk_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.transcription_id}#{self.index} [{self.start:.1f}-{self.end:.1f}]"

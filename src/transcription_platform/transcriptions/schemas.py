@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+from uuid import UUID
+
+from ninja import Field, Schema
+
+StatusName = Literal["pending", "processing", "completed", "failed", "cancelled"]
+
+ORDERING_FIELDS = ("created_at", "updated_at", "completed_at", "duration", "title", "status")
+Ordering = Literal[
+    "created_at", "-created_at", "updated_at", "-updated_at", "completed_at", "-completed_at",
+    "duration", "-duration", "title", "-title", "status", "-status",
+]  # fmt: skip
+
+
+class ErrorInfo(Schema):
+    code: str
+    message: str
+
+
+class WordOut(Schema):
+    start: float
+    end: float
+    text: str
+    probability: float | None = None
+
+
+class SegmentOut(Schema):
+    id: int
+    start: float
+    end: float
+    text: str
+    words: list[WordOut] = []
+
+
+class TranscriptionListItem(Schema):
+    """A transcription without its transcript (lists stay light)."""
+
+    id: UUID
+    title: str
+    original_filename: str
+    status: StatusName
+    progress: int = Field(..., ge=0, le=100)
+    language: str
+    detected_language: str
+    engine: str
+    model: str
+    duration: float | None
+    size_bytes: int
+    content_type: str
+    error: ErrorInfo | None
+    created_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+    updated_at: datetime
+
+
+class TranscriptionOut(TranscriptionListItem):
+    """A transcription with its full transcript and timestamped segments."""
+
+    prompt: str
+    text: str
+    segments: list[SegmentOut]
+    usage: dict[str, Any]
+    audio_info: dict[str, Any]
+
+
+class TranscriptionFilters(Schema):
+    status: StatusName | None = None
+    language: str | None = Field(None, max_length=16, description="Requested or detected.")
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    updated_since: datetime | None = Field(
+        None, description="Only items changed at or after this time (offline sync)."
+    )
+    search: str | None = Field(None, max_length=200, description="Full text: title + transcript.")
+    ordering: Ordering = "-created_at"

@@ -1,0 +1,324 @@
+"""Transcription lifecycle: every status change happens here, inside a row lock.
+
+pending ──► processing ──► completed
+   │            │  └─────► failed ──(retry)──► pending
+   └────────────┴────────► cancelled
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import Any
+
+from django.core.files import File
+from django.db import IntegrityError, transaction
+from django.db.models import F, QuerySet
+from django.utils import timezone
+
+from transcription_platform import signals
+from transcription_platform.conf import settings
+from transcription_platform.engines import TranscriptResult
+from transcription_platform.exceptions import Conflict, NotFound
+from transcription_platform.transcriptions.models import (
+    ChunkStatus,
+    Status,
+    Transcription,
+    TranscriptionChunk,
+    audio_storage,
+)
+
+logger = logging.getLogger("transcription_platform.transcriptions")
+
+ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
+    Status.PENDING: frozenset({Status.PROCESSING, Status.FAILED, Status.CANCELLED}),
+    Status.PROCESSING: frozenset({Status.COMPLETED, Status.FAILED, Status.CANCELLED}),
+    Status.FAILED: frozenset({Status.PENDING}),
+    Status.COMPLETED: frozenset(),
+    Status.CANCELLED: frozenset(),
+}
+
+
+class IllegalTransition(Conflict):
+    code = "illegal_transition"
+
+
+def _send_on_commit(signal: Any, transcription: Transcription, **kwargs: Any) -> None:
+    transaction.on_commit(
+        lambda: signal.send(sender=Transcription, transcription=transcription, **kwargs)
+    )
+
+
+def _transition(pk: Any, to: str, **fields: Any) -> Transcription:
+    """Move ``pk`` to status ``to`` under a row lock; IllegalTransition if not allowed."""
+    with transaction.atomic():
+        transcription = Transcription.objects.select_for_update().get(pk=pk)
+        if to not in ALLOWED_TRANSITIONS[transcription.status]:
+            raise IllegalTransition(
+                f"A {transcription.status} transcription cannot become {to}.",
+                details={"status": transcription.status},
+            )
+        transcription.status = to
+        for name, value in fields.items():
+            setattr(transcription, name, value)
+        transcription.save()
+        return transcription
+
+
+# --------------------------------------------------------------------------- queries
+
+
+def transcriptions_for(user: Any) -> QuerySet[Transcription]:
+    """What ``user`` may see: their own transcriptions (support admins: everyone's)."""
+    queryset = Transcription.objects.all()
+    if _is_support_admin(user):
+        return queryset
+    return queryset.filter(owner=user)
+
+
+def _is_support_admin(user: Any) -> bool:
+    try:
+        from transcription_platform.accounts.roles import is_support_admin
+    except ImportError:  # accounts app left out: no roles
+        return False
+    return is_support_admin(user)
+
+
+def get_transcription_for(user: Any, pk: Any) -> Transcription:
+    """The transcription or NotFound — also for another user's id (never a 403)."""
+    try:
+        return transcriptions_for(user).get(pk=pk)
+    except (Transcription.DoesNotExist, ValueError):
+        raise NotFound("Transcription not found.") from None
+
+
+# --------------------------------------------------------------------------- create
+
+
+def find_idempotent(owner: Any, key: str) -> Transcription | None:
+    """The transcription created by ``owner`` with ``key`` within IDEMPOTENCY_TTL_SECONDS."""
+    if not key:
+        return None
+    cutoff = timezone.now() - timedelta(seconds=settings.IDEMPOTENCY_TTL_SECONDS)
+    return Transcription.objects.filter(
+        owner=owner, idempotency_key=key, created_at__gte=cutoff
+    ).first()
+
+
+def create_transcription(
+    *,
+    owner: Any,
+    audio_path: str | os.PathLike[str],
+    original_filename: str,
+    size_bytes: int,
+    content_type: str,
+    audio_info: dict[str, Any],
+    duration: float | None,
+    engine: str,
+    language: str = "",
+    prompt: str = "",
+    title: str = "",
+    idempotency_key: str = "",
+) -> tuple[Transcription, bool]:
+    """Store the audio, create the row and enqueue its job atomically.
+
+    Returns ``(transcription, created)``; ``created`` is False when ``idempotency_key``
+    replays an earlier request. If anything fails, the stored file is deleted.
+    """
+    from transcription_platform.transcriptions import tasks
+
+    stored_name: str | None = None
+    try:
+        with transaction.atomic():
+            if idempotency_key:
+                existing = find_idempotent(owner, idempotency_key)
+                if existing is not None:
+                    return existing, False
+                # An expired key may be reused: release it from the old row.
+                Transcription.objects.filter(owner=owner, idempotency_key=idempotency_key).update(
+                    idempotency_key=""
+                )
+            transcription = Transcription(
+                owner=owner,
+                title=title,
+                original_filename=original_filename,
+                size_bytes=size_bytes,
+                content_type=content_type,
+                audio_info=audio_info,
+                duration=duration,
+                engine=engine,
+                language=language,
+                prompt=prompt,
+                idempotency_key=idempotency_key,
+            )
+            with open(audio_path, "rb") as handle:
+                transcription.audio.save(original_filename, File(handle), save=False)
+            stored_name = transcription.audio.name
+            transcription.save(force_insert=True)
+            tasks.enqueue_transcription(transcription)
+            _send_on_commit(signals.transcription_created, transcription)
+    except IntegrityError:
+        _delete_file(stored_name)
+        # Lost a race with a concurrent request carrying the same Idempotency-Key.
+        existing = find_idempotent(owner, idempotency_key)
+        if existing is None:
+            raise
+        return existing, False
+    except BaseException:
+        _delete_file(stored_name)
+        raise
+    return transcription, True
+
+
+def _delete_file(name: str | None) -> None:
+    if not name:
+        return
+    try:
+        audio_storage().delete(name)
+    except Exception:
+        logger.exception("Could not delete stored audio %s", name)
+
+
+# --------------------------------------------------------------------------- pipeline
+
+
+def start_processing(pk: Any) -> Transcription | None:
+    """pending → processing (or resume a re-delivered processing job); None when the
+    job has nothing left to do (finished, cancelled or deleted)."""
+    with transaction.atomic():
+        try:
+            transcription = Transcription.objects.select_for_update().get(pk=pk)
+        except Transcription.DoesNotExist:
+            return None
+        if transcription.status == Status.PROCESSING:
+            transcription.attempts = F("attempts") + 1
+            transcription.save(update_fields=["attempts", "updated_at"])
+            transcription.refresh_from_db()
+            return transcription
+        if transcription.status != Status.PENDING:
+            return None
+        transcription = _transition(
+            pk,
+            Status.PROCESSING,
+            started_at=timezone.now(),
+            attempts=transcription.attempts + 1,
+            progress=0,
+        )
+        _send_on_commit(signals.transcription_started, transcription)
+        return transcription
+
+
+def set_progress(pk: Any, progress: int) -> None:
+    # Only moves forward, and bumps updated_at so stuck-job recovery sees the work.
+    Transcription.objects.filter(pk=pk, status=Status.PROCESSING, progress__lt=progress).update(
+        progress=min(progress, 99), updated_at=timezone.now()
+    )
+
+
+def record_duration(pk: Any, duration: float) -> None:
+    Transcription.objects.filter(pk=pk).update(duration=duration, updated_at=timezone.now())
+
+
+def complete(pk: Any, result: TranscriptResult) -> Transcription | None:
+    """Save the transcript and mark completed — exactly once (None if not processing)."""
+    with transaction.atomic():
+        transcription = Transcription.objects.select_for_update().get(pk=pk)
+        if transcription.status != Status.PROCESSING:
+            return None
+        data = result.to_dict()
+        transcription = _transition(
+            pk,
+            Status.COMPLETED,
+            text=result.text,
+            segments=data["segments"],
+            detected_language=result.language or "",
+            model=result.model,
+            usage=data.get("usage") or {},
+            progress=100,
+            completed_at=timezone.now(),
+            error_code="",
+            error_message="",
+        )
+        _send_on_commit(signals.transcription_completed, transcription)
+        return transcription
+
+
+def fail(pk: Any, code: str, message: str) -> Transcription | None:
+    """Mark failed with a code and a message the user can read (None if already final)."""
+    with transaction.atomic():
+        try:
+            transcription = Transcription.objects.select_for_update().get(pk=pk)
+        except Transcription.DoesNotExist:
+            return None
+        if Status.FAILED not in ALLOWED_TRANSITIONS[transcription.status]:
+            return None
+        transcription = _transition(
+            pk, Status.FAILED, error_code=code, error_message=message, completed_at=timezone.now()
+        )
+        _send_on_commit(
+            signals.transcription_failed,
+            transcription,
+            error_code=code,
+            error_message=message,
+        )
+        return transcription
+
+
+def cancel(transcription: Transcription) -> Transcription:
+    transcription = _transition(transcription.pk, Status.CANCELLED, completed_at=timezone.now())
+    _send_on_commit(signals.transcription_cancelled, transcription)
+    return transcription
+
+
+def retry(transcription: Transcription) -> Transcription:
+    """failed → pending and enqueue; chunks already transcribed are kept."""
+    from transcription_platform.transcriptions import tasks
+
+    with transaction.atomic():
+        transcription = _transition(
+            transcription.pk,
+            Status.PENDING,
+            error_code="",
+            error_message="",
+            completed_at=None,
+            attempts=0,
+        )
+        TranscriptionChunk.objects.filter(
+            transcription=transcription, status=ChunkStatus.RUNNING
+        ).update(status=ChunkStatus.PENDING, claimed_at=None, attempts=0)
+        tasks.enqueue_transcription(transcription)
+    return transcription
+
+
+def delete_transcription(transcription: Transcription) -> None:
+    """Delete the row now and its audio file once the deletion is committed."""
+    name = transcription.audio.name
+    with transaction.atomic():
+        transcription.delete()
+        transaction.on_commit(lambda: _delete_file(name))
+
+
+@contextmanager
+def local_audio_path(transcription: Transcription) -> Iterator[str]:
+    """A local path to the audio: the file itself on disk storage, else a temporary
+    copy streamed from the remote storage (S3…) and removed afterwards."""
+    storage = audio_storage()
+    try:
+        path = storage.path(transcription.audio.name)
+    except NotImplementedError:
+        path = None
+    if path is not None:
+        yield path
+        return
+    import shutil
+    import tempfile
+
+    suffix = os.path.splitext(transcription.audio.name)[1]
+    with tempfile.NamedTemporaryFile(suffix=suffix) as tmp:
+        with storage.open(transcription.audio.name, "rb") as src:
+            shutil.copyfileobj(src, tmp, length=1024 * 1024)
+        tmp.flush()
+        yield tmp.name

@@ -1,0 +1,342 @@
+"""The django-q2 pipeline. Tasks take ids, are idempotent and safe to re-deliver.
+
+process_transcription(id)
+    pending → processing; plan chunks once (quiet cut points); transcribe the chunks
+    that are not done yet — here, one after another, or fanned out as
+    transcribe_chunk(id, index) tasks when the engine benefits — then stitch.
+transcribe_chunk(id, index)
+    one chunk; the last one to finish stitches.
+recover_stuck_transcriptions()
+    scheduled: re-enqueues jobs whose worker died, fails those out of attempts.
+
+Each chunk is claimed with a conditional UPDATE and its result stored, so a
+re-delivered or retried job only redoes missing chunks, and :func:`finalize` saves
+the transcript exactly once.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import Any
+
+from django.db import router, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from transcription_platform.conf import settings
+from transcription_platform.engines import (
+    EngineError,
+    PermanentEngineError,
+    RetryableEngineError,
+    SpeechEngine,
+    TranscriptResult,
+    get_engine,
+    stitch,
+)
+from transcription_platform.engines.audio import AudioClip, plan_chunks
+from transcription_platform.exceptions import TranscriptionPlatformError
+from transcription_platform.transcriptions import services
+from transcription_platform.transcriptions.models import (
+    ChunkStatus,
+    Status,
+    Transcription,
+    TranscriptionChunk,
+)
+
+logger = logging.getLogger("transcription_platform.transcriptions")
+
+TASKS = "transcription_platform.transcriptions.tasks"
+RECOVERY_SCHEDULE_NAME = "transcription_platform.recover_stuck_transcriptions"
+
+#: Share of the progress bar reserved for planning; chunks fill the rest up to 99.
+PLANNED_PROGRESS = 5
+
+
+# --------------------------------------------------------------------------- enqueueing
+
+
+def _enqueue(func: str, *args: Any, name: str) -> None:
+    from django_q.tasks import async_task
+
+    async_task(f"{TASKS}.{func}", *args, task_name=name, cluster=settings.TASK_CLUSTER)
+
+
+def _orm_broker_shares_our_database() -> bool:
+    from django_q.conf import Conf
+
+    return bool(Conf.ORM) and router.db_for_write(Transcription) == Conf.ORM and not Conf.SYNC
+
+
+def enqueue_transcription(transcription: Transcription) -> None:
+    """Enqueue the job so that there is never a row without a job nor a job without a row.
+
+    With the ORM broker on our database the queue row is written in the caller's
+    transaction (atomic with the transcription row). Other brokers (Redis…) and sync
+    mode enqueue after commit; should that enqueue be lost, the scheduled recovery
+    re-enqueues pending jobs.
+    """
+    pk = str(transcription.pk)
+
+    def push() -> None:
+        _enqueue("process_transcription", pk, name=f"transcribe:{pk}")
+
+    if _orm_broker_shares_our_database():
+        push()
+    else:
+        transaction.on_commit(push)
+
+
+# --------------------------------------------------------------------------- tasks
+
+
+def process_transcription(transcription_id: str) -> None:
+    """Run (or resume) the whole job for one transcription."""
+    transcription = services.start_processing(transcription_id)
+    if transcription is None:
+        return
+    with _failing_on_error(transcription_id):
+        engine = get_engine(transcription.engine)
+        with services.local_audio_path(transcription) as path:
+            chunks = _ensure_chunks(transcription, engine, path)
+            todo = [chunk for chunk in chunks if chunk.status != ChunkStatus.DONE]
+            if _fan_out(engine, todo):
+                for chunk in todo:
+                    _enqueue(
+                        "transcribe_chunk",
+                        transcription_id,
+                        chunk.index,
+                        name=f"transcribe:{transcription_id}:{chunk.index}",
+                    )
+                return
+            for chunk in todo:
+                if not _transcribe_chunk(transcription, chunk, engine, path):
+                    return  # cancelled, or another worker holds the chunk
+        finalize(transcription_id)
+
+
+def transcribe_chunk(transcription_id: str, index: int) -> None:
+    """Fan-out task: one chunk; whoever finishes the last chunk stitches."""
+    transcription = Transcription.objects.filter(
+        pk=transcription_id, status=Status.PROCESSING
+    ).first()
+    if transcription is None:
+        return
+    chunk = TranscriptionChunk.objects.filter(transcription=transcription, index=index).first()
+    if chunk is None or chunk.status == ChunkStatus.DONE:
+        return
+    with _failing_on_error(transcription_id):
+        engine = get_engine(transcription.engine)
+        with services.local_audio_path(transcription) as path:
+            if not _transcribe_chunk(transcription, chunk, engine, path):
+                return
+        finalize(transcription_id)
+
+
+def finalize(transcription_id: str) -> None:
+    """Stitch the chunk results and save the transcript, once all chunks are done."""
+    chunks = list(TranscriptionChunk.objects.filter(transcription_id=transcription_id))
+    if not chunks or any(chunk.status != ChunkStatus.DONE for chunk in chunks):
+        return
+    result = stitch([(chunk.start, TranscriptResult.from_dict(chunk.result)) for chunk in chunks])
+    services.complete(transcription_id, result)
+
+
+def recover_stuck_transcriptions() -> dict[str, int]:
+    """Re-enqueue jobs with no sign of life for STUCK_AFTER_SECONDS (their worker died
+    or their enqueue was lost); fail those that used up TASK_MAX_ATTEMPTS."""
+    cutoff = timezone.now() - timedelta(seconds=settings.STUCK_AFTER_SECONDS)
+    stale = Transcription.objects.filter(
+        status__in=[Status.PENDING, Status.PROCESSING], updated_at__lt=cutoff
+    )
+    requeued = failed = 0
+    for transcription in stale.only("pk", "status", "attempts"):
+        if (
+            transcription.status == Status.PROCESSING
+            and transcription.attempts >= settings.TASK_MAX_ATTEMPTS
+        ):
+            if services.fail(
+                transcription.pk,
+                "worker_lost",
+                "Processing stopped repeatedly (the worker was lost). Retry the transcription.",
+            ):
+                failed += 1
+            continue
+        # Touch first so a slow queue does not get the same job enqueued twice.
+        touched = Transcription.objects.filter(
+            pk=transcription.pk, updated_at__lt=cutoff, status=transcription.status
+        ).update(updated_at=timezone.now())
+        if touched:
+            pk = str(transcription.pk)
+            _enqueue("process_transcription", pk, name=f"recover:{pk}")
+            requeued += 1
+    if requeued or failed:
+        logger.warning("Recovered stuck transcriptions: %s requeued, %s failed", requeued, failed)
+    return {"requeued": requeued, "failed": failed}
+
+
+def ensure_recovery_schedule(**kwargs: Any) -> None:
+    """post_migrate: keep exactly one recovery schedule (every 5 minutes)."""
+    from django_q.models import Schedule
+
+    Schedule.objects.update_or_create(
+        name=RECOVERY_SCHEDULE_NAME,
+        defaults={
+            "func": f"{TASKS}.recover_stuck_transcriptions",
+            "schedule_type": Schedule.MINUTES,
+            "minutes": 5,
+            "repeats": -1,
+            "cluster": settings.TASK_CLUSTER,
+        },
+    )
+
+
+# --------------------------------------------------------------------------- internals
+
+
+@contextmanager
+def _failing_on_error(transcription_id: str) -> Iterator[None]:
+    """Turn what escapes a task into a failed job with a reason the user can read."""
+    try:
+        yield
+    except TranscriptionPlatformError as exc:
+        logger.warning("Transcription %s failed: %s", transcription_id, exc.code)
+        services.fail(transcription_id, exc.code, exc.message)
+    except Exception:
+        # Details go to the logs only; KeyboardInterrupt/SystemExit propagate (the
+        # worker dies and recovery resumes the job).
+        logger.exception("Transcription %s crashed", transcription_id)
+        services.fail(
+            transcription_id, "internal_error", "An internal error stopped the transcription."
+        )
+
+
+def _fan_out(engine: SpeechEngine, todo: list[TranscriptionChunk]) -> bool:
+    from django_q.conf import Conf
+
+    return bool(engine.parallel_chunks) and len(todo) > 1 and not Conf.SYNC
+
+
+def _chunk_seconds(engine: SpeechEngine) -> float:
+    return float(settings.CHUNK_SECONDS or engine.default_chunk_seconds)
+
+
+def _ensure_chunks(
+    transcription: Transcription, engine: SpeechEngine, path: str
+) -> list[TranscriptionChunk]:
+    existing = list(TranscriptionChunk.objects.filter(transcription=transcription))
+    if existing:
+        return existing
+    clips = plan_chunks(path, _chunk_seconds(engine))
+    TranscriptionChunk.objects.bulk_create(
+        [
+            TranscriptionChunk(
+                transcription=transcription, index=i, start=clip.start, end=clip.end or clip.start
+            )
+            for i, clip in enumerate(clips)
+        ],
+        ignore_conflicts=True,  # a concurrent delivery planned the same chunks
+    )
+    if clips:
+        # The decoded length, not the header's: a truncated file reports its real length.
+        services.record_duration(transcription.pk, float(clips[-1].end or 0.0))
+    services.set_progress(transcription.pk, PLANNED_PROGRESS)
+    return list(TranscriptionChunk.objects.filter(transcription=transcription))
+
+
+def _claim(chunk: TranscriptionChunk) -> bool:
+    """Take the chunk unless another live worker holds it (claims expire after the
+    queue's task timeout, when django-q2 would re-deliver anyway)."""
+    from django_q.conf import Conf
+
+    now = timezone.now()
+    expired = now - timedelta(seconds=Conf.TIMEOUT or settings.STUCK_AFTER_SECONDS)
+    return bool(
+        TranscriptionChunk.objects.filter(pk=chunk.pk)
+        .filter(
+            Q(status=ChunkStatus.PENDING)
+            | Q(status=ChunkStatus.RUNNING, claimed_at__lt=expired)
+            | Q(status=ChunkStatus.RUNNING, claimed_at__isnull=True)
+        )
+        .update(status=ChunkStatus.RUNNING, claimed_at=now)
+    )
+
+
+def _provider_key(transcription: Transcription) -> str | None:
+    """The owner's own provider key (bring your own key), when the accounts app has one."""
+    try:
+        from transcription_platform.accounts.services import provider_api_key_for
+    except ImportError:
+        return None
+    return provider_api_key_for(transcription.owner)
+
+
+def _transcribe_chunk(
+    transcription: Transcription, chunk: TranscriptionChunk, engine: SpeechEngine, path: str
+) -> bool:
+    """Transcribe one claimed chunk with bounded retries; False if it was not ours to do
+    or the job was cancelled meanwhile."""
+    if not _claim(chunk):
+        return False
+    clip = AudioClip(path, chunk.start, chunk.end)
+    user_key = _provider_key(transcription)
+    attempt = 0
+    while True:
+        if not Transcription.objects.filter(pk=transcription.pk, status=Status.PROCESSING).exists():
+            return False
+        attempt += 1
+        try:
+            result = engine.transcribe(
+                clip,
+                language=transcription.language or None,
+                prompt=transcription.prompt or None,
+                api_key=user_key,
+            )
+            break
+        except RetryableEngineError as exc:
+            if attempt >= settings.TASK_MAX_ATTEMPTS:
+                raise PermanentEngineError(
+                    f"The speech engine kept failing after {attempt} attempts: {exc.message}",
+                    code="engine_unavailable",
+                ) from exc
+            delay = _backoff(attempt, exc.retry_after)
+            logger.info(
+                "Chunk %s of %s: retryable %s, retrying in %.1fs",
+                chunk.index,
+                transcription.pk,
+                exc.code,
+                delay,
+            )
+            time.sleep(delay)
+        except EngineError as exc:
+            if user_key and exc.code in {"auth_failed", "authentication_failed", "invalid_api_key"}:
+                raise PermanentEngineError(
+                    "Your API key was rejected by the speech provider. Update it in your "
+                    "settings and retry.",
+                    code="user_api_key_rejected",
+                ) from exc
+            raise
+    with transaction.atomic():
+        TranscriptionChunk.objects.filter(pk=chunk.pk).update(
+            status=ChunkStatus.DONE, result=result.to_dict(), attempts=attempt
+        )
+    _report_progress(transcription.pk)
+    return True
+
+
+def _backoff(attempt: int, retry_after: float | None) -> float:
+    delay = settings.TASK_RETRY_BACKOFF_SECONDS * (2 ** (attempt - 1))
+    if retry_after is not None:
+        delay = max(delay, retry_after)  # never sooner than the server asked
+    return float(min(delay, settings.TASK_MAX_BACKOFF_SECONDS))
+
+
+def _report_progress(pk: Any) -> None:
+    chunks = TranscriptionChunk.objects.filter(transcription_id=pk)
+    total = chunks.count()
+    done = chunks.filter(status=ChunkStatus.DONE).count()
+    if total:
+        services.set_progress(pk, PLANNED_PROGRESS + (99 - PLANNED_PROGRESS) * done // total)
