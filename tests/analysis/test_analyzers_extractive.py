@@ -87,7 +87,12 @@ def test_budget_review_segments_are_timed(analyzer):
     # A sentence cut across two segments is timed by the segment it begins in.
     deadline = next(i for i in result.action_items if i.text.startswith("The final budget"))
     assert (deadline.due, deadline.start) == ("Friday the 16th", 41.2)
+    budget = items[
+        "For next quarter we should move some of the trade show budget to online advertising."
+    ]
+    assert (budget.owner, budget.due, budget.start) == (None, "next quarter", 23.4)
     assert not any("webinar numbers?" in text for text in items)  # a question
+    assert len(items) == 4
 
     assert_extractive_summary(result, transcript, 400)
     labels = [t.label for t in result.topics]
@@ -112,6 +117,7 @@ def test_minutes_style_and_markers(analyzer):
     assert "deployment pipeline" not in texts  # "did not need to": past, negated
     assert "budget" not in texts  # a question and a past fact
     assert all(item.start is None for item in result.action_items)  # untimed text
+    assert len(items) == 4
 
     assert_extractive_summary(result, transcript, 400)
     assert "cluster" in [t.label for t in result.topics]
@@ -124,6 +130,10 @@ def test_speech_sample_text():
 
     assert_extractive_summary(result, transcript, 600)
     assert result.topics
+    window = items_by_text(result)[
+        "Please remember to close the window before you leave the house."
+    ]
+    assert window.owner is None
     assert result.model == "extractive-v1"
     assert result.usage.input_tokens == result.usage.output_tokens == 0
 
@@ -194,3 +204,41 @@ def test_extra_stopwords_remove_topics():
     transcript = load("standup_minutes.txt")
     result = ExtractiveAnalyzer("x", {"extra_stopwords": ["cluster"]}).analyze(transcript)
     assert all("cluster" not in t.label.lower() for t in result.topics)
+
+
+@pytest.mark.parametrize(
+    ("sentence", "owner", "due"),
+    [
+        ("We need to start the security audit this week.", None, "this week"),
+        ("Kim is responsible for the vendor contract.", "Kim", None),
+        ("Action item: renew the SSL certificates before 2026-12-01.", None, "2026-12-01"),
+        ("To-do: Raj will book the venue within two weeks.", "Raj", "within two weeks"),
+        ("Please send me the slides by EOD.", None, "EOD"),
+        ("Make sure the invoices go out on the 3rd of June.", None, "the 3rd of June"),
+        ("Sam, please review the pull request.", "Sam", None),
+        ("The report is due next Monday.", None, "next Monday"),
+        ("I'm going to draft the announcement tonight.", None, "tonight"),
+    ],
+)
+def test_commitments_are_found(sentence, owner, due):
+    [item] = ExtractiveAnalyzer().analyze(sentence).action_items
+    assert (item.owner, item.due) == (owner, due)
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "Let's move on to the next topic.",
+        "I'll share my screen now.",
+        "I'll hand it over to Maria.",
+        "We will see how it goes.",
+        "Should we send the report to finance?",
+        "We don't need to change the schedule.",
+        "I will not attend the offsite.",
+        "Last year we finished the audit by Friday the 3rd.",
+        "The weather will be nice tomorrow.",
+        "Everyone will get a bonus.",
+    ],
+)
+def test_small_talk_questions_and_negations_are_not_items(sentence):
+    assert ExtractiveAnalyzer().analyze(sentence).action_items == []

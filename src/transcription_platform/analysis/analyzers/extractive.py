@@ -146,11 +146,16 @@ _FILLER_LEAD = re.compile(
     r"^(?:(?:so|okay|ok|and|um|uh|alright|all\s+right|right|well|also|then|yeah)\b[,\s]*)+",
     re.IGNORECASE,
 )
-# Meeting small talk that has the form of a commitment: "let's get started",
-# "I'll share my screen", "I'll be honest", "we will see".
-_NOT_ACTIONS = _wordset(
-    """be see start begin get go move wrap take hand pass let keep tell say stop end finish
-    continue jump dive turn switch recap share hear look try not never"""
+# Meeting small talk that has the form of a commitment: "let's get started", "I'll
+# hand it over", "we will see", "I'll share my screen" (but "we should move the budget"
+# and "we need to start the audit" are tasks).
+_SMALL_TALK = re.compile(
+    r"(?:start|begin|move|get|go|wrap|hand|pass|turn|switch|jump|dive|continue|finish|"
+    r"end|stop|take)\s+(?:on|up|over|ahead|with|through|in|into|off|back|started|going|"
+    r"it\s+over|a\s+look|a\s+break|a\s+step\s+back)\b|"
+    r"(?:start|begin|continue|finish|stop|end)\W*$|share\s+(?:my\s+|the\s+|your\s+)?screen|"
+    r"(?:see|let|keep|tell|say|hear|look|try|not|never|think|guess|wonder|recap)\b",
+    re.IGNORECASE,
 )
 _ADVERBS = _wordset(
     "just also then probably definitely quickly first still now really actually all both"
@@ -158,6 +163,12 @@ _ADVERBS = _wordset(
 _QUESTION_START = re.compile(
     r"^(?:do|does|did|should|shall|is|are|was|were|have|has|had|what|why|how|when|where|"
     r"who|which|whose|am|isn't|aren't|don't|doesn't)\b",
+    re.IGNORECASE,
+)
+# A deadline in a report of the past is not a task: "last year we finished by May".
+_PAST = re.compile(
+    r"\b(?:last\s+(?:year|week|month|quarter|time|sprint)|yesterday|ago|previously|"
+    r"was|were|had|did|(?:we|i|they|he|she|you)\s+\w+ed)\b",
     re.IGNORECASE,
 )
 _REQUEST = re.compile(r"\b(?:can|could|would|will)\s+you\b|\bplease\b", re.IGNORECASE)
@@ -512,7 +523,7 @@ def _action_item(sentence: Sentence) -> ActionItem | None:
         if owner is None and re.match(r"^i\b|^i'", group.group().lower()):
             owner = sentence.speaker  # "Alice: I'll send it" — the speaker commits
         return ActionItem(_capitalise(text), owner, due, sentence.start)
-    if _DEADLINE.search(text):
+    if _DEADLINE.search(text) and not _PAST.search(text):
         return ActionItem(_capitalise(text), _owner(text), due, sentence.start)
     return None
 
@@ -531,7 +542,7 @@ def _is_action(rest: str) -> bool:
     if words[0] == "be":
         # "will be presenting" is a task; "will be honest" is not.
         return len(words) > 1 and words[1].endswith("ing")
-    return words[0] not in _NOT_ACTIONS
+    return not _SMALL_TALK.match(" ".join(words))
 
 
 def _owner(text: str) -> str | None:
