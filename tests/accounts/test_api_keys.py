@@ -133,3 +133,41 @@ def test_admin_revokes_any_users_key(user, auth_client) -> None:
     assert_error(Client(HTTP_X_API_KEY=created["key"]).get(ME), 401)
     entry = AuditLog.objects.get(action="api_key_revoked")
     assert (entry.actor, entry.object_id) == (root, str(created["id"]))
+
+
+def protected_operations() -> list[tuple[str, str]]:
+    """(method, url) of every operation the OpenAPI schema marks as authenticated, with
+    path parameters filled by ids that exist nowhere."""
+    schema = Client().get(f"{API}/openapi.json").json()
+    found = []
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            if not operation.get("security"):
+                continue
+            url = path
+            for parameter in operation.get("parameters", []):
+                if parameter["in"] == "path":
+                    is_uuid = parameter["schema"].get("format") == "uuid"
+                    missing = "00000000-0000-0000-0000-000000000000" if is_uuid else "987654"
+                    url = url.replace(f"{{{parameter['name']}}}", missing)
+            found.append((method, url))
+    return found
+
+
+def test_every_protected_endpoint_takes_an_api_key_and_refuses_a_revoked_one(
+    user, auth_client
+) -> None:
+    operations = protected_operations()
+    assert len(operations) >= 8
+    created = create(auth_client)
+    for header in ("HTTP_X_API_KEY", "HTTP_AUTHORIZATION"):
+        value = created["key"] if header == "HTTP_X_API_KEY" else f"Bearer {created['key']}"
+        client = Client(**{header: value})
+        for method, path in operations:
+            response = getattr(client, method)(path, {}, content_type="application/json")
+            assert response.status_code != 401, (method, path, response.content)
+    auth_client.delete(f"{URL}{created['id']}/")
+    revoked = Client(HTTP_X_API_KEY=created["key"])
+    for method, path in operations:
+        response = getattr(revoked, method)(path, {}, content_type="application/json")
+        assert_error(response, 401, "not_authenticated")
