@@ -1,0 +1,1 @@
+"""Tests of the example project: settings per environment, checks, the demo client."""

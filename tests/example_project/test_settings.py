@@ -1,0 +1,332 @@
+"""The example project's settings: production hardening, local defaults, logging, Sentry."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.example_project.conftest import PROJECT_DIR, ExampleProject
+
+SECURITY = (
+    "DEBUG",
+    "ALLOWED_HOSTS",
+    "CORS_ALLOWED_ORIGINS",
+    "CORS_ALLOW_ALL_ORIGINS",
+    "SECURE_SSL_REDIRECT",
+    "SECURE_PROXY_SSL_HEADER",
+    "SECURE_HSTS_SECONDS",
+    "SECURE_HSTS_INCLUDE_SUBDOMAINS",
+    "SECURE_HSTS_PRELOAD",
+    "SECURE_CONTENT_TYPE_NOSNIFF",
+    "X_FRAME_OPTIONS",
+    "SESSION_COOKIE_SECURE",
+    "SESSION_COOKIE_HTTPONLY",
+    "SESSION_COOKIE_SAMESITE",
+    "CSRF_COOKIE_SECURE",
+    "CSRF_COOKIE_HTTPONLY",
+    "CSRF_COOKIE_SAMESITE",
+    "MIDDLEWARE",
+)
+
+
+class TestProductionSettings:
+    def test_load_hardened(self, example: ExampleProject, production_env) -> None:
+        values = example.settings("production", *SECURITY, **production_env)
+        assert values["DEBUG"] is False
+        assert values["ALLOWED_HOSTS"] == ["localhost", "127.0.0.1", "[::1]"]
+        assert values["CORS_ALLOWED_ORIGINS"] == []
+        assert values["CORS_ALLOW_ALL_ORIGINS"] is False
+        assert values["SECURE_SSL_REDIRECT"] is True
+        assert values["SECURE_PROXY_SSL_HEADER"] == ["HTTP_X_FORWARDED_PROTO", "https"]
+        assert values["SECURE_HSTS_SECONDS"] == 31536000
+        assert values["SECURE_HSTS_INCLUDE_SUBDOMAINS"] is True
+        assert values["SECURE_HSTS_PRELOAD"] is True
+        assert values["SECURE_CONTENT_TYPE_NOSNIFF"] is True
+        assert values["X_FRAME_OPTIONS"] == "DENY"
+        for cookie in ("SESSION", "CSRF"):
+            assert values[f"{cookie}_COOKIE_SECURE"] is True
+            assert values[f"{cookie}_COOKIE_HTTPONLY"] is True
+            assert values[f"{cookie}_COOKIE_SAMESITE"] == "Lax"
+        assert "corsheaders.middleware.CorsMiddleware" in values["MIDDLEWARE"]
+
+    def test_debug_stays_off_whatever_the_environment(
+        self, example: ExampleProject, production_env
+    ) -> None:
+        values = example.settings("production", "DEBUG", DJANGO_DEBUG="true", **production_env)
+        assert values["DEBUG"] is False
+
+    def test_hosts_and_origins_from_the_environment(
+        self, example: ExampleProject, production_env
+    ) -> None:
+        values = example.settings(
+            "production",
+            "ALLOWED_HOSTS",
+            "CORS_ALLOWED_ORIGINS",
+            DJANGO_ALLOWED_HOSTS="api.example.com,www.example.com",
+            DJANGO_CORS_ALLOWED_ORIGINS="https://app.example.com",
+            **production_env,
+        )
+        assert values["ALLOWED_HOSTS"] == ["api.example.com", "www.example.com"]
+        assert values["CORS_ALLOWED_ORIGINS"] == ["https://app.example.com"]
+
+    def test_refuses_a_missing_secret_key(self, example: ExampleProject, production_env) -> None:
+        env = {**production_env, "DJANGO_SECRET_KEY": None}
+        result = example.manage("check", settings="production", **env)
+        assert result.returncode != 0
+        assert "DJANGO_SECRET_KEY is not set" in result.stderr
+
+    def test_refuses_an_empty_secret_key(self, example: ExampleProject, production_env) -> None:
+        result = example.manage(
+            "check", settings="production", **{**production_env, "DJANGO_SECRET_KEY": ""}
+        )
+        assert result.returncode != 0
+        assert "DJANGO_SECRET_KEY is not set" in result.stderr
+
+    def test_refuses_a_missing_database_url(self, example: ExampleProject, production_env) -> None:
+        env = {**production_env, "DATABASE_URL": None}
+        result = example.manage("check", settings="production", **env)
+        assert result.returncode != 0
+        assert "DATABASE_URL" in result.stderr
+
+    def test_check_deploy_prints_no_warnings(self, example: ExampleProject, production_env) -> None:
+        result = example.manage("check", "--deploy", settings="production", **production_env)
+        assert result.returncode == 0, result.output
+        assert "System check identified no issues (0 silenced)." in result.stdout
+        assert "WARNING" not in result.output
+        assert "ERROR" not in result.output
+
+    def test_startup_checks_pass(self, example: ExampleProject, production_env) -> None:
+        result = example.manage("startup_checks", settings="production", **production_env)
+        assert result.returncode == 0, result.output
+        assert "Startup checks passed." in result.stdout
+
+    def test_startup_checks_refuse_an_unreachable_database_without_leaking_it(
+        self, example: ExampleProject, production_env
+    ) -> None:
+        env = {
+            **production_env,
+            # Port 9 (discard) on loopback: nothing listens, the connection is refused.
+            "DATABASE_URL": "postgres://app:s3cr3t-pw@127.0.0.1:9/app",
+            "DJANGO_SECRET_KEY": "short",
+        }
+        result = example.manage("startup_checks", settings="production", **env)
+        assert result.returncode == 1
+        assert "transcription_platform.E014" in result.stderr
+        assert "Cannot connect to database 'default' (postgresql 127.0.0.1:9 app)" in (
+            result.stderr
+        )
+        assert "transcription_platform.E011" in result.stderr
+        assert "s3cr3t-pw" not in result.output
+
+    def test_postgres_url_keeps_connections(self, example: ExampleProject, production_env) -> None:
+        env = {**production_env, "DATABASE_URL": "postgres://app:pw@db.internal:5432/app"}
+        [db] = example.settings("production", "DATABASES", **env)["DATABASES"].values()
+        assert db["ENGINE"] == "django.db.backends.postgresql"
+        assert (db["HOST"], db["PORT"], db["NAME"]) == ("db.internal", 5432, "app")
+        assert db["CONN_MAX_AGE"] == 60
+        assert db["CONN_HEALTH_CHECKS"] is True
+
+    def test_unsupported_database_is_refused(self, example: ExampleProject, production_env) -> None:
+        env = {**production_env, "DATABASE_URL": "mysql://app:pw@db/app"}
+        result = example.manage("check", settings="production", **env)
+        assert result.returncode != 0
+        assert "unsupported engine" in result.stderr
+
+    def test_redis_url_selects_djangos_redis_cache(
+        self, example: ExampleProject, production_env
+    ) -> None:
+        caches = example.settings(
+            "production", "CACHES", REDIS_URL="redis://127.0.0.1:6379/3", **production_env
+        )["CACHES"]
+        assert caches["default"] == {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:6379/3",
+        }
+
+
+class TestLocalSettings:
+    def test_embedded_defaults_need_nothing_installed(self, example: ExampleProject) -> None:
+        values = example.settings("local", "DEBUG", "DATABASES", "CACHES", "STORAGES", "Q_CLUSTER")
+        assert values["DEBUG"] is True
+        db = values["DATABASES"]["default"]
+        assert db["ENGINE"] == "django.db.backends.sqlite3"
+        assert db["NAME"] == str(example.tmp / "var" / "db.sqlite3")
+        assert db["OPTIONS"]["transaction_mode"] == "IMMEDIATE"
+        assert "PRAGMA journal_mode=WAL" in db["OPTIONS"]["init_command"]
+        assert "PRAGMA busy_timeout=5000" in db["OPTIONS"]["init_command"]
+        # A cache every process shares (rate limits), not a per-process one.
+        assert values["CACHES"]["default"]["BACKEND"].endswith("FileBasedCache")
+        assert values["STORAGES"]["default"]["BACKEND"].endswith("FileSystemStorage")
+        q = values["Q_CLUSTER"]
+        assert (q["orm"], q["workers"], q["catch_up"], q["ack_failures"]) == (
+            "default",
+            2,
+            False,
+            True,
+        )
+        assert q["timeout"] < q["retry"]
+
+    def test_offline_engine_by_default_cloud_engines_from_keys(
+        self, example: ExampleProject
+    ) -> None:
+        plain = example.settings("local", "TRANSCRIPTION_PLATFORM")["TRANSCRIPTION_PLATFORM"]
+        assert set(plain["ENGINES"]) == {"default"}
+        assert plain["ENGINES"]["default"]["BACKEND"].endswith("FasterWhisperEngine")
+        assert plain["ENGINES"]["default"]["OPTIONS"] == {}
+        assert plain["ANALYZERS"]["default"]["BACKEND"].endswith("ExtractiveAnalyzer")
+
+        keyed = example.settings(
+            "local", "TRANSCRIPTION_PLATFORM", OPENAI_API_KEY="sk-test", VOXTRAL_API_KEY="vx-test"
+        )["TRANSCRIPTION_PLATFORM"]["ENGINES"]
+        assert keyed["openai"]["OPTIONS"] == {"model": "whisper-1", "api_key": "sk-test"}
+        assert keyed["voxtral"]["OPTIONS"] == {
+            "model": "voxtral-mini-latest",
+            "api_key": "vx-test",
+            "base_url": "https://api.mistral.ai/v1",
+        }
+
+    def test_check_passes(self, example: ExampleProject) -> None:
+        result = example.manage("check")
+        assert result.returncode == 0, result.output
+        assert "System check identified no issues" in result.stdout
+
+    def test_env_file_is_read_but_never_overrides_the_environment(
+        self, example: ExampleProject
+    ) -> None:
+        env_file = example.tmp / "site.env"
+        env_file.write_text("DJANGO_ALLOWED_HOSTS=from-file.example\nQ_CLUSTER_WORKERS=5\n")
+        values = example.settings(
+            "local",
+            "ALLOWED_HOSTS",
+            "Q_CLUSTER",
+            DJANGO_ENV_FILE=str(env_file),
+            Q_CLUSTER_WORKERS="3",
+        )
+        assert values["ALLOWED_HOSTS"] == ["from-file.example"]
+        assert values["Q_CLUSTER"]["workers"] == 3
+
+
+def test_test_settings_load_and_pass_checks(example: ExampleProject) -> None:
+    result = example.manage("check", settings="test")
+    assert result.returncode == 0, result.output
+
+
+class TestLogging:
+    def test_rotating_files_for_app_errors_and_worker(self, example: ExampleProject) -> None:
+        code = (
+            "import logging, django; django.setup()\n"
+            "logging.getLogger('transcription_platform').info('app-line')\n"
+            "logging.getLogger('transcription_platform').error('error-line')\n"
+            "logging.getLogger('django_q').info('worker-line')\n"
+            "logging.getLogger('django.request').warning('request-line')\n"
+        )
+        log_dir = example.tmp / "nested" / "logs"
+        result = example.run(["-c", code], "local", DJANGO_LOG_DIR=str(log_dir))
+        assert result.returncode == 0, result.output
+        app = (log_dir / "app.log").read_text()
+        errors = (log_dir / "errors.log").read_text()
+        worker = (log_dir / "worker.log").read_text()
+        assert "app-line" in app
+        assert "error-line" in app
+        assert "request-line" in app
+        assert "error-line" in errors
+        assert "app-line" not in errors
+        assert "worker-line" in worker
+        assert "worker-line" not in app
+        # The console gets them too (stderr of the process).
+        assert "app-line" in result.stderr
+
+    def test_handlers_rotate_at_15_mb_keeping_10(self, example: ExampleProject) -> None:
+        handlers = example.settings("local", "LOGGING")["LOGGING"]["handlers"]
+        for name in ("app_file", "error_file", "worker_file"):
+            assert handlers[name]["class"] == "logging.handlers.RotatingFileHandler"
+            assert handlers[name]["maxBytes"] == 15 * 1024 * 1024
+            assert handlers[name]["backupCount"] == 10
+
+    def test_unwritable_log_dir_is_a_clear_error(
+        self, example: ExampleProject, production_env, tmp_path: Path
+    ) -> None:
+        blocker = tmp_path / "a-file"
+        blocker.write_text("")
+        result = example.manage(
+            "check", settings="production", DJANGO_LOG_DIR=str(blocker / "logs"), **production_env
+        )
+        assert result.returncode != 0
+        assert "Cannot create the log directory" in result.stderr
+        assert "DJANGO_LOG_DIR" in result.stderr
+
+
+class TestSentry:
+    CODE = (
+        "import django; django.setup()\n"
+        "import sentry_sdk; from django.conf import settings\n"
+        "print('sentry', settings.SENTRY_ENABLED, sentry_sdk.get_client().is_active())\n"
+    )
+
+    def test_off_without_dsn(self, example: ExampleProject, production_env) -> None:
+        result = example.run(["-c", self.CODE], "production", **production_env)
+        assert result.returncode == 0, result.output
+        assert "sentry False False" in result.stdout
+
+    def test_on_with_dsn(self, example: ExampleProject, production_env) -> None:
+        # A loopback DSN: nothing is sent (no event is captured), nothing leaves the host.
+        dsn = "http://publickey@127.0.0.1:9/1"
+        result = example.run(["-c", self.CODE], "production", SENTRY_DSN=dsn, **production_env)
+        assert result.returncode == 0, result.output
+        assert "sentry True True" in result.stdout
+
+
+class TestRepositoryHygiene:
+    def test_env_example_holds_placeholders_only(self) -> None:
+        secrets = ("KEY", "SECRET", "PASSWORD", "DSN", "TOKEN")
+        for line in (PROJECT_DIR / ".env.example").read_text().splitlines():
+            if not line or line.startswith("#"):
+                continue
+            name, _, value = line.partition("=")
+            if any(word in name for word in secrets):
+                assert value.startswith("your_"), line
+                assert value.endswith("_here"), line
+        text = (PROJECT_DIR / ".env.example").read_text()
+        assert "OPENAI_API_KEY=your_openai_api_key_here" in text
+        assert "VOXTRAL_API_KEY=your_voxtral_api_key_here" in text
+
+    @pytest.mark.parametrize(
+        "path",
+        [
+            ".env",
+            ".env.production",
+            "example_project/.env",
+            "deploy/prod.env",
+            "credentials.json",
+            "config/secrets.yaml",
+            "example_project/logs/app.log",
+            "server.log",
+            "media/transcriptions/a.ogg",
+            "example_project/var/db.sqlite3",
+            "db.sqlite3",
+            ".venv/bin/python",
+            "venv/bin/python",
+            "site/index.html",
+        ],
+    )
+    def test_gitignore_covers(self, path: str) -> None:
+        assert self.ignored(path), f"{path} should be git-ignored"
+
+    def test_gitignore_keeps_the_env_template(self) -> None:
+        assert not self.ignored("example_project/.env.example")
+
+    @staticmethod
+    def ignored(path: str) -> bool:
+        repo = PROJECT_DIR.parent
+        if not (repo / ".git").exists():
+            pytest.skip("not a git checkout")
+        done = subprocess.run(
+            ["git", "check-ignore", "--no-index", "-q", path],
+            cwd=repo,
+            env={**os.environ, "GIT_CONFIG_GLOBAL": os.devnull},
+            check=False,
+        )
+        return done.returncode == 0

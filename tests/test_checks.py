@@ -1,0 +1,240 @@
+"""System checks of the library and the ``startup_checks`` command."""
+
+from __future__ import annotations
+
+from io import StringIO
+
+import pytest
+from django.core.checks import Error, run_checks
+from django.core.management import CommandError, call_command
+from django.test import override_settings
+
+from transcription_platform import checks
+
+STRONG_KEY = "x7#Lq9!vR2@mZ4$wT8^pK1&nB6*cY3(hF5)dJ0_gS" + "aE2-uN7+oI4"
+FAKE_ENGINE = {"BACKEND": "transcription_platform.engines.fake.FakeEngine", "OPTIONS": {}}
+
+
+def ids(messages: list) -> list[str]:
+    return [message.id for message in messages]
+
+
+def platform(**values: object) -> dict:
+    """A TRANSCRIPTION_PLATFORM with the test engine plus ``values``."""
+    return {"ENGINES": {"default": FAKE_ENGINE}, **values}
+
+
+@pytest.fixture(autouse=True)
+def _reload_library_settings():
+    yield
+    # The checks read the settings object; leave it in the state of tests.settings.
+    from transcription_platform.conf import settings
+
+    settings.reload()
+
+
+class TestLibraryChecks:
+    def test_valid_configuration_has_no_errors(self) -> None:
+        with override_settings(TRANSCRIPTION_PLATFORM=platform()):
+            assert checks.check_settings() == []
+            assert checks.check_library_wiring() == []
+
+    def test_unknown_key_is_e001_and_skips_the_wiring_checks(self) -> None:
+        with override_settings(TRANSCRIPTION_PLATFORM=platform(MAX_UPLOAD=1)):
+            [error] = checks.check_settings()
+            assert error.id == "transcription_platform.E001"
+            assert "MAX_UPLOAD" in error.msg
+            assert checks.check_library_wiring() == []
+
+    def test_backend_that_cannot_be_imported_is_e002(self) -> None:
+        engines = {
+            "default": FAKE_ENGINE,
+            "broken": {"BACKEND": "transcription_platform.engines.nope.Engine"},
+        }
+        with override_settings(TRANSCRIPTION_PLATFORM=platform(ENGINES=engines)):
+            [error] = checks.check_library_wiring()
+        assert error.id == "transcription_platform.E002"
+        assert "['ENGINES']['broken']['BACKEND']" in error.msg
+        assert "transcription_platform.engines.nope" in error.msg
+
+    @pytest.mark.parametrize(
+        "config",
+        [{"OPTIONS": {}}, "transcription_platform.engines.fake.FakeEngine", {"BACKEND": 1}],
+    )
+    def test_entry_without_a_backend_path_is_e002(self, config: object) -> None:
+        engines = {"default": FAKE_ENGINE, "odd": config}
+        with override_settings(TRANSCRIPTION_PLATFORM=platform(ENGINES=engines)):
+            assert ids(checks.check_library_wiring()) == ["transcription_platform.E002"]
+
+    def test_options_must_be_a_dict(self) -> None:
+        engines = {"default": {**FAKE_ENGINE, "OPTIONS": ["model"]}}
+        with override_settings(TRANSCRIPTION_PLATFORM=platform(ENGINES=engines)):
+            [error] = checks.check_library_wiring()
+        assert error.id == "transcription_platform.E002"
+        assert "['OPTIONS'] must be a dict" in error.msg
+
+    def test_default_engine_must_exist_e003(self) -> None:
+        with override_settings(TRANSCRIPTION_PLATFORM=platform(DEFAULT_ENGINE="whisper")):
+            [error] = checks.check_library_wiring()
+        assert error.id == "transcription_platform.E003"
+        assert "'whisper'" in error.msg
+
+    def test_default_analyzer_must_exist_e003(self) -> None:
+        with override_settings(TRANSCRIPTION_PLATFORM=platform(DEFAULT_ANALYZER="gpt")):
+            assert ids(checks.check_library_wiring()) == ["transcription_platform.E003"]
+
+    def test_audio_storage_must_be_a_storages_alias_e004(self) -> None:
+        with override_settings(TRANSCRIPTION_PLATFORM=platform(AUDIO_STORAGE="audio")):
+            [error] = checks.check_library_wiring()
+        assert error.id == "transcription_platform.E004"
+        assert "'audio'" in error.msg
+
+    @pytest.mark.parametrize("rate", ["100", "100/week", "lots/d", "10 per minute", 5])
+    def test_invalid_rate_is_e005(self, rate: object) -> None:
+        with override_settings(TRANSCRIPTION_PLATFORM=platform(RATE_LIMITS={"user": rate})):
+            [error] = checks.check_library_wiring()
+        assert error.id == "transcription_platform.E005"
+        assert "['RATE_LIMITS']['user']" in error.msg
+
+    @pytest.mark.parametrize("rate", ["100/d", "5/10m", "1/s", None])
+    def test_valid_rates_and_disabled_scopes_pass(self, rate: object) -> None:
+        with override_settings(TRANSCRIPTION_PLATFORM=platform(RATE_LIMITS={"user": rate})):
+            assert checks.check_library_wiring() == []
+
+    def test_health_check_must_import_e006(self) -> None:
+        paths = ["transcription_platform.health.checks.database", "health.missing.check"]
+        with override_settings(TRANSCRIPTION_PLATFORM=platform(HEALTH_CHECKS=paths)):
+            [error] = checks.check_library_wiring()
+        assert error.id == "transcription_platform.E006"
+        assert "'health.missing.check'" in error.msg
+
+    def test_health_check_must_be_callable_e006(self) -> None:
+        paths = ["transcription_platform.checks.TAG"]
+        with override_settings(TRANSCRIPTION_PLATFORM=platform(HEALTH_CHECKS=paths)):
+            [error] = checks.check_library_wiring()
+        assert error.id == "transcription_platform.E006"
+        assert "not callable" in error.msg
+
+
+class TestHostAndSecretChecks:
+    def test_empty_secret_key_is_e010(self) -> None:
+        with override_settings(SECRET_KEY=""):
+            assert "transcription_platform.E010" in ids(checks.check_hosts_and_secret())
+
+    def test_empty_allowed_hosts_with_debug_off_is_e012(self) -> None:
+        with override_settings(DEBUG=False, ALLOWED_HOSTS=[]):
+            assert ids(checks.check_hosts_and_secret()) == ["transcription_platform.E012"]
+
+    def test_empty_allowed_hosts_is_fine_in_debug(self) -> None:
+        with override_settings(DEBUG=True, ALLOWED_HOSTS=[]):
+            assert checks.check_hosts_and_secret() == []
+
+
+class TestDeploymentChecks:
+    @pytest.mark.parametrize(
+        "key",
+        ["too-short", "a" * 60, "django-insecure-" + STRONG_KEY],
+    )
+    def test_weak_secret_key_is_e011(self, key: str) -> None:
+        with override_settings(DEBUG=False, SECRET_KEY=key, ALLOWED_HOSTS=["example.com"]):
+            assert "transcription_platform.E011" in ids(checks.check_deployment())
+
+    def test_wildcard_host_is_w012(self) -> None:
+        with override_settings(DEBUG=False, SECRET_KEY=STRONG_KEY, ALLOWED_HOSTS=["*"]):
+            assert "transcription_platform.W012" in ids(checks.check_deployment())
+
+    def test_per_process_cache_is_w013(self) -> None:
+        with override_settings(DEBUG=False, SECRET_KEY=STRONG_KEY, ALLOWED_HOSTS=["a.example"]):
+            # tests.settings uses LocMemCache.
+            assert ids(checks.check_deployment()) == ["transcription_platform.W013"]
+
+    def test_shared_cache_and_strong_key_pass(self, tmp_path) -> None:
+        caches = {
+            "default": {
+                "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+                "LOCATION": str(tmp_path),
+            }
+        }
+        with override_settings(
+            DEBUG=False, SECRET_KEY=STRONG_KEY, ALLOWED_HOSTS=["a.example"], CACHES=caches
+        ):
+            assert checks.check_deployment() == []
+
+    def test_nothing_is_reported_in_debug(self) -> None:
+        with override_settings(DEBUG=True, SECRET_KEY="weak", ALLOWED_HOSTS=["*"]):
+            assert checks.check_deployment() == []
+
+    def test_registered_as_deployment_checks_under_the_library_tag(self) -> None:
+        with override_settings(DEBUG=False, SECRET_KEY="weak", ALLOWED_HOSTS=["a.example"]):
+            plain = ids(run_checks(tags=[checks.TAG]))
+            deploy = ids(run_checks(tags=[checks.TAG], include_deployment_checks=True))
+        assert "transcription_platform.E011" not in plain
+        assert "transcription_platform.E011" in deploy
+
+
+@pytest.mark.django_db
+def test_database_check_connects_to_the_databases_asked_for() -> None:
+    assert checks.check_database_connection(databases=["default"]) == []
+    # Without databases (plain `manage.py check`) nothing is touched.
+    assert checks.check_database_connection() == []
+
+
+class TestStartupChecksCommand:
+    def run(self, *args: str) -> tuple[str, str]:
+        out, err = StringIO(), StringIO()
+        call_command("startup_checks", *args, stdout=out, stderr=err)
+        return out.getvalue(), err.getvalue()
+
+    @pytest.mark.django_db
+    def test_passes_on_a_good_configuration(self) -> None:
+        # DEBUG on: Django's own deployment warnings (HSTS...) are not asked for here;
+        # the production settings of the example project are checked in their tests.
+        with override_settings(DEBUG=True, TRANSCRIPTION_PLATFORM=platform()):
+            out, err = self.run()
+        assert out.strip() == "Startup checks passed."
+        assert err == ""
+
+    @pytest.mark.django_db
+    def test_lists_every_problem_and_fails(self) -> None:
+        err = StringIO()
+        with (
+            override_settings(
+                DEBUG=False,
+                SECRET_KEY="weak",
+                ALLOWED_HOSTS=["*"],
+                TRANSCRIPTION_PLATFORM=platform(DEFAULT_ENGINE="nope"),
+            ),
+            pytest.raises(CommandError, match="Start-up refused"),
+        ):
+            call_command("startup_checks", stdout=StringIO(), stderr=err)
+        report = err.getvalue()
+        assert "problem(s):" in report
+        for expected in (
+            "ERROR transcription_platform.E003",
+            "ERROR transcription_platform.E011",
+            "WARNING transcription_platform.W012",
+            "WARNING transcription_platform.W013",
+            "hint: ",
+        ):
+            assert expected in report
+        # Errors first, then warnings.
+        assert report.index("ERROR") < report.index("WARNING")
+
+    @pytest.mark.django_db
+    def test_warnings_alone_pass_unless_fail_level_is_warning(self) -> None:
+        with override_settings(
+            DEBUG=False,
+            SECRET_KEY=STRONG_KEY,
+            ALLOWED_HOSTS=["*"],
+            TRANSCRIPTION_PLATFORM=platform(),
+        ):
+            out, err = self.run()
+            assert "WARNING transcription_platform.W012" in err
+            assert "passed" not in out
+            with pytest.raises(CommandError):
+                self.run("--fail-level", "WARNING")
+
+    def test_library_errors_are_system_check_errors(self) -> None:
+        with override_settings(TRANSCRIPTION_PLATFORM=platform(AUDIO_STORAGE="missing")):
+            errors = [m for m in run_checks(tags=[checks.TAG]) if isinstance(m, Error)]
+        assert "transcription_platform.E004" in ids(errors)
