@@ -1,0 +1,174 @@
+"""A user's provider key never leaves the server: not in any API response, admin page,
+audit entry, database column or log line."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import pytest
+from django.apps import apps
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.db import connection
+from django.test import Client
+
+from tests.conftest import API, bearer_client
+from transcription_platform.accounts.models import TranscriptionSettings
+from transcription_platform.accounts.roles import ROLE_GROUPS
+
+pytestmark = pytest.mark.django_db
+
+MEMBER_KEY = "sk-member-ABCDEFGHIJ0123456789-tail9876"
+ADMIN_KEY = "sk-admin-KLMNOPQRST0123456789-tail5432"
+SECRETS = (MEMBER_KEY, ADMIN_KEY)
+
+
+def fragments(secret: str) -> list[str]:
+    # The whole key and its long pieces: a truncated or split key is a leak too.
+    return [secret, secret[:20], secret[-20:]]
+
+
+def assert_no_secret(text: str, where: str) -> None:
+    for secret in SECRETS:
+        for fragment in fragments(secret):
+            assert fragment not in text, f"{fragment!r} leaked in {where}"
+
+
+def set_key(client: Client, key: str) -> None:
+    response = client.patch(
+        f"{API}/settings/", {"api_key": key, "language": "en"}, content_type="application/json"
+    )
+    assert response.status_code == 200, response.content
+
+
+@pytest.fixture
+def people(user):
+    admin = get_user_model().objects.create_user("boss", "boss@example.com", "pw", is_staff=True)
+    admin.groups.add(Group.objects.get(name=ROLE_GROUPS["admin"]))
+    admin.is_superuser = True
+    admin.save()
+    member_client, admin_client = bearer_client(user), bearer_client(admin)
+    set_key(member_client, MEMBER_KEY)
+    set_key(admin_client, ADMIN_KEY)
+    member_client.post(f"{API}/auth/api-keys/", {"name": "script"}, content_type="application/json")
+    return {"member": (user, member_client), "admin": (admin, admin_client)}
+
+
+def path_values(user) -> dict[str, str]:
+    """A real id of the caller's own object for every path parameter we know."""
+    values = {"key_id": str(user.api_keys.values_list("pk", flat=True).first() or 1)}
+    if apps.is_installed("transcription_platform.transcriptions"):
+        from model_bakery import baker
+
+        transcription = baker.make(
+            "transcription_platform_transcriptions.Transcription",
+            _create_files=True,
+            owner=user,
+            status="completed",
+            text="Hello world.",
+            segments=[{"id": 0, "start": 0.0, "end": 1.0, "text": "Hello world."}],
+        )
+        values["transcription_id"] = str(transcription.pk)
+    return values
+
+
+def query_for(operation: dict) -> dict[str, str]:
+    query = {}
+    for parameter in operation.get("parameters", []):
+        if parameter["in"] == "query" and parameter.get("required"):
+            schema = parameter.get("schema", {})
+            query[parameter["name"]] = str((schema.get("enum") or ["txt"])[0])
+    return query
+
+
+def test_no_get_operation_returns_the_key(people, caplog) -> None:
+    caplog.set_level(logging.DEBUG)
+    schema = Client().get(f"{API}/openapi.json").json()
+    not_ok = set()
+    walked = 0
+    for name, (user, client) in people.items():
+        values = path_values(user)
+        for path, operations in schema["paths"].items():
+            if "get" not in operations:
+                continue
+            url = re.sub(r"{(\w+)}", lambda m: values.get(m[1], "1"), path)  # noqa: B023
+            response = client.get(url, query_for(operations["get"]))
+            walked += 1
+            if response.status_code != 200:
+                not_ok.add((name, path.removeprefix(API)))
+            body = b"".join(response) if response.streaming else response.content
+            assert_no_secret(body.decode(errors="replace"), f"GET {path} as {name}")
+            assert_no_secret(str(response.items()), f"headers of GET {path} as {name}")
+    # The walk must reach real data, not error pages: only the member's audit log
+    # (403) and the health check (503 here: no worker runs) are not 200.
+    assert walked >= 2 * 8
+    assert not_ok - {("member", "/audit/")} <= {
+        ("member", "/transcriptions/health/"),
+        ("admin", "/transcriptions/health/"),
+    }
+    assert_no_secret(caplog.text, "logs")
+
+
+def test_settings_responses_and_errors(people, caplog) -> None:
+    caplog.set_level(logging.DEBUG)
+    _, client = people["member"]
+    for method, payload in [
+        ("put", {"api_key": MEMBER_KEY, "engine": "no-such-engine"}),
+        ("patch", {"api_key": MEMBER_KEY + " x"}),
+        ("patch", {"api_key": MEMBER_KEY * 40}),
+        ("put", {"api_key": MEMBER_KEY}),
+    ]:
+        response = getattr(client, method)(
+            f"{API}/settings/", payload, content_type="application/json"
+        )
+        assert_no_secret(response.content.decode(), f"{method.upper()} /settings/")
+    assert_no_secret(caplog.text, "logs")
+
+
+def test_admin_pages_never_render_the_key(people) -> None:
+    admin, _ = people["admin"]
+    client = Client()
+    client.force_login(admin)
+    row = TranscriptionSettings.objects.get(user=people["member"][0])
+    base = "/admin/transcription_platform_accounts/transcriptionsettings/"
+    for url in (base, f"{base}{row.pk}/change/", "/admin/transcription_platform_audit/auditlog/"):
+        response = client.get(url)
+        assert response.status_code == 200, url
+        assert_no_secret(response.content.decode(), url)
+
+    # The admin form sets a new key without ever showing the old one.
+    response = client.post(
+        f"{base}{row.pk}/change/",
+        {
+            "user": row.user_id,
+            "engine": "",
+            "model": "",
+            "language": "en",
+            "prompt": "",
+            "analysis_enabled": "unknown",
+            "new_api_key": "sk-replaced-by-admin-000000000",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert TranscriptionSettings.objects.get(pk=row.pk).api_key == "sk-replaced-by-admin-000000000"
+    client.post(
+        f"{base}{row.pk}/change/",
+        {
+            "user": row.user_id,
+            "language": "en",
+            "analysis_enabled": "unknown",
+            "clear_api_key": "on",
+        },
+    )
+    assert TranscriptionSettings.objects.get(pk=row.pk).api_key == ""
+
+
+def test_no_table_holds_the_key_in_plaintext(people) -> None:
+    dump = []
+    with connection.cursor() as cursor:
+        for table in connection.introspection.table_names():
+            cursor.execute(f"SELECT * FROM {connection.ops.quote_name(table)}")  # noqa: S608
+            dump.append(repr(cursor.fetchall()))
+    assert TranscriptionSettings.objects.count() == 2
+    assert_no_secret("\n".join(dump), "the database")
