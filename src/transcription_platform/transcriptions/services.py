@@ -310,7 +310,8 @@ def local_audio_path(transcription: Transcription) -> Iterator[str]:
         path = storage.path(transcription.audio.name)
     except NotImplementedError:
         path = None
-    if path is not None:
+    # Some storages return a path that isn't a real file (InMemoryStorage): check.
+    if path is not None and os.path.isfile(path):
         yield path
         return
     import shutil

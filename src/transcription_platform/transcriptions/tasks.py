@@ -37,7 +37,7 @@ from transcription_platform.engines import (
     get_engine,
     stitch,
 )
-from transcription_platform.engines.audio import AudioClip, plan_chunks
+from transcription_platform.engines.audio import AudioClip
 from transcription_platform.exceptions import TranscriptionPlatformError
 from transcription_platform.transcriptions import services
 from transcription_platform.transcriptions.models import (
@@ -215,13 +215,8 @@ def _failing_on_error(transcription_id: str) -> Iterator[None]:
 
 
 def _fan_out(engine: SpeechEngine, todo: list[TranscriptionChunk]) -> bool:
-    from django_q.conf import Conf
-
-    return bool(engine.parallel_chunks) and len(todo) > 1 and not Conf.SYNC
-
-
-def _chunk_seconds(engine: SpeechEngine) -> float:
-    return float(settings.CHUNK_SECONDS or engine.default_chunk_seconds)
+    # In sync mode the chunk tasks run inline, one after another: same code path.
+    return bool(engine.parallel_chunks) and len(todo) > 1
 
 
 def _ensure_chunks(
@@ -230,7 +225,7 @@ def _ensure_chunks(
     existing = list(TranscriptionChunk.objects.filter(transcription=transcription))
     if existing:
         return existing
-    clips = plan_chunks(path, _chunk_seconds(engine))
+    clips = engine.plan(path)  # quiet cut points, at most CHUNK_SECONDS (or the engine's)
     TranscriptionChunk.objects.bulk_create(
         [
             TranscriptionChunk(
@@ -312,7 +307,7 @@ def _transcribe_chunk(
             )
             time.sleep(delay)
         except EngineError as exc:
-            if user_key and exc.code in {"auth_failed", "authentication_failed", "invalid_api_key"}:
+            if user_key and exc.code == "engine_auth_failed":
                 raise PermanentEngineError(
                     "Your API key was rejected by the speech provider. Update it in your "
                     "settings and retry.",
