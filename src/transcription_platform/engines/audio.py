@@ -223,8 +223,16 @@ def _decode_first_frame(container: Any, stream: Any) -> None:
     except av.error.FFmpegError as exc:
         raise InvalidAudio("corrupt_audio", "The audio data cannot be read.") from exc
     if packets == 0:
-        raise InvalidAudio("empty_audio", "The file contains no audio samples.")
+        raise _no_samples(container)
     raise InvalidAudio("corrupt_audio", "The audio data cannot be decoded.")
+
+
+def _no_samples(container: Any) -> InvalidAudio:
+    """No audio packet at all: a bare header is empty, anything bigger is damaged."""
+    size = container.size if container.size and container.size > 0 else 0
+    if size > HEAD_BYTES:
+        return InvalidAudio("corrupt_audio", "The audio data cannot be read.")
+    return InvalidAudio("empty_audio", "The file contains no audio samples.")
 
 
 def _demuxed_duration(container: Any, stream: Any) -> float:
@@ -322,6 +330,8 @@ def _decode_window(
         # Damage after good audio: keep what decoded, like a truncated file.
     if not decoded_any and failures:
         raise InvalidAudio("corrupt_audio", "The audio data cannot be decoded.")
+    if not decoded_any and start <= 0:
+        raise _no_samples(container)
 
 
 # --------------------------------------------------------------------------- clips
