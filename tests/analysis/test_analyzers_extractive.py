@@ -148,6 +148,20 @@ def test_summary_respects_sentence_and_length_bounds():
     assert_extractive_summary(short, transcript, 120)
 
 
+def test_summary_when_every_sentence_is_longer_than_the_bound():
+    sentence = "The committee reviewed " + ", ".join(f"proposal {i}" for i in range(20)) + "."
+    result = ExtractiveAnalyzer("tight", {"summary_max_chars": 80}).analyze(sentence)
+    assert len(result.summary) <= 80
+    assert result.summary.endswith("\u2026")
+    assert sentence.startswith(result.summary[:-1])
+
+
+def test_headings_are_not_speakers():
+    transcript = "Attendees: Grace, Omar.\nI will send the agenda."
+    [item] = ExtractiveAnalyzer().analyze(transcript).action_items
+    assert item.owner is None
+
+
 def test_unpunctuated_speech_is_cut_into_pieces():
     # Some recognisers emit no punctuation: a summary must still be bounded.
     words = " ".join(["the migration plan needs review"] * 60)
@@ -238,6 +252,8 @@ def test_commitments_are_found(sentence, owner, due):
         "Last year we finished the audit by Friday the 3rd.",
         "The weather will be nice tomorrow.",
         "Everyone will get a bonus.",
+        "Welcome to the quarterly planning call.",
+        "Thanks to our hosts in Lisbon.",
     ],
 )
 def test_small_talk_questions_and_negations_are_not_items(sentence):

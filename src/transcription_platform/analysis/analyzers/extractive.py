@@ -72,7 +72,9 @@ _NOT_NAMES = STOPWORDS | _wordset(
     """
     january february march april may june july august september october november december
     team everybody everyone nobody someone somebody anyone anybody people guys folks
-    action note next step steps follow todo also then """
+    action note next step steps follow todo also then attendees agenda summary decision
+    decisions notes minutes date location subject topic present absent participants
+    welcome thanks """
 )
 
 _ABBREVIATIONS = _wordset("mr mrs ms dr prof st jr sr vs etc inc ltd co e.g i.e approx dept fig no")
@@ -130,8 +132,12 @@ _MODAL = (
     r"agreed\s+to|volunteered\s+to|offered\s+to|promised\s+to|is\s+responsible\s+for)"
 )
 _NAMED = re.compile(rf"(?P<owner>{_NAME})\s*{_MODAL}\s+(?P<rest>.*)")
-# Minutes style: "Priya to draft the proposal by Monday."
-_MINUTES = re.compile(rf"^(?P<owner>{_NAME})\s+to\s+(?P<rest>[a-z].*)")
+# Minutes style: "Priya to draft the proposal by Monday" — a verb follows "to", never a
+# determiner ("Welcome to the call", "Thanks to our hosts").
+_MINUTES = re.compile(
+    rf"^(?P<owner>{_NAME})\s+to\s+(?!(?:the|a|an|this|that|these|those|my|your|our|their|"
+    rf"his|her|its|all|every|each|some|me|you|us|them|him|it)\b)(?P<rest>[a-z].*)"
+)
 _VOCATIVE = re.compile(rf"^(?P<owner>{_NAME})\s*,\s*(?:(?:can|could|would|will)\s+you|please)\b")
 _ASSIGNED = re.compile(rf"\b(?:assigned\s+to|owner\s*:)\s*(?P<owner>{_NAME})")
 _GROUP = re.compile(
@@ -350,41 +356,32 @@ class ExtractiveAnalyzer(Analyzer):
     def summarise(self, sentences: list[Sentence], words: list[list[str]]) -> str:
         """The best sentences, chosen greedily: informative, and unlike those chosen."""
         frequency = Counter(w for ws in words for w in ws)
-        if not frequency:
-            chosen = self._fit(list(range(len(sentences))), sentences)
-            return " ".join(sentences[i].text for i in sorted(chosen))
-        top = max(frequency.values())
-        relevance = []
-        for text_words in words:
-            unique = set(text_words)
-            score = sum(frequency[w] / top for w in unique) / math.sqrt(len(text_words) + 4)
-            relevance.append(score)
+        top = max(frequency.values(), default=1)
+        relevance = [
+            sum(frequency[w] / top for w in set(ws)) / math.sqrt(len(ws) + 4) for ws in words
+        ]
         chosen: list[int] = []
         remaining = set(range(len(sentences)))
         used = 0
+        first_pick = None
         while remaining and len(chosen) < self.summary_sentences:
-            best, best_score = None, -math.inf
-            for i in remaining:
+            best, best_score = -1, -math.inf
+            for i in sorted(remaining):
                 overlap = max((_similarity(words[i], words[j]) for j in chosen), default=0.0)
-                score = relevance[i] - 0.6 * overlap * relevance[i]
+                score = relevance[i] * (1 - 0.6 * overlap)
                 if score > best_score:
                     best, best_score = i, score
             remaining.discard(best)
+            first_pick = best if first_pick is None else first_pick
             extra = len(sentences[best].text) + (1 if chosen else 0)
             if used + extra > self.summary_max_chars:
                 continue  # too long to fit; a shorter one may still
             chosen.append(best)
             used += extra
+        if not chosen and first_pick is not None:
+            # Every sentence is longer than the bound: the best one, cut at a word.
+            return _shorten(sentences[first_pick].text, self.summary_max_chars)
         return " ".join(sentences[i].text for i in sorted(chosen))
-
-    def _fit(self, order: list[int], sentences: list[Sentence]) -> list[int]:
-        chosen, used = [], 0
-        for i in order[: self.summary_sentences]:
-            extra = len(sentences[i].text) + (1 if chosen else 0)
-            if used + extra <= self.summary_max_chars:
-                chosen.append(i)
-                used += extra
-        return chosen
 
     # -- topics
 
@@ -447,6 +444,11 @@ class ExtractiveAnalyzer(Analyzer):
                 run.append(word)
         if run:
             yield run
+
+
+def _shorten(text: str, limit: int) -> str:
+    cut = text[: limit - 1].rsplit(None, 1)[0] if " " in text[: limit - 1] else text[: limit - 1]
+    return cut.rstrip(" ,;:") + "\u2026"
 
 
 def _similarity(a: list[str], b: list[str]) -> float:
