@@ -10,7 +10,6 @@ from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
-from django.apps import apps as django_apps
 from django.contrib.auth import authenticate, get_user_model
 from django.contrib.auth.models import update_last_login
 from django.contrib.auth.password_validation import validate_password
@@ -23,6 +22,7 @@ from django.utils.crypto import constant_time_compare
 from ninja_jwt.tokens import RefreshToken
 
 from transcription_platform.accounts.models import ApiKey, TranscriptionSettings
+from transcription_platform.audit.services import log_action
 from transcription_platform.conf import settings as platform_settings
 from transcription_platform.exceptions import NotFound, ValidationError
 
@@ -116,21 +116,13 @@ def login_user(request: HttpRequest, *, login: str, password: str) -> Any:
         if user is not None:
             update_last_login(None, user)
             return user
-    _audit("login_failed", request=request, meta={"method": "password", "login": login[:254]})
+    log_action("login_failed", request=request, meta={"method": "password", "login": login[:254]})
     raise ValidationError(INVALID_CREDENTIALS, code="invalid_credentials")
 
 
 def issue_tokens(user: Any) -> dict[str, str]:
     refresh = RefreshToken.for_user(user)
     return {"access": str(refresh.access_token), "refresh": str(refresh)}
-
-
-def _audit(action: str, **kwargs: Any) -> None:
-    """Write an audit entry when the audit app is installed (it is optional)."""
-    if django_apps.is_installed("transcription_platform.audit"):
-        from transcription_platform.audit.services import log_action
-
-        log_action(action, **kwargs)
 
 
 # --------------------------------------------------------------- provider settings (BYOK)
@@ -165,7 +157,7 @@ def update_transcription_settings(
         if changed:
             current.save()
     if changed:
-        _audit(
+        log_action(
             "settings_changed", request=request, actor=user, obj=current, meta={"fields": changed}
         )
     return current
@@ -232,7 +224,7 @@ def create_api_key(
             break
     raw = f"{prefix}_{secrets.token_urlsafe(32)}"
     key = ApiKey.objects.create(user=user, name=name, prefix=prefix, secret_hash=_hash_api_key(raw))
-    _audit("api_key_created", request=request, actor=user, obj=key, meta={"prefix": prefix})
+    log_action("api_key_created", request=request, actor=user, obj=key, meta={"prefix": prefix})
     return key, raw
 
 
@@ -255,7 +247,7 @@ def revoke_api_keys(
             continue
         key.revoked_at = timezone.now()
         key.save(update_fields=["revoked_at"])
-        _audit(
+        log_action(
             "api_key_revoked", request=request, actor=actor, obj=key, meta={"prefix": key.prefix}
         )
         revoked += 1
@@ -282,7 +274,7 @@ def authenticate_api_key(raw: str, *, request: HttpRequest | None = None) -> Any
         or not key.user.is_active
     ):
         # A known prefix with a wrong secret, or a revoked key: worth an audit entry.
-        _audit("login_failed", request=request, meta={"method": "api_key", "prefix": prefix})
+        log_action("login_failed", request=request, meta={"method": "api_key", "prefix": prefix})
         return None
     now = timezone.now()
     if key.last_used_at is None or now - key.last_used_at >= API_KEY_LAST_USED_RESOLUTION:

@@ -6,7 +6,8 @@ Call it from services after the action happened::
     log_action("deleted", request=request, obj=transcription)
 
 Writing the entry never breaks the caller: a failure is logged (logger
-``transcription_platform.audit``) and ``None`` is returned.
+``transcription_platform.audit``) and ``None`` is returned. Any app may import this
+module: without the audit app in ``INSTALLED_APPS``, ``log_action`` does nothing.
 """
 
 from __future__ import annotations
@@ -15,13 +16,16 @@ import ipaddress
 import json
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from django.apps import apps
 from django.db import models, transaction
 from django.http import HttpRequest
 
 from transcription_platform.accounts.roles import request_user
-from transcription_platform.audit.models import AuditAction, AuditLog
+
+if TYPE_CHECKING:
+    from transcription_platform.audit.models import AuditAction, AuditLog
 
 logger = logging.getLogger("transcription_platform.audit")
 
@@ -81,6 +85,10 @@ def log_action(
     ``object_type`` (``app_label.model``) and ``object_id``. ``meta`` is small JSON
     context: keys that look like text, prompts or credentials are dropped.
     """
+    if not apps.is_installed("transcription_platform.audit"):
+        return None
+    from transcription_platform.audit.models import AuditAction, AuditLog
+
     try:
         action = AuditAction(action)
         if actor is None:

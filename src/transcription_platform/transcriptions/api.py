@@ -1,9 +1,7 @@
 """``/transcriptions/``: upload, list, detail, delete, retry, cancel, export, audio."""
 
 import os
-import re
 import tempfile
-import unicodedata
 from dataclasses import asdict
 from typing import Any
 from uuid import UUID
@@ -17,19 +15,17 @@ from ninja.decorators import decorate_view
 from ninja.pagination import paginate
 
 from transcription_platform.accounts.auth import platform_auth
+from transcription_platform.audit.services import log_action
 from transcription_platform.conf import settings
-from transcription_platform.engines import engine_names, get_engine
-from transcription_platform.engines.audio import probe
 from transcription_platform.exceptions import (
     NotFound,
-    PayloadTooLarge,
     ValidationError,
     response_for,
 )
 from transcription_platform.pagination import PageNumberPagination
 from transcription_platform.ratelimit import rate_limit
 from transcription_platform.schemas import error_responses
-from transcription_platform.transcriptions import exports, services
+from transcription_platform.transcriptions import exports, services, validation
 from transcription_platform.transcriptions.models import Status as JobStatus
 from transcription_platform.transcriptions.models import Transcription, search_vector
 from transcription_platform.transcriptions.schemas import (
@@ -63,12 +59,7 @@ class _SizeLimitedUploadHandler(TemporaryFileUploadHandler):
 
 
 def _too_large() -> HttpResponse:
-    limit = settings.MAX_UPLOAD_BYTES
-    return response_for(
-        PayloadTooLarge(
-            f"The file is larger than the {limit} byte limit.", details={"max_bytes": limit}
-        )
-    )
+    return response_for(validation.too_large_error())
 
 
 def _stream_uploads_to_disk(run: Any) -> Any:
@@ -86,51 +77,6 @@ def _stream_uploads_to_disk(run: Any) -> Any:
         return response
 
     return wrapper
-
-
-def clean_filename(name: str) -> str:
-    """The client's file name without any path part or control character."""
-    name = unicodedata.normalize("NFC", name or "").replace("\\", "/").split("/")[-1]
-    name = re.sub(r"[\x00-\x1f\x7f]", "", name).strip().strip(".") or "audio"
-    return name[-255:]
-
-
-def _user_defaults(user: Any) -> dict[str, Any]:
-    try:
-        from transcription_platform.accounts.services import transcription_defaults_for
-    except ImportError:
-        return {}
-    return transcription_defaults_for(user) or {}
-
-
-def _validated_engine(name: str) -> str:
-    if name not in engine_names():
-        raise ValidationError(
-            f"Unknown engine {name!r}.",
-            code="unknown_engine",
-            details={"field": "engine", "allowed": engine_names()},
-        )
-    return name
-
-
-def _validated_language(engine_name: str, language: str) -> str:
-    language = language.strip().lower()
-    if not language:
-        return ""
-    if not re.fullmatch(r"[a-z]{2,3}(-[a-z0-9]{2,8})?", language):
-        raise ValidationError(
-            "Language must be an ISO-639 code such as 'en' or 'pt-br'.",
-            code="invalid_language",
-            details={"field": "language"},
-        )
-    supported = get_engine(engine_name).languages
-    if supported is not None and language not in supported:
-        raise ValidationError(
-            f"The {engine_name!r} engine does not support language {language!r}.",
-            code="unsupported_language",
-            details={"field": "language", "allowed": sorted(supported)},
-        )
-    return language
 
 
 def _local_path(upload: UploadedFile) -> tuple[str, bool]:
@@ -177,39 +123,26 @@ def create_transcription(
         if existing is not None:
             return _created(request, response, existing, replayed=True)
 
-    if len(title) > 255:
-        raise ValidationError("Title is longer than 255 characters.", details={"field": "title"})
-    if len(prompt) > 4000:
-        raise ValidationError("Prompt is longer than 4000 characters.", details={"field": "prompt"})
-    defaults = _user_defaults(user)
-    engine = _validated_engine(engine.strip() or defaults.get("engine") or settings.DEFAULT_ENGINE)
-    language = _validated_language(engine, language or defaults.get("language") or "")
-    prompt = prompt or defaults.get("prompt") or ""
-
+    options = validation.validated_options(
+        user, engine=engine, language=language, prompt=prompt, title=title
+    )
     if audio_file.size > settings.MAX_UPLOAD_BYTES:
         return _too_large()
     path, remove_after = _local_path(audio_file)
     try:
-        info = probe(path)
-        if info.duration > settings.MAX_DURATION_SECONDS:
-            raise ValidationError(
-                f"The audio lasts {info.duration:.0f} s; the limit is "
-                f"{settings.MAX_DURATION_SECONDS:.0f} s.",
-                code="audio_too_long",
-                details={"duration": info.duration, "max_duration": settings.MAX_DURATION_SECONDS},
-            )
+        info = validation.probe_audio(path)
         transcription, created = services.create_transcription(
             owner=user,
             audio_path=path,
-            original_filename=clean_filename(audio_file.name or ""),
+            original_filename=validation.clean_filename(audio_file.name or ""),
             size_bytes=audio_file.size,
             content_type=(audio_file.content_type or "")[:100],
             audio_info=asdict(info),
             duration=info.duration,
-            engine=engine,
-            language=language,
-            prompt=prompt,
-            title=title.strip(),
+            engine=options.engine,
+            language=options.language,
+            prompt=options.prompt,
+            title=options.title,
             idempotency_key=idempotency_key,
         )
     finally:
@@ -224,6 +157,8 @@ def _created(
     response["Location"] = request.build_absolute_uri(f"{request.path}{transcription.pk}")
     if replayed:
         response["Idempotent-Replayed"] = "true"
+    else:
+        log_action("created", request=request, obj=transcription)
     return Status(201, transcription)
 
 
@@ -289,7 +224,11 @@ def list_transcriptions(request: HttpRequest, filters: Query[TranscriptionFilter
     summary="A transcription with its transcript and segments",
 )
 def get_transcription(request: HttpRequest, transcription_id: UUID):
-    return services.get_transcription_for(request.auth, transcription_id)
+    transcription = services.get_transcription_for(request.auth, transcription_id)
+    if transcription.status == JobStatus.COMPLETED:
+        # Audit reads of the transcript, not the status polls before it exists.
+        log_action("viewed", request=request, obj=transcription)
+    return transcription
 
 
 @router.delete(
@@ -298,7 +237,14 @@ def get_transcription(request: HttpRequest, transcription_id: UUID):
     summary="Delete a transcription and its audio",
 )
 def delete_transcription(request: HttpRequest, transcription_id: UUID):
-    services.delete_transcription(services.get_transcription_for(request.auth, transcription_id))
+    transcription = services.get_transcription_for(request.auth, transcription_id)
+    services.delete_transcription(transcription)
+    log_action(
+        "deleted",
+        request=request,
+        object_type=Transcription._meta.label_lower,
+        object_id=transcription_id,
+    )
     return Status(204, None)
 
 
@@ -313,7 +259,9 @@ def retry_transcription(request: HttpRequest, transcription_id: UUID):
         raise services.IllegalTransition(
             "Only a failed transcription can be retried.", details={"status": transcription.status}
         )
-    return services.retry(transcription)
+    transcription = services.retry(transcription)
+    log_action("retried", request=request, obj=transcription)
+    return transcription
 
 
 @router.post(
@@ -346,6 +294,7 @@ def download_audio(request: HttpRequest, transcription_id: UUID):
         handle = transcription.audio.open("rb")
     except FileNotFoundError:
         raise NotFound("The audio file is missing from storage.", code="audio_missing") from None
+    log_action("audio_downloaded", request=request, obj=transcription)
     return FileResponse(
         handle,
         as_attachment=True,
@@ -385,6 +334,7 @@ def export_transcription(
             details={"status": transcription.status},
         )
     export = exports.render(transcription, format)
+    log_action("exported", request=request, obj=transcription, meta={"format": format})
     response = HttpResponse(export.content, content_type=export.content_type)
     response["Content-Disposition"] = content_disposition_header(True, export.filename)
     return response
