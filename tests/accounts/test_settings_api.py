@@ -8,7 +8,10 @@ from django.test import override_settings
 
 from tests.conftest import API, assert_error
 from transcription_platform.accounts.models import TranscriptionSettings
-from transcription_platform.accounts.services import provider_api_key_for
+from transcription_platform.accounts.services import (
+    provider_api_key_for,
+    transcription_defaults_for,
+)
 from transcription_platform.audit.models import AuditLog
 
 pytestmark = pytest.mark.django_db
@@ -131,3 +134,34 @@ def test_provider_key_applies_to_the_engine_it_is_for(user, auth_client) -> None
 def test_requires_authentication(client) -> None:
     assert_error(client.get(URL), 401)
     assert_error(send(client, "patch", {"language": "fr"}), 401)
+
+
+@override_settings(TRANSCRIPTION_PLATFORM={"ENGINES": ENGINES})
+def test_transcription_defaults_hold_only_what_the_user_set(user, auth_client) -> None:
+    assert transcription_defaults_for(user) == {}
+    send(auth_client, "patch", {"engine": "voxtral", "language": "fr", "api_key": KEY})
+    send(auth_client, "patch", {"analysis_enabled": False})
+    assert transcription_defaults_for(user) == {
+        "engine": "voxtral",
+        "language": "fr",
+        "analysis_enabled": False,
+    }
+
+
+@override_settings(TRANSCRIPTION_PLATFORM={"ENGINES": ENGINES})
+def test_uploads_use_the_users_defaults(user, auth_client, tmp_path, settings) -> None:
+    from tests.fixtures.audio import write_audio
+
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(tmp_path / "media")},
+        },
+    }
+    send(auth_client, "patch", {"engine": "voxtral", "language": "fr", "prompt": "Dupont"})
+    with open(write_audio(tmp_path / "tone.wav", [(1.0, 440)]), "rb") as handle:
+        response = auth_client.post(f"{API}/transcriptions/", {"audio_file": handle})
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert (body["engine"], body["language"]) == ("voxtral", "fr")

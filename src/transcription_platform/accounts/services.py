@@ -138,6 +138,14 @@ def get_transcription_settings(user: Any) -> TranscriptionSettings:
     )
 
 
+def transcription_defaults_for(user: Any) -> dict[str, Any]:
+    """The user's saved defaults for a new transcription: only the fields they set
+    (``engine``, ``model``, ``language``, ``prompt``, ``analysis_enabled``), never the key."""
+    current = get_transcription_settings(user)
+    values = {name: getattr(current, name) for name in SETTINGS_FIELDS if name != "api_key"}
+    return {name: value for name, value in values.items() if value not in ("", None)}
+
+
 def update_transcription_settings(
     user: Any, changes: dict[str, Any], *, request: HttpRequest | None = None
 ) -> TranscriptionSettings:
