@@ -122,11 +122,14 @@ def create_transcription(
     prompt: str = "",
     title: str = "",
     idempotency_key: str = "",
+    enqueue: bool = True,
 ) -> tuple[Transcription, bool]:
     """Store the audio, create the row and enqueue its job atomically.
 
     Returns ``(transcription, created)``; ``created`` is False when ``idempotency_key``
     replays an earlier request. If anything fails, the stored file is deleted.
+    ``enqueue=False`` is for a caller that runs the job itself, in its own process
+    (the ``transcribe`` command); should it die, stuck-job recovery enqueues the job.
     """
     from transcription_platform.transcriptions import tasks
 
@@ -158,7 +161,8 @@ def create_transcription(
                 transcription.audio.save(original_filename, File(handle), save=False)
             stored_name = transcription.audio.name
             transcription.save(force_insert=True)
-            tasks.enqueue_transcription(transcription)
+            if enqueue:
+                tasks.enqueue_transcription(transcription)
             _send_on_commit(signals.transcription_created, transcription)
     except IntegrityError:
         _delete_file(stored_name)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
@@ -93,8 +93,18 @@ def enqueue_transcription(transcription: Transcription) -> None:
 # --------------------------------------------------------------------------- tasks
 
 
-def process_transcription(transcription_id: str) -> None:
-    """Run (or resume) the whole job for one transcription."""
+def process_transcription(
+    transcription_id: str,
+    *,
+    in_process: bool = False,
+    on_chunk_done: Callable[[int, int], None] | None = None,
+) -> None:
+    """Run (or resume) the whole job for one transcription.
+
+    ``in_process=True`` transcribes every chunk here, one after another, and never
+    enqueues chunk tasks (the ``transcribe`` command). ``on_chunk_done(done, total)``
+    is called once the chunks are planned and after each chunk transcribed here.
+    """
     transcription = services.start_processing(transcription_id)
     if transcription is None:
         return
@@ -103,7 +113,7 @@ def process_transcription(transcription_id: str) -> None:
         with services.local_audio_path(transcription) as path:
             chunks = _ensure_chunks(transcription, engine, path)
             todo = [chunk for chunk in chunks if chunk.status != ChunkStatus.DONE]
-            if _fan_out(engine, todo):
+            if not in_process and _fan_out(engine, todo):
                 for chunk in todo:
                     _enqueue(
                         "transcribe_chunk",
@@ -112,9 +122,15 @@ def process_transcription(transcription_id: str) -> None:
                         name=f"transcribe:{transcription_id}:{chunk.index}",
                     )
                 return
+            done = len(chunks) - len(todo)
+            if on_chunk_done is not None:
+                on_chunk_done(done, len(chunks))
             for chunk in todo:
                 if not _transcribe_chunk(transcription, chunk, engine, path):
                     return  # cancelled, or another worker holds the chunk
+                done += 1
+                if on_chunk_done is not None:
+                    on_chunk_done(done, len(chunks))
         finalize(transcription_id)
 
 

@@ -1,0 +1,127 @@
+"""Upload validation shared by the API and the ``transcribe`` command.
+
+Both reject the same files and options with the same error codes and messages:
+size (``payload_too_large``), a real audio probe (``InvalidAudio`` codes), duration
+(``audio_too_long``), engine (``unknown_engine``) and language (``invalid_language``,
+``unsupported_language``).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from typing import Any
+
+from transcription_platform.conf import settings
+from transcription_platform.engines import AudioInfo, engine_names, get_engine, probe
+from transcription_platform.exceptions import PayloadTooLarge, ValidationError
+
+MAX_TITLE_LENGTH = 255
+MAX_PROMPT_LENGTH = 4000
+
+
+@dataclass(frozen=True)
+class JobOptions:
+    """Validated options of a new transcription, the owner's defaults applied."""
+
+    engine: str
+    language: str
+    prompt: str
+    title: str
+
+
+def clean_filename(name: str) -> str:
+    """The client's file name without any path part or control character."""
+    name = unicodedata.normalize("NFC", name or "").replace("\\", "/").split("/")[-1]
+    name = re.sub(r"[\x00-\x1f\x7f]", "", name).strip().strip(".") or "audio"
+    return name[-255:]
+
+
+def too_large_error() -> PayloadTooLarge:
+    limit = settings.MAX_UPLOAD_BYTES
+    return PayloadTooLarge(
+        f"The file is larger than the {limit} byte limit.", details={"max_bytes": limit}
+    )
+
+
+def check_size(size_bytes: int) -> None:
+    """PayloadTooLarge above MAX_UPLOAD_BYTES."""
+    if size_bytes > settings.MAX_UPLOAD_BYTES:
+        raise too_large_error()
+
+
+def probe_audio(path: str) -> AudioInfo:
+    """Probe the file (InvalidAudio when it is not usable audio) and check its duration."""
+    info = probe(path)
+    if info.duration > settings.MAX_DURATION_SECONDS:
+        raise ValidationError(
+            f"The audio lasts {info.duration:.0f} s; the limit is "
+            f"{settings.MAX_DURATION_SECONDS:.0f} s.",
+            code="audio_too_long",
+            details={"duration": info.duration, "max_duration": settings.MAX_DURATION_SECONDS},
+        )
+    return info
+
+
+def validated_options(
+    user: Any, *, engine: str = "", language: str = "", prompt: str = "", title: str = ""
+) -> JobOptions:
+    """Check title and prompt lengths, then engine and language, falling back to the
+    owner's saved defaults (accounts app) and the site's DEFAULT_ENGINE."""
+    if len(title) > MAX_TITLE_LENGTH:
+        raise ValidationError(
+            f"Title is longer than {MAX_TITLE_LENGTH} characters.", details={"field": "title"}
+        )
+    if len(prompt) > MAX_PROMPT_LENGTH:
+        raise ValidationError(
+            f"Prompt is longer than {MAX_PROMPT_LENGTH} characters.", details={"field": "prompt"}
+        )
+    defaults = _user_defaults(user)
+    engine = validated_engine(engine.strip() or defaults.get("engine") or settings.DEFAULT_ENGINE)
+    language = validated_language(engine, language or defaults.get("language") or "")
+    return JobOptions(
+        engine=engine,
+        language=language,
+        prompt=prompt or defaults.get("prompt") or "",
+        title=title.strip(),
+    )
+
+
+def validated_engine(name: str) -> str:
+    if name not in engine_names():
+        raise ValidationError(
+            f"Unknown engine {name!r}.",
+            code="unknown_engine",
+            details={"field": "engine", "allowed": engine_names()},
+        )
+    return name
+
+
+def validated_language(engine_name: str, language: str) -> str:
+    """The language code, lower-cased, if well formed and supported by the engine."""
+    language = language.strip().lower()
+    if not language:
+        return ""
+    if not re.fullmatch(r"[a-z]{2,3}(-[a-z0-9]{2,8})?", language):
+        raise ValidationError(
+            "Language must be an ISO-639 code such as 'en' or 'pt-br'.",
+            code="invalid_language",
+            details={"field": "language"},
+        )
+    supported = get_engine(engine_name).languages
+    if supported is not None and language not in supported:
+        raise ValidationError(
+            f"The {engine_name!r} engine does not support language {language!r}.",
+            code="unsupported_language",
+            details={"field": "language", "allowed": sorted(supported)},
+        )
+    return language
+
+
+def _user_defaults(user: Any) -> dict[str, Any]:
+    try:
+        from transcription_platform.accounts.services import transcription_defaults_for
+    except ImportError:
+        return {}
+    return transcription_defaults_for(user) or {}
