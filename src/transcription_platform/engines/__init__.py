@@ -111,7 +111,7 @@ def _build(name: str) -> SpeechEngine:
         ) from exc
     if not (isinstance(backend, type) and issubclass(backend, SpeechEngine)):
         raise ConfigurationError(f"{key}['BACKEND'] must name a SpeechEngine subclass.")
-    options: Any = config.get("OPTIONS") or {}
+    options: Any = config.get("OPTIONS", {})
     if not isinstance(options, dict):
         raise ConfigurationError(f"{key}['OPTIONS'] must be a dict.")
     _check_options(backend, options, key)

@@ -164,6 +164,9 @@ def parse_transcription(
         segments = _attach_words(segments, words)
     elif words:
         segments = [Segment(0, words[0].start, words[-1].end, text, tuple(words))]
+    elif text:
+        # json-only models: the whole chunk is one segment.
+        segments = [Segment(0, 0.0, round(duration, 3), text)]
     usage = payload.get("usage") or {}
     audio_seconds = float(usage.get("seconds") or payload.get("duration") or duration)
     return TranscriptResult(
