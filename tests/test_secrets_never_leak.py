@@ -172,3 +172,86 @@ def test_no_table_holds_the_key_in_plaintext(people) -> None:
             dump.append(repr(cursor.fetchall()))
     assert TranscriptionSettings.objects.count() == 2
     assert_no_secret("\n".join(dump), "the database")
+
+
+@pytest.fixture
+def openai_engine(openai_server, settings, tmp_path):
+    """The real OpenAI engine against the local server, which rejects MEMBER_KEY the way
+    OpenAI does (echoing a masked key) and accepts any other key."""
+    from tests.openai_server import (
+        TRANSCRIPTIONS,
+        ScriptedResponse,
+        default_transcription,
+        error_json,
+    )
+
+    def respond(request):
+        key = request.headers.get("authorization", "").removeprefix("Bearer ")
+        if key == MEMBER_KEY:
+            masked = f"{key[:3]}{'*' * (len(key) - 7)}{key[-4:]}"
+            return ScriptedResponse(
+                status=401,
+                json=error_json(f"Incorrect API key provided: {masked}.", code="invalid_api_key"),
+            )
+        return default_transcription(request)
+
+    openai_server.set_default(TRANSCRIPTIONS, respond)
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(tmp_path / "media")},
+        },
+    }
+    settings.TRANSCRIPTION_PLATFORM = {
+        "ENGINES": {
+            "default": {
+                "BACKEND": "transcription_platform.engines.openai.OpenAIEngine",
+                "OPTIONS": {"base_url": openai_server.base_url, "api_key": "site-key-1234"},
+            }
+        },
+        "TASK_RETRY_BACKOFF_SECONDS": 0,
+    }
+    return openai_server
+
+
+def run_job(client, tmp_path, capture):
+    from tests.fixtures.audio import write_audio
+    from transcription_platform.transcriptions.models import Transcription
+
+    wav = write_audio(tmp_path / "tone.wav", [(1.0, 440)])
+    with capture(execute=True), open(wav, "rb") as handle:
+        response = client.post(f"{API}/transcriptions/", {"audio_file": handle})
+    assert response.status_code == 201, response.content
+    return Transcription.objects.get(pk=response.json()["id"])
+
+
+def test_a_rejected_user_key_fails_the_job_and_never_reaches_the_logs(
+    people, openai_engine, tmp_path, caplog, django_capture_on_commit_callbacks
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    _, client = people["member"]
+    failed = run_job(client, tmp_path, django_capture_on_commit_callbacks)
+
+    # The pipeline sent the owner's key, not the site's, and failed permanently.
+    [sent] = openai_engine.requests
+    assert sent.headers["authorization"] == f"Bearer {MEMBER_KEY}"
+    assert failed.status == "failed"
+    assert failed.error_code == "user_api_key_rejected"
+    assert "your api key was rejected" in failed.error_message.lower()
+
+    detail = client.get(f"{API}/transcriptions/{failed.pk}")
+    assert detail.json()["error"]["code"] == "user_api_key_rejected"
+    assert_no_secret(detail.content.decode(), "the failed job's detail")
+    assert_no_secret(failed.error_message, "the stored error message")
+    assert "failed" in caplog.text.lower()  # the failure was logged: the check is real
+    assert_no_secret(caplog.text, "logs of the failing job")
+    assert "Incorrect API key" not in failed.error_message
+
+
+def test_without_an_own_key_the_site_key_is_used(
+    other_user, openai_engine, tmp_path, django_capture_on_commit_callbacks
+) -> None:
+    done = run_job(bearer_client(other_user), tmp_path, django_capture_on_commit_callbacks)
+    assert done.status == "completed", done.error_message
+    assert openai_engine.requests[-1].headers["authorization"] == "Bearer site-key-1234"
