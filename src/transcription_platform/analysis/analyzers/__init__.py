@@ -1,20 +1,23 @@
 """Pluggable transcript analyzers, configured like Django's ``CACHES``::
 
-TRANSCRIPTION_PLATFORM = {
-    "ANALYZERS": {
-        "default": {
-            "BACKEND": "transcription_platform.analysis.analyzers.openai.OpenAIAnalyzer",
-            "OPTIONS": {"model": "gpt-4o-mini"},
+    TRANSCRIPTION_PLATFORM = {
+        "ANALYZERS": {
+            "default": {
+                "BACKEND": "transcription_platform.analysis.analyzers.openai.OpenAIAnalyzer",
+                "OPTIONS": {"model": "gpt-4o-mini"},
+            },
         },
-        "offline": {
-            "BACKEND": "transcription_platform.analysis.analyzers.extractive.ExtractiveAnalyzer",
-        },
-    },
-    "DEFAULT_ANALYZER": "default",
-}
+        "DEFAULT_ANALYZER": "default",
+    }
 
-from transcription_platform.analysis.analyzers import get_analyzer
-result = get_analyzer().analyze({"text": ..., "segments": [...]}, language="en")
+Then, where a transcript is to be analysed::
+
+    from transcription_platform.analysis.analyzers import get_analyzer
+
+    result = get_analyzer().analyze({"text": ..., "segments": [...]}, language="en")
+    result.to_dict()  # JSON to store
+
+See docs/analysis.md for the backends, their options and the errors they raise.
 """
 
 from __future__ import annotations
