@@ -112,3 +112,60 @@ def test_visible_to_scopes_querysets() -> None:
     keys = ApiKey.objects.all()
     assert [k.name for k in roles.visible_to(keys, alice)] == ["alice's key"]
     assert sorted(k.name for k in roles.visible_to(keys, boss)) == ["alice's key", "bob's key"]
+
+
+# --------------------------------------------------------------------------- role matrix
+
+ANON = "anonymous"
+# endpoint → expected status for (anonymous, member, billing, auditor, admin). "{other}"
+# is a completed transcription of another user: only the support admin reaches it.
+MATRIX = {
+    ("get", "/auth/me/"): (401, 200, 200, 200, 200),
+    ("get", "/settings/"): (401, 200, 200, 200, 200),
+    ("get", "/auth/api-keys/"): (401, 200, 200, 200, 200),
+    ("get", "/audit/"): (401, 403, 403, 200, 200),
+    ("get", "/transcriptions/"): (401, 200, 200, 200, 200),
+    ("get", "/transcriptions/{other}"): (401, 404, 404, 404, 200),
+    ("get", "/transcriptions/{other}/export"): (401, 404, 404, 404, 200),
+    ("get", "/transcriptions/{other}/audio"): (401, 404, 404, 404, 200),
+    ("post", "/transcriptions/{other}/retry"): (401, 404, 404, 404, 409),
+    ("delete", "/transcriptions/{other}"): (401, 404, 404, 404, 204),
+}
+MATRIX_ROLES = (ANON, roles.MEMBER, roles.BILLING, roles.AUDITOR, roles.ADMIN)
+
+
+@pytest.mark.parametrize(("method", "path"), list(MATRIX))
+@pytest.mark.parametrize("role", MATRIX_ROLES)
+def test_role_matrix(role, method, path, tmp_path, settings) -> None:
+    from django.test import Client
+    from model_bakery import baker
+
+    from tests.conftest import API, bearer_client
+
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(tmp_path)},
+        },
+    }
+    other = baker.make(
+        "transcription_platform_transcriptions.Transcription",
+        _create_files=True,
+        owner=make_user("owner"),
+        status="completed",
+        text="Confidential.",
+        segments=[{"id": 0, "start": 0.0, "end": 1.0, "text": "Confidential."}],
+    )
+    client = Client() if role == ANON else bearer_client(make_user("caller", role))
+    response = getattr(client, method)(f"{API}{path.format(other=other.pk)}")
+    expected = MATRIX[(method, path)][MATRIX_ROLES.index(role)]
+    assert response.status_code == expected, response.content
+    body = b"".join(response) if response.streaming else response.content
+    # Transcript content reaches nobody but the owner and the support admin.
+    assert (b"Confidential" in body) is (
+        role == roles.ADMIN
+        and path.startswith("/transcriptions/{other}")
+        and method == "get"
+        and not path.endswith("/audio")
+    )
