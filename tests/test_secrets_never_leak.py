@@ -205,23 +205,24 @@ def openai_engine(openai_server, settings, tmp_path):
     }
     settings.TRANSCRIPTION_PLATFORM = {
         "ENGINES": {
-            "default": {
+            name: {
                 "BACKEND": "transcription_platform.engines.openai.OpenAIEngine",
                 "OPTIONS": {"base_url": openai_server.base_url, "api_key": "site-key-1234"},
             }
+            for name in ("default", "voxtral")
         },
         "TASK_RETRY_BACKOFF_SECONDS": 0,
     }
     return openai_server
 
 
-def run_job(client, tmp_path, capture):
+def run_job(client, tmp_path, capture, **fields):
     from tests.fixtures.audio import write_audio
     from transcription_platform.transcriptions.models import Transcription
 
     wav = write_audio(tmp_path / "tone.wav", [(1.0, 440)])
     with capture(execute=True), open(wav, "rb") as handle:
-        response = client.post(f"{API}/transcriptions/", {"audio_file": handle})
+        response = client.post(f"{API}/transcriptions/", {"audio_file": handle, **fields})
     assert response.status_code == 201, response.content
     return Transcription.objects.get(pk=response.json()["id"])
 
@@ -255,3 +256,19 @@ def test_without_an_own_key_the_site_key_is_used(
     done = run_job(bearer_client(other_user), tmp_path, django_capture_on_commit_callbacks)
     assert done.status == "completed", done.error_message
     assert openai_engine.requests[-1].headers["authorization"] == "Bearer site-key-1234"
+
+
+def test_a_key_for_another_engine_is_not_sent(
+    people, openai_engine, tmp_path, django_capture_on_commit_callbacks
+) -> None:
+    _, client = people["member"]
+    response = client.patch(
+        f"{API}/settings/", {"engine": "voxtral"}, content_type="application/json"
+    )
+    assert response.status_code == 200
+    # The member's key is for voxtral: a job they run on another engine uses the site's key.
+    done = run_job(client, tmp_path, django_capture_on_commit_callbacks, engine="default")
+    assert (done.engine, done.status) == ("default", "completed")
+    assert openai_engine.requests[-1].headers["authorization"] == "Bearer site-key-1234"
+    rejected = run_job(client, tmp_path, django_capture_on_commit_callbacks)
+    assert (rejected.engine, rejected.error_code) == ("voxtral", "user_api_key_rejected")

@@ -282,7 +282,8 @@ def _provider_key(transcription: Transcription) -> str | None:
         from transcription_platform.accounts.services import provider_api_key_for
     except ImportError:
         return None
-    return provider_api_key_for(transcription.owner)
+    # Only for the engine the key belongs to: a Mistral key is never sent to OpenAI.
+    return provider_api_key_for(transcription.owner, engine=transcription.engine)
 
 
 def _transcribe_chunk(
