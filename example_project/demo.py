@@ -226,6 +226,26 @@ def wait_until_serving(client: Client, children: list[Child], timeout: float) ->
     raise DemoError(f"the server did not answer /healthz within {timeout:.0f} s")
 
 
+def wait_until_healthy(client: Client, children: list[Child], timeout: float) -> None:
+    """Wait for every health check, the worker's first heartbeat included, to pass."""
+    deadline = time.monotonic() + timeout
+    shown = None
+    while time.monotonic() < deadline:
+        check_alive(children)
+        response = client.get(f"{API}/transcriptions/health/")
+        failing = sorted(
+            name for name, ok in (response.json() or {}).get("checks", {}).items() if not ok
+        )
+        if response.status == 200:
+            print(f"  GET {API}/transcriptions/health/ -> 200, every check healthy")
+            return
+        if failing != shown:
+            print(f"  waiting for: {', '.join(failing)} (the worker reports in once a minute)")
+            shown = failing
+        time.sleep(1)
+    raise DemoError(f"the health checks did not all pass within {timeout:.0f} s: {shown}")
+
+
 # --------------------------------------------------------------------------- demo steps
 
 
@@ -234,6 +254,8 @@ def prepare_database(env: dict[str, str]) -> None:
     manage("migrate", "--noinput", "-v", "0", env=env)
     manage(
         "shell",
+        "--verbosity",
+        "0",
         "-c",
         "from django.contrib.auth import get_user_model\n"
         "User = get_user_model()\n"
@@ -353,8 +375,6 @@ def report(client: Client, base_url: str, job: dict, sample: Path, reference: st
     print("\nSRT export (first lines):\n")
     for line in srt.body.decode().splitlines()[:8]:
         print(f"  {line}")
-    health = client.get(f"{API}/transcriptions/health/")
-    print(f"\nHealth: HTTP {health.status} {health.body.decode().strip()}")
     print(
         "\nWhere to look:\n"
         f"  Swagger UI   {base_url}{API}/docs\n"
@@ -385,6 +405,7 @@ def run(once: bool, port: int, timeout: float, sample_path: Path | None) -> None
     ):
         children = [server, cluster]
         wait_until_serving(client, children, timeout=60)
+        wait_until_healthy(client, children, timeout=150)
         print(f"Uploading {sample.name} through the API as a client would...")
         login(client)
         job_id = upload(client, sample)
