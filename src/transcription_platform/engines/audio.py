@@ -40,6 +40,8 @@ MAX_CHANNELS = 64
 ENERGY_FRAME_SECONDS = 0.02
 # Cut at the middle of the quietest stretch this long.
 QUIET_WINDOW_SECONDS = 0.4
+# Silence left at the start of a chunk cut inside a long pause.
+LEAD_IN_SECONDS = 0.15
 # Decode this much before a clip's start so the decoder is primed (mp3 bit reservoir,
 # resampler filter), then trim to the exact start.
 PREROLL_SECONDS = 0.5
@@ -426,8 +428,9 @@ def _encode(
 def plan_chunks(path: str | os.PathLike[str], max_chunk_seconds: float) -> list[AudioClip]:
     """Cut the file into clips of at most ``max_chunk_seconds``, at quiet points.
 
-    One streaming decode pass builds a 20 ms energy envelope; each cut goes to the
-    middle of the quietest 0.4 s stretch near the ideal (evenly balanced) position.
+    One streaming decode pass builds a 20 ms energy envelope; each cut goes into the
+    quietest 0.4 s stretch near the ideal (evenly balanced) position, just before the
+    sound resumes.
     The clips cover the decoded audio exactly and in order; the last ends at the real
     decoded length. Raises :class:`InvalidAudio` for a file without decodable audio.
     """
@@ -494,14 +497,21 @@ def _choose_cuts(envelope: np.ndarray, total: float, max_chunk: float) -> list[f
             candidates = np.flatnonzero(window <= tolerance)
             ideal_index = ideal / ENERGY_FRAME_SECONDS - i_lo
             best = int(candidates[np.argmin(np.abs(candidates - ideal_index))])
-            # Then the middle of the quiet run it belongs to, as far from sound as possible.
+            # Then move inside the quiet run it belongs to: to its middle, but no more
+            # than LEAD_IN_SECONDS before the sound resumes. Whisper dates a segment
+            # from the start of a long leading silence, so that silence goes to the
+            # chunk before.
             quiet_run = window <= tolerance
             first = last = best
             while first > 0 and quiet_run[first - 1]:
                 first -= 1
             while last + 1 < len(window) and quiet_run[last + 1]:
                 last += 1
-            cut = (i_lo + (first + last) / 2 + 0.5) * ENERGY_FRAME_SECONDS
+            middle = (i_lo + (first + last) / 2 + 0.5) * ENERGY_FRAME_SECONDS
+            # The moving average turns loud half a window before the sound itself.
+            sound_resumes = (i_lo + last + 0.5 + quiet / 2) * ENERGY_FRAME_SECONDS
+            late = sound_resumes - LEAD_IN_SECONDS
+            cut = max(middle, late)
         cut = round(float(min(max(cut, start + 1.0), start + max_chunk)), 3)
         cuts.append(cut)
         start = cut

@@ -24,7 +24,13 @@ from typing import Any
 from transcription_platform.engines.audio import SAMPLE_RATE, AudioClip
 from transcription_platform.engines.base import SpeechEngine
 from transcription_platform.engines.errors import ModelIntegrityError, PermanentEngineError
-from transcription_platform.engines.results import Segment, TranscriptResult, Usage, Word
+from transcription_platform.engines.results import (
+    Segment,
+    TranscriptResult,
+    Usage,
+    Word,
+    fit_to_words,
+)
 from transcription_platform.exceptions import ConfigurationError, MissingExtra
 
 logger = logging.getLogger("transcription_platform.engines")
@@ -193,15 +199,22 @@ class FasterWhisperEngine(SpeechEngine):
                 condition_on_previous_text=False,
             )
             segments = [
-                Segment(
-                    i,
-                    round(s.start, 3),
-                    round(s.end, 3),
-                    s.text.strip(),
-                    tuple(
-                        Word(round(w.start, 3), round(w.end, 3), w.word.strip(), w.probability)
-                        for w in (s.words or ())
-                    ),
+                fit_to_words(
+                    Segment(
+                        i,
+                        round(float(s.start), 3),
+                        round(float(s.end), 3),
+                        s.text.strip(),
+                        tuple(
+                            Word(
+                                round(float(w.start), 3),
+                                round(float(w.end), 3),
+                                w.word.strip(),
+                                round(float(w.probability), 4),
+                            )
+                            for w in (s.words or ())
+                        ),
+                    )
                 )
                 for i, s in enumerate(raw_segments)
             ]

@@ -28,7 +28,13 @@ from transcription_platform.engines.errors import (
     RetryableEngineError,
 )
 from transcription_platform.engines.languages import normalize_language
-from transcription_platform.engines.results import Segment, TranscriptResult, Usage, Word
+from transcription_platform.engines.results import (
+    Segment,
+    TranscriptResult,
+    Usage,
+    Word,
+    fit_to_words,
+)
 from transcription_platform.exceptions import ConfigurationError, MissingExtra
 
 OPENAI_MAX_UPLOAD_BYTES = 25 * MiB
@@ -161,7 +167,7 @@ def parse_transcription(
         start, end = float(raw["start"]), float(raw["end"])
         segments.append(Segment(len(segments), start, end, str(raw["text"]).strip()))
     if words and segments:
-        segments = _attach_words(segments, words)
+        segments = [fit_to_words(s) for s in _attach_words(segments, words)]
     elif words:
         segments = [Segment(0, words[0].start, words[-1].end, text, tuple(words))]
     elif text:

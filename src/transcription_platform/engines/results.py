@@ -89,6 +89,21 @@ class TranscriptResult:
         return [w for s in self.segments for w in s.words]
 
 
+def fit_to_words(segment: Segment) -> Segment:
+    """Narrow a segment to its words' span.
+
+    Whisper often starts a segment at the window's start even when speech begins a
+    second later; word timestamps come from the alignment and mark the real onset.
+    """
+    if not segment.words:
+        return segment
+    start = max(segment.start, min(w.start for w in segment.words))
+    end = min(segment.end, max(w.end for w in segment.words))
+    if end <= start:
+        return segment
+    return replace(segment, start=start, end=end)
+
+
 def stitch(results: list[tuple[float, TranscriptResult]]) -> TranscriptResult:
     """Merge per-chunk results (``(offset, result)`` pairs) into one global transcript.
 
