@@ -98,7 +98,9 @@ def _local_path(upload: UploadedFile) -> tuple[str, bool]:
     description=(
         "Multipart upload. Validates size, format (a real audio probe) and duration "
         "before storing. Send an `Idempotency-Key` header to make retries safe: the same "
-        "key within 24 h returns the original transcription."
+        "key within 24 h returns the original transcription. `analyze=true` (or `false`) "
+        "runs (or skips) transcript analysis once transcribed; left out, the user's "
+        "setting or the site default decides."
     ),
 )
 @decorate_view(_stream_uploads_to_disk)
@@ -111,6 +113,7 @@ def create_transcription(
     prompt: Form[str] = "",
     engine: Form[str] = "",
     title: Form[str] = "",
+    analyze: Form[bool | None] = None,
 ):
     user = request.auth
     idempotency_key = (request.headers.get("Idempotency-Key") or "").strip()
@@ -144,6 +147,7 @@ def create_transcription(
             prompt=options.prompt,
             title=options.title,
             idempotency_key=idempotency_key,
+            analyze=analyze,
         )
     finally:
         if remove_after:

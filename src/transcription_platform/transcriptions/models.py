@@ -91,6 +91,9 @@ class Transcription(models.Model):
     engine = models.CharField(max_length=64)
     model = models.CharField(max_length=128, blank=True)
     prompt = models.TextField(blank=True)
+    analyze = models.BooleanField(
+        null=True, blank=True, help_text="Analyse the transcript; None: owner's or site default."
+    )
 
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     progress = models.PositiveSmallIntegerField(default=0)

@@ -122,12 +122,15 @@ def create_transcription(
     prompt: str = "",
     title: str = "",
     idempotency_key: str = "",
+    analyze: bool | None = None,
     enqueue: bool = True,
 ) -> tuple[Transcription, bool]:
     """Store the audio, create the row and enqueue its job atomically.
 
     Returns ``(transcription, created)``; ``created`` is False when ``idempotency_key``
     replays an earlier request. If anything fails, the stored file is deleted.
+    ``analyze`` asks for (True) or against (False) analysis of the transcript; None
+    leaves it to the owner's setting, else the site's ``ANALYSIS_ENABLED``.
     ``enqueue=False`` is for a caller that runs the job itself, in its own process
     (the ``transcribe`` command); should it die, stuck-job recovery enqueues the job.
     """
@@ -156,6 +159,7 @@ def create_transcription(
                 language=language,
                 prompt=prompt,
                 idempotency_key=idempotency_key,
+                analyze=analyze,
             )
             with open(audio_path, "rb") as handle:
                 transcription.audio.save(original_filename, File(handle), save=False)
