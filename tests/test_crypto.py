@@ -140,3 +140,15 @@ def test_system_check_warns_about_derived_key_in_production() -> None:
         assert crypto.check_encryption_keys() == []
     with keys("bad"):
         assert [m.id for m in crypto.check_encryption_keys()] == ["transcription_platform.E020"]
+
+
+@pytest.mark.django_db
+def test_decrypted_values_are_masked_in_repr(user) -> None:
+    TranscriptionSettings.objects.create(user=user, api_key=SECRET)
+    loaded = TranscriptionSettings.objects.get(user=user).api_key
+    assert loaded == SECRET
+    assert isinstance(loaded, crypto.RevealedSecret)
+    assert SECRET not in repr(loaded)
+    assert SECRET not in repr({"api_key": loaded, "nested": [loaded]})
+    assert SECRET not in "%r" % (loaded,)  # noqa: UP031  (what logging's %r does)
+    assert f"Bearer {loaded}" == f"Bearer {SECRET}"

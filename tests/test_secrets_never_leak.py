@@ -272,3 +272,56 @@ def test_a_key_for_another_engine_is_not_sent(
     assert openai_engine.requests[-1].headers["authorization"] == "Bearer site-key-1234"
     rejected = run_job(client, tmp_path, django_capture_on_commit_callbacks)
     assert (rejected.engine, rejected.error_code) == ("voxtral", "user_api_key_rejected")
+
+
+@pytest.fixture
+def sentry_events():
+    """sentry-sdk with its Django integration, default options (no PII) and a transport
+    that keeps events in memory instead of sending them."""
+    import sentry_sdk
+    from sentry_sdk.integrations.django import DjangoIntegration
+    from sentry_sdk.transport import Transport
+
+    events: list[dict] = []
+
+    class KeepEvents(Transport):
+        def capture_envelope(self, envelope) -> None:
+            events.extend(item.payload.json for item in envelope.items if item.payload.json)
+
+    sentry_sdk.init(
+        dsn="http://public@127.0.0.1:9/1",
+        transport=KeepEvents,
+        integrations=[DjangoIntegration()],
+        default_integrations=False,
+        auto_enabling_integrations=False,
+        shutdown_timeout=0,
+    )
+    yield events
+    sentry_sdk.get_client().close(timeout=0)
+    sentry_sdk.init()  # no DSN: a disabled client for the following tests
+
+
+def test_sentry_events_of_a_failing_request_do_not_carry_the_key(
+    people, sentry_events, caplog
+) -> None:
+    import json
+
+    caplog.set_level(logging.DEBUG)
+    _, client = people["member"]
+    client.raise_request_exception = False
+    # Break the table under the request: the save fails with the new key in flight.
+    table = TranscriptionSettings._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(f"ALTER TABLE {table} RENAME TO {table}_away")
+    response = client.patch(
+        f"{API}/settings/", {"api_key": ADMIN_KEY}, content_type="application/json"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(f"ALTER TABLE {table}_away RENAME TO {table}")
+    assert response.status_code == 500
+    assert_no_secret(response.content.decode(), "the 500 response")
+    assert sentry_events, "the error reached Sentry"
+    frames = json.dumps(sentry_events)
+    assert "update_transcription_settings" in frames  # stack frames with their locals
+    assert_no_secret(frames, "the Sentry event")
+    assert_no_secret(caplog.text, "logs")

@@ -8,8 +8,8 @@ then dropping the old key. With no keys configured, one key is derived from
 ``DEBUG`` is off: rotating ``SECRET_KEY`` would then make stored secrets unreadable).
 
 :class:`EncryptedTextField` stores ciphertext in the database and gives Python code the
-plaintext. Importing this module (the accounts app's models do) registers the
-system check.
+plaintext as a :class:`RevealedSecret` (masked in ``repr()``). Importing this module (the
+accounts app's models do) registers the system check.
 """
 
 from __future__ import annotations
@@ -31,6 +31,20 @@ from transcription_platform.exceptions import ConfigurationError, TranscriptionP
 
 # Fixed HKDF "info": a derived key is only ever used for this purpose.
 _DERIVATION_INFO = b"transcription_platform.crypto.v1"
+
+
+class RevealedSecret(str):
+    """A decrypted secret: an ordinary ``str`` to code, masked in ``repr()``.
+
+    Tracebacks with local variables (Sentry, Django's debug page) and ``%r`` log
+    arguments show frames and containers through ``repr()``, so the plaintext stays
+    out of them wherever it is passed along.
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "'<secret>'"
 
 
 class DecryptionError(TranscriptionPlatformError):
@@ -83,15 +97,15 @@ def get_fernet() -> MultiFernet:
     return _multi_fernet(tuple(configured_keys()))
 
 
-def encrypt(plaintext: str) -> str:
-    """Ciphertext of ``plaintext`` under the primary key."""
-    return get_fernet().encrypt(plaintext.encode()).decode()
+def encrypt(secret: str) -> str:
+    """Ciphertext of ``secret`` under the primary key."""
+    return get_fernet().encrypt(secret.encode()).decode()
 
 
-def decrypt(token: str) -> str:
+def decrypt(token: str) -> RevealedSecret:
     """Plaintext of ``token``; :class:`DecryptionError` if no configured key opens it."""
     try:
-        return get_fernet().decrypt(token.encode()).decode()
+        return RevealedSecret(get_fernet().decrypt(token.encode()).decode())
     except InvalidToken:
         raise DecryptionError() from None
 
@@ -118,11 +132,12 @@ class EncryptedTextField(models.TextField):
             return value
         return decrypt(value)
 
-    def get_prep_value(self, value: Any) -> str | None:
-        value = super().get_prep_value(value)
-        if not value:
-            return value
-        return encrypt(value)
+    def get_prep_value(self, secret: Any) -> str | None:
+        # Named ``secret`` so error reporters' scrubbers mask this frame's local.
+        secret = super().get_prep_value(secret)
+        if not secret:
+            return secret
+        return encrypt(secret)
 
 
 @register(Tags.security)

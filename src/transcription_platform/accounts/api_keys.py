@@ -42,8 +42,8 @@ class ApiKeyCreatedOut(ApiKeyOut):
     summary="Create an API key (the secret is shown once)",
 )
 def create_api_key(request: HttpRequest, payload: ApiKeyIn):
-    key, raw = services.create_api_key(request.auth, payload.name, request=request)
-    return Status(201, ApiKeyCreatedOut(**ApiKeyOut.from_orm(key).model_dump(), key=raw))
+    key, secret = services.create_api_key(request.auth, payload.name, request=request)
+    return Status(201, ApiKeyCreatedOut(**ApiKeyOut.from_orm(key).model_dump(), key=secret))
 
 
 @router.get("/", response=list[ApiKeyOut], summary="Your API keys (active and revoked)")

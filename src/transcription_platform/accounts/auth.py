@@ -47,8 +47,8 @@ class PlatformAuth(JWTBaseAuthentication, HttpBearer):
             return None
 
     @staticmethod
-    def _api_key_user(request: HttpRequest, raw: str) -> Any:
-        user = authenticate_api_key(raw, request=request)
+    def _api_key_user(request: HttpRequest, api_key: str) -> Any:
+        user = authenticate_api_key(api_key, request=request)
         if user is not None:
             # What JWTBaseAuthentication does too: code reading request.user sees the caller.
             request.user = user

@@ -24,6 +24,7 @@ from ninja_jwt.tokens import RefreshToken
 from transcription_platform.accounts.models import ApiKey, TranscriptionSettings
 from transcription_platform.audit.services import log_action
 from transcription_platform.conf import settings as platform_settings
+from transcription_platform.crypto import RevealedSecret
 from transcription_platform.exceptions import NotFound, ValidationError
 
 INVALID_CREDENTIALS = "Unable to log in with the provided credentials."
@@ -151,7 +152,9 @@ def update_transcription_settings(
 ) -> TranscriptionSettings:
     """Apply ``changes`` (a subset of :data:`SETTINGS_FIELDS`) and audit which changed.
 
-    ``api_key``: a string sets it, ``""`` or ``None`` clears it. Errors never echo it.
+    ``api_key``: a string sets it, ``""`` or ``None`` clears it. Errors never echo it;
+    pass it as a :class:`~transcription_platform.crypto.RevealedSecret` so that
+    tracebacks of this call never show it either.
     """
     unknown = sorted(set(changes) - set(SETTINGS_FIELDS))
     if unknown:
@@ -180,16 +183,24 @@ def _clean_setting(name: str, value: Any) -> Any:
         value = ""
     if not isinstance(value, str):
         raise _field_error(name, ["Must be a string."])
+    if name == "api_key":
+        return _clean_api_key(value)
     value = value.strip()
     if name == "engine" and value and value not in platform_settings.ENGINES:
         names = ", ".join(sorted(platform_settings.ENGINES))
         raise _field_error(name, [f"Unknown engine {value!r}; this site offers: {names}."])
     if name == "language" and value and not _LANGUAGE_RE.match(value):
         raise _field_error(name, ["Use a language code such as 'en' or 'pt-BR'."])
-    if name == "api_key" and any(ch.isspace() for ch in value):
-        # The key itself is never part of the message.
-        raise _field_error(name, ["An API key cannot contain whitespace."])
     return value
+
+
+def _clean_api_key(api_key: str) -> RevealedSecret:
+    # Kept a RevealedSecret all along: tracebacks and %r show it masked.
+    api_key = RevealedSecret(api_key.strip())
+    if any(ch.isspace() for ch in api_key):
+        # The key itself is never part of the message.
+        raise _field_error("api_key", ["An API key cannot contain whitespace."])
+    return api_key
 
 
 def provider_api_key_for(user: Any, engine: str | None = None) -> str | None:
@@ -214,8 +225,8 @@ API_KEY_LAST_USED_RESOLUTION = timedelta(minutes=1)
 _PUBLIC_ID_RE = re.compile(r"[0-9a-f]{12}")
 
 
-def _hash_api_key(raw: str) -> str:
-    return hashlib.sha256(raw.encode()).hexdigest()
+def _hash_api_key(api_key: str) -> str:
+    return hashlib.sha256(api_key.encode()).hexdigest()
 
 
 def create_api_key(
@@ -230,10 +241,12 @@ def create_api_key(
         prefix = f"{platform_settings.API_KEY_PREFIX}{secrets.token_hex(6)}"
         if not ApiKey.objects.filter(prefix=prefix).exists():
             break
-    raw = f"{prefix}_{secrets.token_urlsafe(32)}"
-    key = ApiKey.objects.create(user=user, name=name, prefix=prefix, secret_hash=_hash_api_key(raw))
+    secret = RevealedSecret(f"{prefix}_{secrets.token_urlsafe(32)}")
+    key = ApiKey.objects.create(
+        user=user, name=name, prefix=prefix, secret_hash=_hash_api_key(secret)
+    )
     log_action("api_key_created", request=request, actor=user, obj=key, meta={"prefix": prefix})
-    return key, raw
+    return key, secret
 
 
 def revoke_api_key(user: Any, key_id: int, *, request: HttpRequest | None = None) -> ApiKey:
@@ -262,14 +275,14 @@ def revoke_api_keys(
     return revoked
 
 
-def authenticate_api_key(raw: str, *, request: HttpRequest | None = None) -> Any:
-    """The active user owning the active key ``raw``, else ``None``; records last use."""
-    raw = raw.strip()
+def authenticate_api_key(api_key: str, *, request: HttpRequest | None = None) -> Any:
+    """The active user owning the active ``api_key``, else ``None``; records last use."""
+    api_key = RevealedSecret(api_key.strip())
     marker = platform_settings.API_KEY_PREFIX
-    if not raw.startswith(marker):
+    if not api_key.startswith(marker):
         return None
     # The public id is hex (no "_"); the secret after it may contain "_".
-    public_id, _, secret = raw[len(marker) :].partition("_")
+    public_id, _, secret = api_key[len(marker) :].partition("_")
     if not _PUBLIC_ID_RE.fullmatch(public_id) or not secret:
         return None
     prefix = f"{marker}{public_id}"
@@ -278,7 +291,7 @@ def authenticate_api_key(raw: str, *, request: HttpRequest | None = None) -> Any
         return None
     if (
         key.revoked_at is not None
-        or not constant_time_compare(key.secret_hash, _hash_api_key(raw))
+        or not constant_time_compare(key.secret_hash, _hash_api_key(api_key))
         or not key.user.is_active
     ):
         # A known prefix with a wrong secret, or a revoked key: worth an audit entry.

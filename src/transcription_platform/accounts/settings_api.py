@@ -14,6 +14,7 @@ from pydantic import SecretStr
 from transcription_platform.accounts import services
 from transcription_platform.accounts.auth import platform_auth
 from transcription_platform.accounts.models import TranscriptionSettings
+from transcription_platform.crypto import RevealedSecret
 from transcription_platform.schemas import error_responses
 
 router = Router(tags=["settings"], auth=platform_auth)
@@ -66,7 +67,7 @@ def _changes(payload: Schema, *, replace: bool) -> dict[str, Any]:
         }
     if "api_key" in payload.model_fields_set:
         secret = payload.api_key  # type: ignore[attr-defined]
-        changes["api_key"] = secret.get_secret_value() if secret is not None else ""
+        changes["api_key"] = RevealedSecret(secret.get_secret_value() if secret else "")
     return changes
 
 
