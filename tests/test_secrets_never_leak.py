@@ -306,9 +306,13 @@ def test_sentry_events_of_a_failing_request_do_not_carry_the_key(
 ) -> None:
     import json
 
+    from transcription_platform.accounts.services import create_api_key
+
     caplog.set_level(logging.DEBUG)
-    _, client = people["member"]
-    client.raise_request_exception = False
+    user, _ = people["member"]
+    _, platform_key = create_api_key(user, "sentry")
+    # Authenticated with a platform API key: that secret must stay out of the event too.
+    client = Client(HTTP_X_API_KEY=platform_key, raise_request_exception=False)
     # Break the table under the request: the save fails with the new key in flight.
     table = TranscriptionSettings._meta.db_table
     with connection.cursor() as cursor:
@@ -324,4 +328,5 @@ def test_sentry_events_of_a_failing_request_do_not_carry_the_key(
     frames = json.dumps(sentry_events)
     assert "update_transcription_settings" in frames  # stack frames with their locals
     assert_no_secret(frames, "the Sentry event")
+    assert platform_key not in frames
     assert_no_secret(caplog.text, "logs")
