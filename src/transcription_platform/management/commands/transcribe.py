@@ -1,0 +1,195 @@
+"""``manage.py transcribe FILE``: run the real pipeline on one file, here, and print it.
+
+The file is validated exactly like an upload (size, audio probe, duration, engine,
+language), stored and recorded as a transcription of ``--user``, then transcribed in
+this process — no worker needed — with a progress bar on stderr::
+
+    python manage.py transcribe meeting.m4a --language en --user alice
+    python manage.py transcribe meeting.m4a --format srt --output meeting.srt
+
+A bad file or option exits 1 with the API's error code and message and leaves
+nothing behind; a failed job exits 1 with its error code and message (the failed
+transcription stays, retryable from the admin). Ctrl-C cancels the transcription.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import time
+from contextlib import suppress
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, get_args
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError, CommandParser, OutputWrapper
+from django.db.models import Q
+
+from transcription_platform.exceptions import TranscriptionPlatformError
+from transcription_platform.transcriptions import exports, services, tasks, validation
+from transcription_platform.transcriptions.models import Status, Transcription
+
+#: The exit status of a program stopped by Ctrl-C (128 + SIGINT).
+INTERRUPTED_EXIT_STATUS = 130
+
+
+class ProgressBar:
+    """Chunks done, on stderr: redrawn in place on a terminal, one line per step
+    otherwise (logs and CI output stay readable)."""
+
+    WIDTH = 30
+
+    def __init__(self, stream: OutputWrapper) -> None:
+        self.stream = stream
+        self.in_place = stream.isatty()
+        self.started = time.monotonic()
+        self.drawn = False
+
+    def __call__(self, done: int, total: int) -> None:
+        filled = self.WIDTH * done // total if total else self.WIDTH
+        percent = 100 * done // total if total else 100
+        elapsed = time.monotonic() - self.started
+        line = (
+            f"[{'#' * filled}{'.' * (self.WIDTH - filled)}] {percent:3d}%  "
+            f"{done}/{total} chunks  {elapsed:.1f} s"
+        )
+        if self.in_place:
+            self.stream.write(f"\r{line}", ending="")
+            self.stream.flush()
+        else:
+            self.stream.write(line)
+        self.drawn = True
+
+    def close(self) -> None:
+        if self.in_place and self.drawn:
+            self.stream.write("")
+
+
+def resolve_owner(identifier: str | None) -> Any:
+    """The active user named by username or email; without one, the only superuser."""
+    user_model = get_user_model()
+    users = user_model._default_manager
+    if not identifier:
+        superusers = list(users.filter(is_superuser=True, is_active=True)[:2])
+        if len(superusers) != 1:
+            found = "no active superuser" if not superusers else "several superusers"
+            raise CommandError(
+                f"--user is required ({found} to default to): give a username or email."
+            )
+        return superusers[0]
+    by_name = users.filter(**{user_model.USERNAME_FIELD: identifier}).first()
+    if by_name is not None:
+        matches = [by_name]
+    else:
+        email_field = user_model.get_email_field_name()
+        matches = list(users.filter(Q(**{f"{email_field}__iexact": identifier}))[:2])
+    if not matches:
+        raise CommandError(f"No user with username or email {identifier!r}.")
+    if len(matches) > 1:
+        raise CommandError(f"Several users have the email {identifier!r}: give a username.")
+    if not matches[0].is_active:
+        raise CommandError(f"User {identifier!r} is inactive.")
+    return matches[0]
+
+
+class Command(BaseCommand):
+    help = (
+        "Transcribe an audio file with the real pipeline in this process, showing "
+        "progress on stderr; print the transcript or write an export to --output."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("file", help="Path of the audio file.")
+        parser.add_argument(
+            "--engine", default="", help="Engine name from ENGINES (default: DEFAULT_ENGINE)."
+        )
+        parser.add_argument("--language", default="", help="ISO-639 code such as en or pt-br.")
+        parser.add_argument("--prompt", default="", help="Vocabulary or context for the engine.")
+        parser.add_argument(
+            "--user",
+            help="Owner's username or email (default: the only superuser, if there is one).",
+        )
+        parser.add_argument(
+            "--format",
+            choices=get_args(exports.ExportFormat),
+            default="txt",
+            help="Transcript format (default: txt).",
+        )
+        parser.add_argument("--output", "-o", help="Write the export to this file, not stdout.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        path = Path(options["file"])
+        output = Path(options["output"]) if options["output"] else None
+        if not path.is_file():
+            raise CommandError(f"file_not_found: {path} is not a file.")
+        if output is not None and not output.parent.is_dir():
+            raise CommandError(f"output_dir_missing: {output.parent} is not a directory.")
+        owner = resolve_owner(options["user"])
+
+        transcription = self._create(path, owner, options)
+        if options["verbosity"] >= 1:
+            self.stderr.write(f"Transcription {transcription.pk}: {path.name}")
+        self._run(transcription, show_progress=options["verbosity"] >= 1)
+
+        transcription.refresh_from_db()
+        if transcription.status != Status.COMPLETED:
+            code = transcription.error_code or transcription.status
+            message = transcription.error_message or f"The transcription is {transcription.status}."
+            raise CommandError(f"{code}: {message}")
+        export = exports.render(transcription, options["format"])
+        if output is None:
+            self.stdout.write(export.content.decode("utf-8"), ending="")
+            return
+        try:
+            output.write_bytes(export.content)
+        except OSError as exc:
+            raise CommandError(f"output_not_writable: {output}: {exc.strerror}.") from exc
+        if options["verbosity"] >= 1:
+            self.stderr.write(f"Wrote {output}")
+
+    def _create(self, path: Path, owner: Any, options: dict[str, Any]) -> Transcription:
+        """Validate like the upload API, then store the audio and create the row — with
+        no queued job: this process runs it."""
+        try:
+            job = validation.validated_options(
+                owner,
+                engine=options["engine"],
+                language=options["language"],
+                prompt=options["prompt"],
+            )
+            size = path.stat().st_size
+            validation.check_size(size)
+            info = validation.probe_audio(str(path))
+            transcription, _ = services.create_transcription(
+                owner=owner,
+                audio_path=path,
+                original_filename=validation.clean_filename(path.name),
+                size_bytes=size,
+                content_type=mimetypes.guess_type(path.name)[0] or "",
+                audio_info=asdict(info),
+                duration=info.duration,
+                engine=job.engine,
+                language=job.language,
+                prompt=job.prompt,
+                enqueue=False,
+            )
+        except TranscriptionPlatformError as exc:
+            raise CommandError(f"{exc.code}: {exc.message}") from exc
+        return transcription
+
+    def _run(self, transcription: Transcription, *, show_progress: bool) -> None:
+        bar = ProgressBar(self.stderr) if show_progress else None
+        try:
+            tasks.process_transcription(str(transcription.pk), in_process=True, on_chunk_done=bar)
+        except KeyboardInterrupt:
+            # Left processing, a worker would pick the job up again after
+            # STUCK_AFTER_SECONDS: the user asked for it to stop.
+            with suppress(services.IllegalTransition):
+                services.cancel(transcription)
+            raise CommandError(
+                f"interrupted: transcription {transcription.pk} was cancelled.",
+                returncode=INTERRUPTED_EXIT_STATUS,
+            ) from None
+        finally:
+            if bar is not None:
+                bar.close()
