@@ -148,10 +148,12 @@ def test_transcription_defaults_hold_only_what_the_user_set(user, auth_client) -
     }
 
 
-@override_settings(TRANSCRIPTION_PLATFORM={"ENGINES": ENGINES})
 def test_uploads_use_the_users_defaults(user, auth_client, tmp_path, settings) -> None:
     from tests.fixtures.audio import write_audio
 
+    # One mechanism (the settings fixture) for both: nesting override_settings and the
+    # fixture would restore the overridden ENGINES after the test.
+    settings.TRANSCRIPTION_PLATFORM = {"ENGINES": ENGINES}
     settings.STORAGES = {
         **settings.STORAGES,
         "default": {
