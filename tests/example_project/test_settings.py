@@ -260,23 +260,29 @@ class TestLogging:
 
 
 class TestSentry:
-    CODE = (
-        "import django; django.setup()\n"
-        "import sentry_sdk; from django.conf import settings\n"
-        "print('sentry', settings.SENTRY_ENABLED, sentry_sdk.get_client().is_active())\n"
-    )
-
     def test_off_without_dsn(self, example: ExampleProject, production_env) -> None:
-        result = example.run(["-c", self.CODE], "production", **production_env)
+        code = (
+            "import sys; from django.conf import settings\n"
+            "print('sentry', settings.SENTRY_ENABLED, 'sentry_sdk' in sys.modules)\n"
+        )
+        result = example.run(["-c", code], "production", **production_env)
         assert result.returncode == 0, result.output
+        # Not even imported: a site without the extra runs unchanged.
         assert "sentry False False" in result.stdout
 
     def test_on_with_dsn(self, example: ExampleProject, production_env) -> None:
-        # A loopback DSN: nothing is sent (no event is captured), nothing leaves the host.
+        code = (
+            "import sentry_sdk; from django.conf import settings\n"
+            "enabled = settings.SENTRY_ENABLED  # loading the settings initialises Sentry\n"
+            "client = sentry_sdk.get_client()\n"
+            "print('sentry', enabled, client.is_active(),"
+            " client.options['send_default_pii'], client.options['environment'])\n"
+        )
+        # A loopback DSN: no event is captured, and nothing could leave the host anyway.
         dsn = "http://publickey@127.0.0.1:9/1"
-        result = example.run(["-c", self.CODE], "production", SENTRY_DSN=dsn, **production_env)
+        result = example.run(["-c", code], "production", SENTRY_DSN=dsn, **production_env)
         assert result.returncode == 0, result.output
-        assert "sentry True True" in result.stdout
+        assert "sentry True True False production" in result.stdout
 
 
 class TestRepositoryHygiene:
