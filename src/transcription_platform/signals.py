@@ -28,3 +28,8 @@ transcription_cancelled = Signal()
 
 #: Analysis of a transcript finished. Args: ``transcription``, ``analysis``.
 analysis_completed = Signal()
+
+#: Analysis of a transcript failed for good (the transcript is kept). Args:
+#: ``transcription``, ``analysis`` (its tokens, spent before the failure, included),
+#: ``error_code``, ``error_message``.
+analysis_failed = Signal()

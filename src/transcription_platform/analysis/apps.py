@@ -6,5 +6,14 @@ class AnalysisConfig(AppConfig):
     label = "transcription_platform_analysis"
     verbose_name = "Transcript analysis"
     default_auto_field = "django.db.models.BigAutoField"
-    # (prefix, dotted router) pairs mounted by transcription_platform.api.
-    api_routers = []
+    # (prefix, dotted router) pairs mounted by transcription_platform.api; ninja serves
+    # several routers under one prefix, so /transcriptions/{id}/analysis lives here.
+    api_routers = [("/transcriptions/", "transcription_platform.analysis.api.router")]
+
+    def ready(self) -> None:
+        from transcription_platform.analysis.services import on_transcription_completed
+        from transcription_platform.signals import transcription_completed
+
+        transcription_completed.connect(
+            on_transcription_completed, dispatch_uid="transcription_platform.analysis"
+        )

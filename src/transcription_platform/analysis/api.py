@@ -1,0 +1,107 @@
+"""``/transcriptions/{id}/analysis``: read the analysis of a transcript, run or re-run it."""
+
+from datetime import datetime
+from typing import Literal
+from uuid import UUID
+
+from django.http import HttpRequest
+from ninja import Body, Field, Router, Schema, Status
+
+from transcription_platform.accounts.auth import platform_auth
+from transcription_platform.analysis import services
+from transcription_platform.analysis.models import Analysis
+from transcription_platform.exceptions import NotFound
+from transcription_platform.schemas import error_responses
+from transcription_platform.transcriptions.services import get_transcription_for
+
+router = Router(tags=["analysis"], auth=platform_auth)
+
+
+class ErrorInfo(Schema):
+    code: str
+    message: str
+
+
+class TopicOut(Schema):
+    label: str
+    relevance: float = Field(..., ge=0, le=1)
+
+
+class ActionItemOut(Schema):
+    text: str
+    owner: str | None = Field(None, description="The person named as responsible, if any.")
+    due: str | None = Field(None, description="The deadline as it was said, if any.")
+    start: float | None = Field(
+        None, description="Start (seconds) of the segment where it was said."
+    )
+
+
+class UsageOut(Schema):
+    input_tokens: int
+    output_tokens: int
+
+
+class AnalysisOut(Schema):
+    transcription_id: UUID
+    status: Literal["pending", "processing", "completed", "failed"]
+    analyzer: str = Field(..., description="Name of the analyzer in ANALYZERS.")
+    model: str
+    summary: str
+    topics: list[TopicOut]
+    action_items: list[ActionItemOut]
+    usage: UsageOut = Field(..., description="Tokens of this run, failed attempts included.")
+    error: ErrorInfo | None = Field(
+        None, description="Why it failed, or the last transient error while it waits to retry."
+    )
+    attempts: int
+    requested_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+
+
+class AnalysisRequest(Schema):
+    analyzer: str | None = Field(
+        None, max_length=64, description="A name in ANALYZERS; default DEFAULT_ANALYZER."
+    )
+
+
+@router.get(
+    "{uuid:transcription_id}/analysis",
+    response={200: AnalysisOut, **error_responses(404)},
+    summary="The analysis of a transcript: summary, topics, action items",
+    description=(
+        "404 `analysis_not_found` while no analysis was ever requested for the transcript; "
+        "otherwise the analysis in whatever status it is (`pending`, `processing`, "
+        "`completed`, `failed`)."
+    ),
+)
+def get_analysis(request: HttpRequest, transcription_id: UUID) -> Analysis:
+    transcription = get_transcription_for(request.auth, transcription_id)
+    analysis = services.analysis_for(transcription)
+    if analysis is None:
+        raise NotFound(
+            "This transcript has not been analysed. POST to this URL to analyse it.",
+            code="analysis_not_found",
+        )
+    return analysis
+
+
+@router.post(
+    "{uuid:transcription_id}/analysis",
+    response={202: AnalysisOut, **error_responses(400, 404, 409)},
+    summary="Analyse a transcript, or analyse it again (optionally with another analyzer)",
+    description=(
+        'Optional JSON body `{"analyzer": "name"}`. Answers 202 with the analysis, now '
+        "`pending`; poll GET until `completed` or `failed`. 409 `not_completed` until the "
+        "transcript is saved, 409 `analysis_in_progress` while one is pending or running; "
+        "400 `unknown_analyzer`."
+    ),
+)
+def request_analysis(
+    request: HttpRequest,
+    transcription_id: UUID,
+    payload: Body[AnalysisRequest | None] = None,
+):
+    transcription = get_transcription_for(request.auth, transcription_id)
+    analyzer = payload.analyzer if payload is not None else None
+    return Status(202, services.request_analysis(transcription, analyzer))

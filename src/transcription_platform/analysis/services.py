@@ -1,0 +1,375 @@
+"""Analysis lifecycle: request, run (the task body), export. Every status change is here.
+
+pending ──► processing ──► completed
+   ▲            ├────────► failed
+   └────────────┘ (retryable error, attempts left: back to pending, re-run later)
+
+An analysis is its own step after the transcript is saved. Nothing here writes to the
+transcription: a failing analyzer fails the analysis, never the transcript. Requesting
+an analysis again (another analyzer, or after a failure) resets the row to pending.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from transcription_platform import signals
+from transcription_platform.analysis.analyzers import (
+    AnalysisError,
+    AnalysisResult,
+    Analyzer,
+    PermanentAnalysisError,
+    RetryableAnalysisError,
+    Usage,
+    analyzer_names,
+    get_analyzer,
+)
+from transcription_platform.analysis.models import Analysis, AnalysisStatus
+from transcription_platform.conf import settings
+from transcription_platform.exceptions import Conflict, TranscriptionPlatformError, ValidationError
+from transcription_platform.retry import backoff_delay
+from transcription_platform.transcriptions.models import Status, Transcription
+
+logger = logging.getLogger("transcription_platform.analysis")
+
+IN_PROGRESS = (AnalysisStatus.PENDING, AnalysisStatus.PROCESSING)
+
+
+class AnalysisInProgress(Conflict):
+    code = "analysis_in_progress"
+    default_message = "An analysis of this transcript is already pending or running."
+
+
+# --------------------------------------------------------------------------- decisions
+
+
+def should_analyze(transcription: Transcription) -> bool:
+    """The request's ``analyze`` choice, else the owner's setting, else ANALYSIS_ENABLED."""
+    if transcription.analyze is not None:
+        return transcription.analyze
+    owner_choice = _owner_defaults(transcription.owner).get("analysis_enabled")
+    if owner_choice is not None:
+        return bool(owner_choice)
+    return settings.ANALYSIS_ENABLED
+
+
+def validated_analyzer(name: str | None) -> str:
+    """``name`` (DEFAULT_ANALYZER when empty) if configured, else a 400 ``unknown_analyzer``."""
+    name = (name or "").strip() or settings.DEFAULT_ANALYZER
+    if name not in analyzer_names():
+        raise ValidationError(
+            f"Unknown analyzer {name!r}.",
+            code="unknown_analyzer",
+            details={"field": "analyzer", "allowed": analyzer_names()},
+        )
+    return name
+
+
+# --------------------------------------------------------------------------- request
+
+
+def request_analysis(transcription: Transcription, analyzer: str | None = None) -> Analysis:
+    """Create or reset the transcription's analysis to pending and enqueue it, atomically.
+
+    Conflict (409) unless the transcription is completed, or while an analysis is
+    pending or running (unless it has shown no sign of life for STUCK_AFTER_SECONDS,
+    e.g. its worker died or its enqueue was lost). ``analyzer`` must be configured
+    (ValidationError ``unknown_analyzer``); None means DEFAULT_ANALYZER.
+    """
+    from transcription_platform.analysis import tasks
+
+    name = validated_analyzer(analyzer)
+    with transaction.atomic():
+        locked = Transcription.objects.select_for_update().only("pk", "status")
+        current = locked.get(pk=transcription.pk)
+        if current.status != Status.COMPLETED:
+            raise Conflict(
+                "Only a completed transcription can be analysed.",
+                code="not_completed",
+                details={"status": current.status},
+            )
+        now = timezone.now()
+        analysis = Analysis.objects.filter(transcription_id=transcription.pk).first()
+        if analysis is None:
+            analysis = Analysis(transcription_id=transcription.pk, created_at=now)
+        elif analysis.status in IN_PROGRESS and not _is_stale(analysis, now):
+            raise AnalysisInProgress(details={"status": analysis.status})
+        _reset(analysis, analyzer=name, requested_at=now)
+        analysis.save()
+        tasks.enqueue_analysis(analysis.transcription_id)
+    return analysis
+
+
+def _is_stale(analysis: Analysis, now: Any) -> bool:
+    return analysis.updated_at < now - timedelta(seconds=settings.STUCK_AFTER_SECONDS)
+
+
+def _reset(analysis: Analysis, *, analyzer: str, requested_at: Any) -> None:
+    analysis.analyzer = analyzer
+    analysis.status = AnalysisStatus.PENDING
+    analysis.model = ""
+    analysis.summary = ""
+    analysis.topics = []
+    analysis.action_items = []
+    analysis.input_tokens = analysis.output_tokens = 0
+    analysis.error_code = analysis.error_message = ""
+    analysis.attempts = 0
+    analysis.requested_at = requested_at
+    analysis.started_at = analysis.completed_at = None
+
+
+def on_transcription_completed(sender: Any, transcription: Transcription, **kwargs: Any) -> None:
+    """``transcription_completed`` receiver: analyse when the request, owner or site asks."""
+    if not should_analyze(transcription):
+        return
+    try:
+        request_analysis(transcription)
+    except Conflict:
+        pass  # a re-delivered signal: this transcript's analysis is already under way
+    except TranscriptionPlatformError as exc:
+        # A bad DEFAULT_ANALYZER must not break the pipeline that just saved a transcript.
+        logger.error("Analysis of %s not requested: %s", transcription.pk, exc.message)
+
+
+# --------------------------------------------------------------------------- run (task body)
+
+
+def run_analysis(transcription_id: Any) -> Analysis | None:
+    """Claim the pending analysis of ``transcription_id`` and run it once.
+
+    Completed → store the result and send ``analysis_completed``; a permanent error →
+    failed with its code and message (``analysis_failed`` sent); a retryable error with
+    attempts left → back to pending and re-enqueued after a backoff that honours the
+    provider's ``retry_after``. Returns the analysis, or None when there was nothing to
+    do (finished, already running elsewhere, or deleted).
+    """
+    claim = _claim(transcription_id)
+    if claim is None:
+        return None
+    analysis, claimed_at = claim
+    transcription = Transcription.objects.get(pk=transcription_id)
+    owner_key: str | None = None
+    try:
+        analyzer = get_analyzer(analysis.analyzer)
+        owner_key = owner_api_key(transcription, analyzer)
+        result = analyzer.analyze(
+            transcription,
+            language=transcription.language or transcription.detected_language or None,
+            api_key=owner_key,
+        )
+    except RetryableAnalysisError as exc:
+        return _retry_or_fail(analysis, claimed_at, exc)
+    except AnalysisError as exc:
+        if owner_key and exc.code == "analysis_auth_failed":
+            exc = PermanentAnalysisError(
+                "Your API key was rejected by the analysis provider. Update it in your "
+                "settings and run the analysis again.",
+                code="user_api_key_rejected",
+                usage=exc.usage,
+            )
+        return _fail(analysis, claimed_at, exc.code, exc.message, exc.usage)
+    except TranscriptionPlatformError as exc:  # e.g. a misconfigured analyzer
+        logger.error("Analysis of %s failed: %s", transcription_id, exc.code)
+        return _fail(analysis, claimed_at, exc.code, exc.message, None)
+    except Exception:
+        # Details go to the logs only; the user sees a stable code.
+        logger.exception("Analysis of %s crashed", transcription_id)
+        return _fail(
+            analysis, claimed_at, "internal_error", "An internal error stopped the analysis.", None
+        )
+    return _complete(analysis, claimed_at, result)
+
+
+def _claim(transcription_id: Any) -> tuple[Analysis, Any] | None:
+    """pending → processing with a conditional UPDATE, so two deliveries never both run.
+
+    A processing row whose claim is older than the queue's task timeout belonged to a
+    worker that died; django-q2 re-delivers the task then, and it may be claimed again.
+    """
+    from django_q.conf import Conf
+
+    now = timezone.now()
+    expired = now - timedelta(seconds=Conf.TIMEOUT or settings.STUCK_AFTER_SECONDS)
+    claimable = Q(status=AnalysisStatus.PENDING) | Q(
+        status=AnalysisStatus.PROCESSING, started_at__lt=expired
+    )
+    rows = (
+        Analysis.objects.filter(transcription_id=transcription_id)
+        .filter(claimable)
+        .filter(transcription__status=Status.COMPLETED)
+    )
+    # Several claims (a redelivery and a scheduled retry) race: the UPDATE decides.
+    if not rows.update(
+        status=AnalysisStatus.PROCESSING, started_at=now, attempts=F("attempts") + 1
+    ):
+        return None
+    return Analysis.objects.get(transcription_id=transcription_id), now
+
+
+def _mine(analysis: Analysis, claimed_at: Any) -> Any:
+    """The row, only while it is still this run's (not reset by a new request meanwhile)."""
+    return Analysis.objects.filter(
+        pk=analysis.pk, status=AnalysisStatus.PROCESSING, started_at=claimed_at
+    )
+
+
+def _complete(analysis: Analysis, claimed_at: Any, result: AnalysisResult) -> Analysis | None:
+    data = result.to_dict()
+    with transaction.atomic():
+        updated = _mine(analysis, claimed_at).update(
+            status=AnalysisStatus.COMPLETED,
+            model=result.model,
+            summary=result.summary,
+            topics=data["topics"],
+            action_items=data["action_items"],
+            input_tokens=analysis.input_tokens + result.usage.input_tokens,
+            output_tokens=analysis.output_tokens + result.usage.output_tokens,
+            error_code="",
+            error_message="",
+            completed_at=timezone.now(),
+            updated_at=timezone.now(),
+        )
+        if not updated:
+            return None
+        analysis.refresh_from_db()
+        _send_on_commit(signals.analysis_completed, analysis)
+    return analysis
+
+
+def _fail(
+    analysis: Analysis, claimed_at: Any, code: str, message: str, usage: Usage | None
+) -> Analysis | None:
+    usage = usage or Usage()
+    with transaction.atomic():
+        updated = _mine(analysis, claimed_at).update(
+            status=AnalysisStatus.FAILED,
+            error_code=code,
+            error_message=message,
+            input_tokens=analysis.input_tokens + usage.input_tokens,
+            output_tokens=analysis.output_tokens + usage.output_tokens,
+            completed_at=timezone.now(),
+            updated_at=timezone.now(),
+        )
+        if not updated:
+            return None
+        analysis.refresh_from_db()
+        logger.warning("Analysis of %s failed: %s", analysis.transcription_id, code)
+        _send_on_commit(signals.analysis_failed, analysis, error_code=code, error_message=message)
+    return analysis
+
+
+def _retry_or_fail(
+    analysis: Analysis, claimed_at: Any, exc: RetryableAnalysisError
+) -> Analysis | None:
+    from transcription_platform.analysis import tasks
+
+    if analysis.attempts >= settings.TASK_MAX_ATTEMPTS:
+        return _fail(
+            analysis,
+            claimed_at,
+            "analysis_unavailable",
+            f"The analysis service kept failing after {analysis.attempts} attempts: {exc.message}",
+            exc.usage,
+        )
+    usage = exc.usage or Usage()
+    delay = backoff_delay(analysis.attempts, exc.retry_after)
+    with transaction.atomic():
+        # The last error stays visible while the analysis waits for its next attempt.
+        updated = _mine(analysis, claimed_at).update(
+            status=AnalysisStatus.PENDING,
+            error_code=exc.code,
+            error_message=exc.message,
+            input_tokens=analysis.input_tokens + usage.input_tokens,
+            output_tokens=analysis.output_tokens + usage.output_tokens,
+            updated_at=timezone.now(),
+        )
+        if not updated:
+            return None
+        logger.info(
+            "Analysis of %s: retryable %s, retrying in %.1fs",
+            analysis.transcription_id,
+            exc.code,
+            delay,
+        )
+        tasks.enqueue_analysis(analysis.transcription_id, delay=delay)
+    analysis.refresh_from_db()
+    return analysis
+
+
+def _send_on_commit(signal: Any, analysis: Analysis, **kwargs: Any) -> None:
+    transaction.on_commit(
+        lambda: signal.send(
+            sender=Transcription,
+            transcription=analysis.transcription,
+            analysis=analysis,
+            **kwargs,
+        )
+    )
+
+
+# --------------------------------------------------------------------------- owner's key
+
+
+def owner_api_key(transcription: Transcription, analyzer: Analyzer) -> str | None:
+    """The owner's own provider key, when ``analyzer`` talks to the provider it is for.
+
+    A user's key belongs to the engine they chose (or DEFAULT_ENGINE). It is sent to an
+    analyzer only when both use the same OpenAI-compatible endpoint (the same
+    ``base_url``; None on both is OpenAI itself), so a Mistral key never goes to OpenAI.
+    """
+    if "base_url" not in analyzer.options:
+        return None  # not a provider-backed analyzer: no key to send
+    try:
+        from transcription_platform.accounts.services import provider_api_key_for
+    except ImportError:  # accounts app left out: no per-user keys
+        return None
+    from transcription_platform.engines import get_engine
+
+    engine_name = _owner_defaults(transcription.owner).get("engine") or settings.DEFAULT_ENGINE
+    try:
+        engine = get_engine(engine_name)
+    except TranscriptionPlatformError:
+        return None
+    if not hasattr(engine, "base_url") or engine.base_url != analyzer.options["base_url"]:
+        return None
+    return provider_api_key_for(transcription.owner, engine=engine_name)
+
+
+def _owner_defaults(owner: Any) -> dict[str, Any]:
+    try:
+        from transcription_platform.accounts.services import transcription_defaults_for
+    except ImportError:
+        return {}
+    return transcription_defaults_for(owner) or {}
+
+
+# --------------------------------------------------------------------------- read
+
+
+def analysis_for(transcription: Transcription) -> Analysis | None:
+    return Analysis.objects.filter(transcription_id=transcription.pk).first()
+
+
+def analysis_export(transcription: Transcription) -> dict[str, Any] | None:
+    """The analysis as the JSON export includes it; None when none was ever requested."""
+    analysis = analysis_for(transcription)
+    if analysis is None:
+        return None
+    return {
+        "status": analysis.status,
+        "analyzer": analysis.analyzer,
+        "model": analysis.model,
+        "summary": analysis.summary,
+        "topics": analysis.topics,
+        "action_items": analysis.action_items,
+        "usage": analysis.usage,
+        "error": analysis.error,
+        "requested_at": analysis.requested_at,
+        "completed_at": analysis.completed_at,
+    }
