@@ -57,6 +57,19 @@ class Response:
     def json(self) -> Any:
         return json.loads(self.body or b"null")
 
+    def data(self, *required: str) -> dict[str, Any]:
+        """The JSON object of the body, which must hold ``required``; else a DemoError."""
+        try:
+            data = self.json()
+        except ValueError:
+            data = None
+        if not isinstance(data, dict) or any(key not in data for key in required):
+            raise DemoError(
+                f"unexpected answer (HTTP {self.status}), expected a JSON object with "
+                f"{', '.join(required) or 'fields'}: {self.body[:300]!r}"
+            )
+        return data
+
 
 class Client:
     """A tiny JSON/multipart client for the API on ``base_url``."""
@@ -233,12 +246,11 @@ def wait_until_healthy(client: Client, children: list[Child], timeout: float) ->
     while time.monotonic() < deadline:
         check_alive(children)
         response = client.get(f"{API}/transcriptions/health/")
-        failing = sorted(
-            name for name, ok in (response.json() or {}).get("checks", {}).items() if not ok
-        )
         if response.status == 200:
             print(f"  GET {API}/transcriptions/health/ -> 200, every check healthy")
             return
+        checks = response.data("checks")["checks"]
+        failing = sorted(name for name, ok in checks.items() if not ok)
         if failing != shown:
             print(f"  waiting for: {', '.join(failing)} (the worker reports in once a minute)")
             shown = failing
@@ -292,7 +304,7 @@ def login(client: Client) -> None:
     )
     if response.status != 200:
         raise DemoError(f"login failed: {explain(response)}")
-    client.token = response.json()["access"]
+    client.token = response.data("access")["access"]
     print(f"  POST {API}/auth/login/ -> 200, got an access token")
 
 
@@ -305,7 +317,7 @@ def upload(client: Client, sample: Path) -> str:
     )
     if response.status != 201:
         raise DemoError(f"upload failed: {explain(response)}")
-    job = response.json()
+    job = response.data("id", "status")
     print(f"  POST {API}/transcriptions/ -> 201, id {job['id']}, status {job['status']}")
     return job["id"]
 
@@ -319,7 +331,7 @@ def follow(client: Client, job_id: str, children: list[Child], timeout: float) -
         response = client.get(f"{API}/transcriptions/{job_id}")
         if response.status != 200:
             raise DemoError(f"reading the job failed: {explain(response)}")
-        job = response.json()
+        job = response.data("id", "status")
         state = (job["status"], int(job.get("progress") or 0))
         if state != last:
             bar = "#" * (state[1] // 5)
