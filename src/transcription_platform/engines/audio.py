@@ -17,6 +17,7 @@ small energy envelope (4 bytes per 20 ms).
 
 from __future__ import annotations
 
+import array
 import io
 import itertools
 import math
@@ -357,8 +358,18 @@ class AudioClip:
 
     def pcm(self) -> np.ndarray:
         """The window as 16 kHz mono float32 samples (only this window is decoded)."""
-        blocks = [samples for _, samples in self.iter_pcm()]
-        return np.concatenate(blocks) if blocks else np.zeros(0, np.float32)
+        if self.end is None:
+            blocks = [samples for _, samples in self.iter_pcm()]
+            return np.concatenate(blocks) if blocks else np.zeros(0, np.float32)
+        # Known length: fill one preallocated array instead of holding blocks plus
+        # their concatenation (half the peak memory for a long chunk).
+        out = np.empty(math.ceil((self.end - self.start) * SAMPLE_RATE) + 1, np.float32)
+        filled = 0
+        for _, samples in self.iter_pcm():
+            take = min(len(samples), len(out) - filled)
+            out[filled : filled + take] = samples[:take]
+            filled += take
+        return out[:filled]
 
     def encode(
         self, fmt: str = "mp3", *, max_bytes: int | None = None, bit_rate: int | None = None
@@ -453,21 +464,34 @@ def decoded_duration(path: str | os.PathLike[str]) -> float:
 def _energy_envelope(path: str | os.PathLike[str]) -> tuple[np.ndarray, float]:
     """(RMS per 20 ms frame, total decoded seconds) in one streaming pass."""
     frame = round(ENERGY_FRAME_SECONDS * SAMPLE_RATE)
-    energies: list[np.ndarray] = []
-    carry = np.zeros(0, np.float32)
+    # Decoded blocks are tiny (one codec frame); buffer about a second before reducing
+    # so the envelope grows in a few large appends, not one small array per block.
+    block = frame * 50
+    envelope = array.array("f")
+    pending: list[np.ndarray] = []
+    pending_samples = 0
     total_samples = 0
     for _, samples in iter_pcm(path):
         total_samples += len(samples)
-        data = np.concatenate([carry, samples]) if len(carry) else samples
-        whole = len(data) // frame * frame
-        if whole:
-            squares = np.square(data[:whole].reshape(-1, frame), dtype=np.float64)
-            energies.append(np.sqrt(squares.mean(axis=1)).astype(np.float32))
-        carry = data[whole:].copy()
-    if len(carry):
-        energies.append(np.array([np.sqrt(np.mean(np.square(carry)))], np.float32))
-    envelope = np.concatenate(energies) if energies else np.zeros(0, np.float32)
-    return envelope, total_samples / SAMPLE_RATE
+        pending.append(samples)
+        pending_samples += len(samples)
+        if pending_samples >= block:
+            data = np.concatenate(pending)
+            whole = len(data) // frame * frame
+            _append_rms(envelope, data[:whole], frame)
+            pending = [data[whole:]]
+            pending_samples = len(pending[0])
+    if pending_samples:
+        _append_rms(envelope, np.concatenate(pending), frame)
+    return np.frombuffer(envelope, np.float32), total_samples / SAMPLE_RATE
+
+
+def _append_rms(envelope: array.array, data: np.ndarray, frame: int) -> None:
+    if not len(data):
+        return
+    padded = np.pad(data, (0, -len(data) % frame))
+    squares = np.square(padded.reshape(-1, frame), dtype=np.float64)
+    envelope.frombytes(np.sqrt(squares.mean(axis=1)).astype(np.float32).tobytes())
 
 
 def _choose_cuts(envelope: np.ndarray, total: float, max_chunk: float) -> list[float]:
