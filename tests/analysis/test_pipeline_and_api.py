@@ -334,13 +334,17 @@ def test_retryable_errors_exhaust_attempts(transcribe, settings, openai_server):
     assert len(openai_server.requests_to(CHAT_COMPLETIONS)) == 3
 
 
-def test_a_redelivered_task_does_not_run_again(transcribe, settings, openai_server):
+def test_a_redelivered_task_or_signal_does_not_run_again(
+    transcribe, settings, openai_server, django_capture_on_commit_callbacks
+):
     settings.TRANSCRIPTION_PLATFORM = platform(ANALYZERS={"default": gpt(openai_server)})
     openai_server.enqueue(CHAT_COMPLETIONS, json=completion(VALID))
     transcription = transcribe(analyze="true")
     assert analysis_of(transcription).status == AnalysisStatus.COMPLETED
 
     tasks.analyze_transcription(str(transcription.pk))
+    with django_capture_on_commit_callbacks(execute=True):
+        signals.transcription_completed.send(sender=Transcription, transcription=transcription)
 
     assert len(openai_server.requests_to(CHAT_COMPLETIONS)) == 1
     assert analysis_of(transcription).attempts == 1

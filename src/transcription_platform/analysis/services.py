@@ -95,7 +95,9 @@ def request_analysis(transcription: Transcription, analyzer: str | None = None) 
                 details={"status": current.status},
             )
         now = timezone.now()
-        analysis = Analysis.objects.filter(transcription_id=transcription.pk).first()
+        analysis = (
+            Analysis.objects.select_for_update().filter(transcription_id=transcription.pk).first()
+        )
         if analysis is None:
             analysis = Analysis(transcription_id=transcription.pk, created_at=now)
         elif analysis.status in IN_PROGRESS and not _is_stale(analysis, now):
@@ -126,12 +128,12 @@ def _reset(analysis: Analysis, *, analyzer: str, requested_at: Any) -> None:
 
 def on_transcription_completed(sender: Any, transcription: Transcription, **kwargs: Any) -> None:
     """``transcription_completed`` receiver: analyse when the request, owner or site asks."""
-    if not should_analyze(transcription):
-        return
+    if not should_analyze(transcription) or analysis_for(transcription) is not None:
+        return  # not wanted, or the owner already asked for one themselves
     try:
         request_analysis(transcription)
-    except Conflict:
-        pass  # a re-delivered signal: this transcript's analysis is already under way
+    except AnalysisInProgress:
+        pass  # the owner's own request won the race
     except TranscriptionPlatformError as exc:
         # A bad DEFAULT_ANALYZER must not break the pipeline that just saved a transcript.
         logger.error("Analysis of %s not requested: %s", transcription.pk, exc.message)
@@ -153,7 +155,9 @@ def run_analysis(transcription_id: Any) -> Analysis | None:
     if claim is None:
         return None
     analysis, claimed_at = claim
-    transcription = Transcription.objects.get(pk=transcription_id)
+    transcription = Transcription.objects.filter(pk=transcription_id).first()
+    if transcription is None:  # deleted meanwhile (the analysis went with it)
+        return None
     owner_key: str | None = None
     try:
         analyzer = get_analyzer(analysis.analyzer)
