@@ -157,6 +157,38 @@ def measure_threads() -> dict:
     return result
 
 
+def transcribe_child(threads: int, repeats: int) -> None:
+    from transcription_platform.engines.audio import AudioClip
+    from transcription_platform.engines.faster_whisper import FasterWhisperEngine
+
+    engine = FasterWhisperEngine(cpu_threads=threads)
+    engine.load()
+    for _ in range(repeats):
+        engine.transcribe(AudioClip(str(SPEECH)))
+
+
+def measure_throughput(workers: int = 2, repeats: int = 2) -> dict:
+    """Wall time for ``workers`` processes each transcribing the sample ``repeats`` times
+    (model loading, about 0.5 s per process, included)."""
+    result = {}
+    for threads in (1, 2):
+        code = (
+            "from tests.engines.measure import transcribe_child; "
+            f"transcribe_child({threads}, {repeats})"
+        )
+        started = time.perf_counter()
+        procs = [subprocess.Popen([sys.executable, "-c", code], cwd=ROOT) for _ in range(workers)]
+        for proc in procs:
+            proc.wait()
+        elapsed = time.perf_counter() - started
+        audio = workers * repeats * 36.2
+        result[f"{workers} workers x cpu_threads={threads}"] = {
+            "wall_s": round(elapsed, 1),
+            "audio_s_per_wall_s": round(audio / elapsed, 1),
+        }
+    return result
+
+
 def measure_wer() -> dict:
     from tests.fixtures.wer import wer
     from transcription_platform.engines.audio import AudioClip
@@ -180,7 +212,7 @@ def main() -> None:
     elif args.what == "probe":
         result = measure_probe()
     elif args.what == "threads":
-        result = measure_threads()
+        result = {"single_process": measure_threads(), "throughput": measure_throughput()}
     else:
         result = measure_wer()
     print(json.dumps(result, indent=2))

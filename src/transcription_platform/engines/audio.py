@@ -54,6 +54,9 @@ ESTIMATED_DURATION_FORMATS = frozenset({"aac"})
 # A jump in frame timestamps larger than this is a gap (damaged file): fill with silence
 # so later audio keeps its true position.
 GAP_TOLERANCE_SECONDS = 0.05
+# FFmpeg reads up to 5 MB by default to learn stream parameters (70 ms for a WAV);
+# the header of every accepted format is far smaller.
+QUICK_PROBE_BYTES = 32_768
 # Bytes read to recognise a container FFmpeg refuses.
 HEAD_BYTES = 4096
 # Packets decoded by probe() before declaring an audio stream undecodable.
@@ -75,15 +78,30 @@ class AudioInfo:
 # --------------------------------------------------------------------------- opening
 
 
-def _open(source: Source) -> Any:
+def _open(source: Source, probesize: int | None = None) -> Any:
     """Open ``source`` for demuxing, or raise InvalidAudio (empty / not media / damaged)."""
     head = _read_head(source)
     if not head:
         raise InvalidAudio("empty_file", "The file is empty.")
+    options = {"probesize": str(probesize)} if probesize else {}
     try:
-        return av.open(source, mode="r", metadata_errors="ignore")
+        return av.open(source, mode="r", metadata_errors="ignore", options=options)
     except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as exc:
         raise _unreadable(head) from exc
+
+
+def _open_quickly(source: Source) -> Any:
+    """Open with a small probe size; fall back to FFmpeg's default (5 MB) when that
+    leaves the audio stream unknown or incomplete (e.g. audio late in an interleave)."""
+    position = None if isinstance(source, str | os.PathLike) else source.tell()
+    container = _open(source, probesize=QUICK_PROBE_BYTES)
+    streams = container.streams.audio
+    if streams and streams[0].codec_context.channels and streams[0].codec_context.sample_rate:
+        return container
+    container.close()
+    if position is not None:
+        source.seek(position)
+    return _open(source)
 
 
 def _read_head(source: Source, size: int = HEAD_BYTES) -> bytes:
@@ -188,7 +206,7 @@ def probe(source: Source) -> AudioInfo:
     """
     position = None if isinstance(source, str | os.PathLike) else source.tell()
     try:
-        with _open(source) as container:
+        with _open_quickly(source) as container:
             stream = _audio_stream(container)
             _decode_first_frame(container, stream)
             duration = _header_duration(container, stream)
