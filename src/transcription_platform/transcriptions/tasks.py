@@ -1,11 +1,13 @@
 """The django-q2 pipeline. Tasks take ids, are idempotent and safe to re-deliver.
 
 process_transcription(id)
-    pending → processing; plan chunks once (quiet cut points); transcribe the chunks
-    that are not done yet — here, one after another, or fanned out as
-    transcribe_chunk(id, index) tasks when the engine benefits — then stitch.
+    pending → processing; plan chunks once (quiet cut points); enqueue a
+    transcribe_chunk task for every chunk not done yet when the engine gains from
+    parallelism, else for the first one only (a chain).
 transcribe_chunk(id, index)
-    one chunk; the last one to finish stitches.
+    one chunk (bounded retries); in a chain it enqueues the next chunk in the same
+    transaction that stores its result; whoever finishes the last chunk stitches.
+    Every task lasts one chunk, so the queue's ``timeout`` need only cover a chunk.
 recover_stuck_transcriptions()
     scheduled: re-enqueues jobs whose worker died, fails those out of attempts.
 
@@ -80,14 +82,16 @@ def enqueue_transcription(transcription: Transcription) -> None:
     re-enqueues pending jobs.
     """
     pk = str(transcription.pk)
+    _enqueue_with_transaction("process_transcription", pk, name=f"transcribe:{pk}")
 
-    def push() -> None:
-        _enqueue("process_transcription", pk, name=f"transcribe:{pk}")
 
+def _enqueue_with_transaction(func: str, *args: Any, name: str) -> None:
+    """Enqueue inside the caller's transaction when the queue lives in our database,
+    else once it commits (see :func:`enqueue_transcription`)."""
     if _orm_broker_shares_our_database():
-        push()
+        _enqueue(func, *args, name=name)
     else:
-        transaction.on_commit(push)
+        transaction.on_commit(lambda: _enqueue(func, *args, name=name))
 
 
 # --------------------------------------------------------------------------- tasks
@@ -113,29 +117,37 @@ def process_transcription(
         with services.local_audio_path(transcription) as path:
             chunks = _ensure_chunks(transcription, engine, path)
             todo = [chunk for chunk in chunks if chunk.status != ChunkStatus.DONE]
-            if not in_process and _fan_out(engine, todo):
-                for chunk in todo:
-                    _enqueue(
-                        "transcribe_chunk",
-                        transcription_id,
-                        chunk.index,
-                        name=f"transcribe:{transcription_id}:{chunk.index}",
-                    )
-                return
-            done = len(chunks) - len(todo)
-            if on_chunk_done is not None:
-                on_chunk_done(done, len(chunks))
-            for chunk in todo:
-                if not _transcribe_chunk(transcription, chunk, engine, path):
-                    return  # cancelled, or another worker holds the chunk
-                done += 1
+            if in_process:
+                done = len(chunks) - len(todo)
                 if on_chunk_done is not None:
                     on_chunk_done(done, len(chunks))
+                for chunk in todo:
+                    if not _transcribe_chunk(transcription, chunk, engine, path, chain=False):
+                        return  # cancelled, or another worker holds the chunk
+                    done += 1
+                    if on_chunk_done is not None:
+                        on_chunk_done(done, len(chunks))
+        if todo and not in_process:
+            # One task per chunk keeps every task short (its timeout covers one chunk,
+            # not the whole file): all at once when the engine gains from parallelism,
+            # else a chain where each finished chunk enqueues the next.
+            for chunk in todo if engine.parallel_chunks else todo[:1]:
+                _enqueue_chunk(transcription_id, chunk.index)
+            return
         finalize(transcription_id)
 
 
+def _enqueue_chunk(transcription_id: str, index: int) -> None:
+    _enqueue(
+        "transcribe_chunk",
+        transcription_id,
+        index,
+        name=f"transcribe:{transcription_id}:{index}",
+    )
+
+
 def transcribe_chunk(transcription_id: str, index: int) -> None:
-    """Fan-out task: one chunk; whoever finishes the last chunk stitches."""
+    """One chunk; it enqueues the next one (chain) and whoever finishes last stitches."""
     transcription = Transcription.objects.filter(
         pk=transcription_id, status=Status.PROCESSING
     ).first()
@@ -147,7 +159,8 @@ def transcribe_chunk(transcription_id: str, index: int) -> None:
     with _failing_on_error(transcription_id):
         engine = get_engine(transcription.engine)
         with services.local_audio_path(transcription) as path:
-            if not _transcribe_chunk(transcription, chunk, engine, path):
+            chain = not engine.parallel_chunks
+            if not _transcribe_chunk(transcription, chunk, engine, path, chain=chain):
                 return
         finalize(transcription_id)
 
@@ -230,11 +243,6 @@ def _failing_on_error(transcription_id: str) -> Iterator[None]:
         )
 
 
-def _fan_out(engine: SpeechEngine, todo: list[TranscriptionChunk]) -> bool:
-    # In sync mode the chunk tasks run inline, one after another: same code path.
-    return bool(engine.parallel_chunks) and len(todo) > 1
-
-
 def _ensure_chunks(
     transcription: Transcription, engine: SpeechEngine, path: str
 ) -> list[TranscriptionChunk]:
@@ -287,10 +295,16 @@ def _provider_key(transcription: Transcription) -> str | None:
 
 
 def _transcribe_chunk(
-    transcription: Transcription, chunk: TranscriptionChunk, engine: SpeechEngine, path: str
+    transcription: Transcription,
+    chunk: TranscriptionChunk,
+    engine: SpeechEngine,
+    path: str,
+    *,
+    chain: bool,
 ) -> bool:
     """Transcribe one claimed chunk with bounded retries; False if it was not ours to do
-    or the job was cancelled meanwhile."""
+    or the job was cancelled meanwhile. With ``chain``, the next pending chunk is
+    enqueued in the same transaction that stores this one's result."""
     if not _claim(chunk):
         return False
     clip = AudioClip(path, chunk.start, chunk.end)
@@ -335,6 +349,19 @@ def _transcribe_chunk(
         TranscriptionChunk.objects.filter(pk=chunk.pk).update(
             status=ChunkStatus.DONE, result=result.to_dict(), attempts=attempt
         )
+        following = (
+            TranscriptionChunk.objects.filter(
+                transcription_id=transcription.pk, index__gt=chunk.index
+            )
+            .exclude(status=ChunkStatus.DONE)
+            .order_by("index")
+            .first()
+        )
+        if chain and following is not None:
+            pk = str(transcription.pk)
+            _enqueue_with_transaction(
+                "transcribe_chunk", pk, following.index, name=f"transcribe:{pk}:{following.index}"
+            )
     _report_progress(transcription.pk)
     return True
 

