@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import subprocess
@@ -176,5 +177,5 @@ def test_killed_worker_mid_job_still_completes_exactly_once(auth_client, worker_
     starts = [s["start"] for s in again.segments]
     assert starts == sorted(starts)
     assert [s["id"] for s in again.segments] == list(range(len(starts)))
-    assert all(a["end"] <= b["start"] + 0.05 for a, b in zip(again.segments, again.segments[1:]))
+    assert all(a["end"] <= b["start"] + 0.05 for a, b in itertools.pairwise(again.segments))
     assert 3 <= again.text.lower().count("boat") <= 4, again.text
