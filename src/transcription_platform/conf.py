@@ -98,7 +98,10 @@ SETTINGS: dict[str, Setting] = {
         None, str, "Name of the django-q2 cluster that runs heavy work.", nullable=True
     ),
     "TASK_MAX_ATTEMPTS": Setting(
-        5, int, "Attempts for a chunk on retryable engine errors before the job fails."
+        5,
+        int,
+        "Attempts on retryable provider errors: per chunk before the job fails, per "
+        "analysis before it fails.",
     ),
     "TASK_RETRY_BACKOFF_SECONDS": Setting(
         5.0, (int, float), "First retry delay; doubles each attempt (Retry-After wins)."

@@ -244,6 +244,19 @@ def test_failing_analyzer_keeps_the_transcript(
     assert body["error"]["code"] == "analysis_auth_failed"
 
 
+def test_a_misconfigured_analyzer_fails_the_analysis_not_the_transcript(transcribe, settings):
+    settings.TRANSCRIPTION_PLATFORM = platform(
+        ANALYZERS={"default": {"BACKEND": EXTRACTIVE, "OPTIONS": {"summary_sentencez": 2}}}
+    )
+
+    transcription = transcribe(analyze="true")
+
+    assert Transcription.objects.get(pk=transcription.pk).status == Status.COMPLETED
+    analysis = analysis_of(transcription)
+    assert (analysis.status, analysis.error_code) == ("failed", "configuration_error")
+    assert "summary_sentencez" in analysis.error_message
+
+
 def test_invalid_output_twice_fails_with_its_code_and_bills_the_tokens(
     transcribe, settings, openai_server
 ):
