@@ -492,3 +492,20 @@ def test_bearer_client_helper_is_per_user(user, other_user):
     a = bearer_client(user).get(f"{API}/auth/me/").json()["id"]
     b = bearer_client(other_user).get(f"{API}/auth/me/").json()["id"]
     assert a != b
+
+
+def test_postgres_search_uses_the_gin_index(auth_client, user):
+    if connection.vendor != "postgresql":
+        pytest.skip("the GIN index exists on PostgreSQL only")
+    from django.contrib.postgres.search import SearchQuery
+
+    from transcription_platform.transcriptions.models import SEARCH_CONFIG, search_vector
+
+    completed_for(user, title="Budget review")
+    queryset = Transcription.objects.annotate(_search=search_vector()).filter(
+        _search=SearchQuery("budget", config=SEARCH_CONFIG, search_type="websearch")
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+    plan = queryset.explain()
+    assert "tp_tr_search" in plan, plan
