@@ -82,8 +82,10 @@ def test_latency(tones):
 def test_bad_audio_fails_like_a_real_engine(tmp_path):
     bogus = tmp_path / "bogus.mp3"
     bogus.write_text("not audio at all " * 20)
-    with pytest.raises(InvalidAudio):
+    with pytest.raises(PermanentEngineError) as info:
         FakeEngine().transcribe(AudioClip(str(bogus)))
+    assert info.value.code == "not_audio"
+    assert isinstance(info.value.__cause__, InvalidAudio)
 
 
 def test_language_restriction_and_bad_options(tones):

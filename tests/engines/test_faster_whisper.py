@@ -209,3 +209,11 @@ def test_repetition_guard_collapses_a_loop_inside_a_segment():
     same = [Word(i * 0.1, i * 0.1 + 0.05, "la") for i in range(10)]
     (sung,) = remove_repetitions([seg(0, 0.0, 1.0, "la " * 10, same)], duration=2.0)
     assert [w.text for w in sung.words] == ["la"]
+
+
+def test_unusable_audio_is_a_permanent_engine_error(engine, tmp_path):
+    header_only = tmp_path / "header.wav"
+    header_only.write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt \x10\x00\x00\x00\x01\x00\x01\x00")
+    with pytest.raises(PermanentEngineError) as info:
+        engine.transcribe(AudioClip(str(header_only)))
+    assert info.value.code in {"empty_audio", "corrupt_audio"}

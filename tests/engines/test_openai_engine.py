@@ -202,3 +202,12 @@ def test_retry_after_header_forms():
     assert retry_after_seconds({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}) == 0.0
     assert retry_after_seconds({"retry-after": "soon"}) is None
     assert retry_after_seconds({}) is None
+
+
+def test_unusable_audio_is_permanent_and_never_uploaded(openai_server, tmp_path):
+    bogus = tmp_path / "notes.mp3"
+    bogus.write_text("meeting notes, not a recording\n" * 10)
+    with pytest.raises(PermanentEngineError) as info:
+        engine(openai_server).transcribe(AudioClip(str(bogus)))
+    assert info.value.code == "not_audio"
+    assert openai_server.requests == []

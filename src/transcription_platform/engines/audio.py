@@ -270,7 +270,9 @@ def _demuxed_duration(container: Any, stream: Any) -> float:
 # --------------------------------------------------------------------------- decoding
 
 
-def iter_pcm(path: str | os.PathLike[str], start: float = 0.0, end: float | None = None):
+def iter_pcm(
+    path: str | os.PathLike[str], start: float = 0.0, end: float | None = None
+) -> Iterator[tuple[float, np.ndarray]]:
     """Yield ``(time, samples)`` blocks of 16 kHz mono float32 covering ``[start, end)``.
 
     Blocks are contiguous: each starts where the previous ended. Memory stays bounded

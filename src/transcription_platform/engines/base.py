@@ -22,9 +22,11 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+import numpy as np
+
 from transcription_platform.conf import settings
 from transcription_platform.engines.audio import AudioClip, plan_chunks
-from transcription_platform.engines.errors import PermanentEngineError
+from transcription_platform.engines.errors import InvalidAudio, PermanentEngineError
 from transcription_platform.engines.results import TranscriptResult
 
 
@@ -63,9 +65,27 @@ class SpeechEngine:
         """Transcribe ``clip``; timestamps in the result are relative to ``clip.start``.
 
         ``api_key`` overrides the configured key for this call (a user's own key).
-        Raises :class:`RetryableEngineError` or :class:`PermanentEngineError`.
+        Raises only :class:`RetryableEngineError` or :class:`PermanentEngineError`
+        (unusable audio included: its ``InvalidAudio`` code is kept).
         """
         raise NotImplementedError
+
+    def read_pcm(self, clip: AudioClip) -> np.ndarray:
+        """``clip.pcm()``, unusable audio reported as a permanent engine error."""
+        try:
+            return clip.pcm()
+        except InvalidAudio as exc:
+            raise self._audio_error(exc) from exc
+
+    def read_upload(self, clip: AudioClip, fmt: str) -> bytes:
+        """``clip`` encoded as ``fmt`` under ``max_upload_bytes``, errors as for read_pcm."""
+        try:
+            return clip.encode(fmt, max_bytes=self.max_upload_bytes)
+        except InvalidAudio as exc:
+            raise self._audio_error(exc) from exc
+
+    def _audio_error(self, exc: InvalidAudio) -> PermanentEngineError:
+        return PermanentEngineError(exc.message, code=exc.code, engine=self.name)
 
     @property
     def chunk_seconds(self) -> float:

@@ -7,7 +7,8 @@ Use it in an integrator's test settings the way anymail's test backend is used::
         "OPTIONS": {"latency": 0.0, "failures": ["retryable", None]},
     }}}
 
-It really decodes the clip (so bad audio fails as it would in production) and derives
+It really decodes the clip (so bad audio fails as it would in production, with a
+``PermanentEngineError`` carrying the ``InvalidAudio`` code) and derives
 the transcript from the audio: one word per non-silent half second, chosen from a small
 vocabulary by a hash of the samples, grouped into segments of up to 10 s. The same clip
 always gives the same transcript. Set ``text`` to get a known transcript instead,
@@ -125,7 +126,7 @@ class FakeEngine(SpeechEngine):
             time.sleep(self.latency)
         if failure is not None:
             raise failure
-        pcm = clip.pcm()
+        pcm = self.read_pcm(clip)
         duration = len(pcm) / SAMPLE_RATE
         words = self._words(pcm)
         segments = _group(words)

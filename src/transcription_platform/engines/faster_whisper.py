@@ -182,7 +182,7 @@ class FasterWhisperEngine(SpeechEngine):
     ) -> TranscriptResult:
         self.check_language(language)
         model = self.load()
-        pcm = clip.pcm()
+        pcm = self.read_pcm(clip)
         duration = len(pcm) / SAMPLE_RATE
         if language is None and self.languages is not None and len(self.languages) == 1:
             (language,) = self.languages

@@ -23,7 +23,6 @@ from transcription_platform.engines.audio import MIME_TYPES, AudioClip
 from transcription_platform.engines.base import SpeechEngine
 from transcription_platform.engines.errors import (
     EngineError,
-    InvalidAudio,
     PermanentEngineError,
     RetryableEngineError,
 )
@@ -35,7 +34,7 @@ from transcription_platform.engines.results import (
     Word,
     fit_to_words,
 )
-from transcription_platform.exceptions import ConfigurationError, MissingExtra
+from transcription_platform.exceptions import ConfigurationError
 
 OPENAI_MAX_UPLOAD_BYTES = 25 * MiB
 RESPONSE_FORMATS = frozenset({"json", "verbose_json"})
@@ -78,10 +77,6 @@ class OpenAIEngine(SpeechEngine):
         extra_body: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(name=name)
-        try:
-            import openai  # noqa: F401  (a core dependency, but say so if it is gone)
-        except ImportError as exc:  # pragma: no cover - openai is a hard dependency
-            raise MissingExtra("openai", "openai") from exc
         self.model = model
         self.base_url = base_url
         self.api_key = api_key
@@ -118,11 +113,8 @@ class OpenAIEngine(SpeechEngine):
         import openai
 
         self.check_language(language)
+        data = self.read_upload(clip, self.upload_format)
         duration = clip.duration
-        try:
-            data = clip.encode(self.upload_format, max_bytes=self.max_upload_bytes)
-        except InvalidAudio as exc:
-            raise PermanentEngineError(exc.message, code=exc.code, engine=self.name) from exc
         key = api_key or self.api_key or os.environ.get("OPENAI_API_KEY")
         if not key:
             raise PermanentEngineError(
