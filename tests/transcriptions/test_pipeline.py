@@ -14,6 +14,7 @@ from tests.fixtures.audio import write_audio
 from tests.transcriptions.conftest import SPEECH_SAMPLE, stored_files, upload
 from transcription_platform import signals
 from transcription_platform.engines import get_engine
+from transcription_platform.retry import backoff_delay
 from transcription_platform.transcriptions import services, tasks
 from transcription_platform.transcriptions.models import (
     ChunkStatus,
@@ -120,11 +121,11 @@ def test_backoff_honours_retry_after_and_caps():
     with override_settings(
         TRANSCRIPTION_PLATFORM={"TASK_RETRY_BACKOFF_SECONDS": 2, "TASK_MAX_BACKOFF_SECONDS": 30}
     ):
-        assert tasks._backoff(1, None) == 2
-        assert tasks._backoff(3, None) == 8
-        assert tasks._backoff(1, 12.5) == 12.5
-        assert tasks._backoff(10, None) == 30
-        assert tasks._backoff(1, 3600) == 30
+        assert backoff_delay(1, None) == 2
+        assert backoff_delay(3, None) == 8
+        assert backoff_delay(1, 12.5) == 12.5
+        assert backoff_delay(10, None) == 30
+        assert backoff_delay(1, 3600) == 30
 
 
 def test_permanent_error_fails_with_a_readable_reason(

@@ -41,6 +41,7 @@ from transcription_platform.engines import (
 )
 from transcription_platform.engines.audio import AudioClip
 from transcription_platform.exceptions import TranscriptionPlatformError
+from transcription_platform.retry import backoff_delay
 from transcription_platform.transcriptions import services
 from transcription_platform.transcriptions.models import (
     ChunkStatus,
@@ -328,7 +329,7 @@ def _transcribe_chunk(
                     f"The speech engine kept failing after {attempt} attempts: {exc.message}",
                     code="engine_unavailable",
                 ) from exc
-            delay = _backoff(attempt, exc.retry_after)
+            delay = backoff_delay(attempt, exc.retry_after)
             logger.info(
                 "Chunk %s of %s: retryable %s, retrying in %.1fs",
                 chunk.index,
@@ -364,13 +365,6 @@ def _transcribe_chunk(
             )
     _report_progress(transcription.pk)
     return True
-
-
-def _backoff(attempt: int, retry_after: float | None) -> float:
-    delay = settings.TASK_RETRY_BACKOFF_SECONDS * (2 ** (attempt - 1))
-    if retry_after is not None:
-        delay = max(delay, retry_after)  # never sooner than the server asked
-    return float(min(delay, settings.TASK_MAX_BACKOFF_SECONDS))
 
 
 def _report_progress(pk: Any) -> None:
