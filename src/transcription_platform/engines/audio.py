@@ -39,7 +39,7 @@ MAX_CHANNELS = 64
 
 # Envelope resolution of the quiet-point search.
 ENERGY_FRAME_SECONDS = 0.02
-# Cut at the middle of the quietest stretch this long.
+# Length of the quiet stretch a cut looks for (a moving average of the envelope).
 QUIET_WINDOW_SECONDS = 0.4
 # Silence left at the start of a chunk cut inside a long pause.
 LEAD_IN_SECONDS = 0.15
