@@ -280,3 +280,43 @@ def test_help_lists_every_option() -> None:
     help_text = parser.format_help()
     for option in ("--engine", "--language", "--prompt", "--user", "--format", "--output"):
         assert option in help_text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_analysis_runs_in_process_and_lands_in_the_json_export(tmp_path, user, monkeypatch):
+    """Autocommit, as in a real shell, and a real (non-sync) queue: the analysis task is
+    queued for workers, yet the command runs it here and exports it."""
+    from django.test import override_settings
+    from django_q.conf import Conf
+
+    from tests.fixtures.audio import write_audio
+
+    monkeypatch.setattr(Conf, "SYNC", False)
+    audio = write_audio(tmp_path / "talk.wav", [(2.0, 440)])
+    out = tmp_path / "out.json"
+    with override_settings(
+        TRANSCRIPTION_PLATFORM={
+            "ENGINES": {
+                "default": {
+                    "BACKEND": "transcription_platform.engines.fake.FakeEngine",
+                    "OPTIONS": {"text": "Alice will send the report by Friday."},
+                }
+            },
+            "ANALYSIS_ENABLED": True,
+        }
+    ):
+        call_command(
+            "transcribe",
+            str(audio),
+            "--user",
+            user.username,
+            "--format",
+            "json",
+            "--output",
+            str(out),
+            verbosity=0,
+        )
+    data = json.loads(out.read_text())
+    assert data["analysis"]["status"] == "completed"
+    assert [item["owner"] for item in data["analysis"]["action_items"]] == ["Alice"]
+    assert OrmQ.objects.count() == 1  # the queued copy: a worker will find it done

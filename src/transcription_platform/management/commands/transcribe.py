@@ -136,6 +136,7 @@ class Command(BaseCommand):
             code = transcription.error_code or transcription.status
             message = transcription.error_message or f"The transcription is {transcription.status}."
             raise CommandError(f"{code}: {message}")
+        self._analyse(transcription)
         export = exports.render(transcription, options["format"])
         if output is None:
             self.stdout.write(export.content.decode("utf-8"), ending="")
@@ -176,6 +177,15 @@ class Command(BaseCommand):
         except TranscriptionPlatformError as exc:
             raise CommandError(f"{exc.code}: {exc.message}") from exc
         return transcription
+
+    def _analyse(self, transcription: Transcription) -> None:
+        """Run the analysis the completed transcript asked for here too (claimed once:
+        a worker that later receives the queued analysis task finds it done)."""
+        try:
+            from transcription_platform.analysis.services import run_analysis
+        except ImportError:  # analysis app not installed
+            return
+        run_analysis(transcription.pk)
 
     def _run(self, transcription: Transcription, *, show_progress: bool) -> None:
         bar = ProgressBar(self.stderr) if show_progress else None
