@@ -10,7 +10,9 @@ from tests.fixtures.audio import write_audio
 from tests.openai_server import TRANSCRIPTIONS, error_json
 from transcription_platform.engines import PermanentEngineError, RetryableEngineError
 from transcription_platform.engines.audio import AudioClip, probe
+from transcription_platform.engines.languages import normalize_language
 from transcription_platform.engines.openai import OpenAIEngine, retry_after_seconds
+from transcription_platform.exceptions import ConfigurationError
 
 VERBOSE = {
     "task": "transcribe",
@@ -211,3 +213,20 @@ def test_unusable_audio_is_permanent_and_never_uploaded(openai_server, tmp_path)
         engine(openai_server).transcribe(AudioClip(str(bogus)))
     assert info.value.code == "not_audio"
     assert openai_server.requests == []
+
+
+@pytest.mark.parametrize(
+    ("option", "value"), [("response_format", "srt"), ("upload_format", "aiff")]
+)
+def test_bad_options_are_configuration_errors(option, value):
+    with pytest.raises(ConfigurationError, match=option):
+        OpenAIEngine(name="bad", **{option: value})
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [("english", "en"), ("English", "en"), ("en", "en"), ("en-US", "en"), ("pt_BR", "pt"),
+     ("haitian creole", "ht"), ("klingon", "klingon"), ("", None), (None, None)],
+)  # fmt: skip
+def test_language_names_are_normalised(given, expected):
+    assert normalize_language(given) == expected
