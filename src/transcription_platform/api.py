@@ -11,8 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from django.apps import apps
+from django.http import HttpRequest
 from django.utils.module_loading import import_string
 from ninja import NinjaAPI
+from ninja.parser import Parser
 
 from transcription_platform import __version__
 from transcription_platform.exceptions import install_exception_handlers
@@ -42,6 +44,17 @@ def iter_routers() -> list[tuple[str, Any]]:
     return mounted
 
 
+class JSONObjectParser(Parser):
+    """JSON bodies must be objects: ninja would otherwise read ``[1, 2]`` or ``"x"`` sent
+    to an operation whose fields are all optional as an empty payload."""
+
+    def parse_body(self, request: HttpRequest) -> dict[str, Any]:
+        data = super().parse_body(request)
+        if not isinstance(data, dict):
+            raise ValueError("The JSON body must be an object.")  # → 400 bad_request
+        return data
+
+
 class PlatformAPI(NinjaAPI):
     """NinjaAPI whose OpenAPI schema documents the errors every operation can return."""
 
@@ -60,8 +73,10 @@ class PlatformAPI(NinjaAPI):
                 statuses = {"422", "429", "500"}
                 if operation.get("security"):
                     statuses.add("401")
-                if "{" in path:
-                    statuses.add("404")
+                if "{" in path or _has_parameter(operation, "page"):
+                    statuses.add("404")  # unknown object, or a page past the end
+                if "requestBody" in operation:
+                    statuses.add("400")  # a body that cannot be parsed
                 # ninja keys responses by int; JSON output needs (and tools expect) str.
                 responses = {str(k): v for k, v in operation.get("responses", {}).items()}
                 operation["responses"] = responses
@@ -71,6 +86,10 @@ class PlatformAPI(NinjaAPI):
                     if "content" not in entry:
                         entry.update(ref)
         return schema
+
+
+def _has_parameter(operation: dict[str, Any], name: str) -> bool:
+    return any(p.get("name") == name for p in operation.get("parameters", ()))
 
 
 def install_platform(api: NinjaAPI) -> None:
@@ -86,6 +105,7 @@ def build_api(**kwargs: Any) -> NinjaAPI:
         "version": __version__,
         "description": "Upload audio, follow the job, fetch the transcript.",
         "urls_namespace": "transcription_platform",
+        "parser": JSONObjectParser(),
     }
     options.update(kwargs)
     api = PlatformAPI(**options)

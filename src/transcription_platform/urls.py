@@ -11,11 +11,13 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.urls import path, re_path
+from django.views.decorators.csrf import csrf_exempt
 
 from transcription_platform.api import api
 from transcription_platform.exceptions import NotFound, error_response, response_for
 
 
+@csrf_exempt  # like ninja's views: an unmatched POST must get our 404, not a CSRF page
 def api_not_found(request: HttpRequest, unmatched: str = "") -> HttpResponse:
     return response_for(NotFound("No API endpoint matches this path."))
 

@@ -70,3 +70,28 @@ def test_unknown_setting_fails_loudly():
 
     with pytest.raises(ImproperlyConfigured, match="NOT_A_SETTING"):
         settings.PAGE_SIZE  # noqa: B018
+
+
+@pytest.mark.parametrize("body", ["[null, null]", '"x"', "1", "null", "\x00"])
+def test_json_bodies_must_be_objects(auth_client, body):
+    response = auth_client.patch(f"{API}/settings/", body, content_type="application/json")
+    assert_error(response, 400, "bad_request")
+
+
+@pytest.mark.parametrize("method", ["post", "delete"])
+def test_unmatched_path_is_a_json_404_even_for_unsafe_methods(method, user):
+    # A non-UUID id matches no operation; CSRF checks must not turn it into an HTML 403.
+    from django.test import Client
+
+    from tests.conftest import bearer_client
+
+    for client in (Client(enforce_csrf_checks=True), bearer_client(user)):
+        client.handler.enforce_csrf_checks = True
+        response = getattr(client, method)(f"{API}/transcriptions/null,null/cancel")
+        assert_error(response, 404, "not_found")
+
+
+def test_paginated_and_body_operations_document_404_and_400(client):
+    schema = client.get(f"{API}/openapi.json").json()
+    assert "404" in schema["paths"][f"{API}/transcriptions/"]["get"]["responses"]
+    assert "400" in schema["paths"][f"{API}/auth/refresh/"]["post"]["responses"]
