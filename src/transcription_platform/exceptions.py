@@ -14,10 +14,11 @@ import logging
 import math
 from typing import Any
 
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import ImproperlyConfigured, RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.signals import got_request_exception
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http.multipartparser import MultiPartParserError
 
 logger = logging.getLogger("transcription_platform")
 
@@ -209,6 +210,19 @@ def install_exception_handlers(api: Any) -> None:
     @api.exception_handler(DjangoPermissionDenied)
     def _django_forbidden(request: HttpRequest, exc: Exception) -> HttpResponse:
         return response_for(PermissionDenied())
+
+    @api.exception_handler(MultiPartParserError)
+    def _bad_multipart(request: HttpRequest, exc: Exception) -> HttpResponse:
+        return error_response(400, "bad_request", "The multipart body could not be parsed.")
+
+    @api.exception_handler(RequestDataTooBig)
+    def _too_big(request: HttpRequest, exc: Exception) -> HttpResponse:
+        return response_for(PayloadTooLarge("The request body is too large."))
+
+    @api.exception_handler(SuspiciousOperation)
+    def _suspicious(request: HttpRequest, exc: Exception) -> HttpResponse:
+        # Too many fields, bad headers…: Django's own 400s, in our shape.
+        return error_response(400, "bad_request", "The request is malformed.")
 
     @api.exception_handler(Http404)
     def _not_found(request: HttpRequest, exc: Exception) -> HttpResponse:

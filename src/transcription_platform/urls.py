@@ -48,5 +48,6 @@ for pattern in _api_patterns:
 
 urlpatterns = [
     path("", (_api_patterns, _api_app, _api_namespace)),
-    re_path(r"^(?P<unmatched>.*)$", api_not_found),
+    # [\s\S], not ".": a path with an encoded newline must not escape to an HTML 404.
+    re_path(r"^(?P<unmatched>[\s\S]*)$", api_not_found),
 ]

@@ -95,3 +95,20 @@ def test_paginated_and_body_operations_document_404_and_400(client):
     schema = client.get(f"{API}/openapi.json").json()
     assert "404" in schema["paths"][f"{API}/transcriptions/"]["get"]["responses"]
     assert "400" in schema["paths"][f"{API}/auth/refresh/"]["post"]["responses"]
+
+
+def test_multipart_without_boundary_is_400(auth_client):
+    response = auth_client.generic(
+        "POST", f"{API}/transcriptions/", b"--x\r\n", content_type="multipart/form-data"
+    )
+    assert_error(response, 400, "bad_request")
+
+
+def test_too_many_form_fields_is_400(auth_client, settings):
+    settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 3
+    data = {f"f{i}": "x" for i in range(10)}
+    assert_error(auth_client.post(f"{API}/transcriptions/", data), 400, "bad_request")
+
+
+def test_encoded_newline_in_path_is_a_json_404(auth_client):
+    assert_error(auth_client.post(f"{API}/transcriptions/%0A/cancel"), 404, "not_found")
