@@ -1,0 +1,165 @@
+"""2. API under load: list (a page of 20 out of 10,000 rows) and detail, versus a bare
+Django ``JsonResponse`` view in the same gunicorn server (2 sync workers).
+
+``wrk`` drives 32 connections on 2 threads for a fixed time per target, after a short
+warm-up; every request carries the same JWT. Answers other than 2xx are counted and
+reported: a figure made of errors is not a figure.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from typing import Any
+
+from benchmarks import harness
+
+ROWS = 10_000
+CONNECTIONS = 32
+THREADS = 2
+UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
+
+
+def seed(rows: int = ROWS) -> tuple[Any, str]:
+    """``rows`` completed transcriptions for one user; returns (user, one row's id)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from transcription_platform.transcriptions.models import Status, Transcription
+
+    user = harness.bench_user("api-reader")
+    sentences = [s.strip() + "." for s in harness.SAMPLE_TEXT.split(".") if s.strip()]
+    segments, clock = [], 0.0
+    for index, sentence in enumerate(sentences):
+        words = []
+        for word in sentence.split():
+            words.append({"start": clock, "end": clock + 0.4, "text": word, "probability": 0.9})
+            clock += 0.45
+        segments.append(
+            {"id": index, "start": words[0]["start"], "end": words[-1]["end"], "text": sentence}
+            | {"words": words}
+        )
+        clock += 0.8
+    now = timezone.now()
+    Transcription.objects.bulk_create(
+        (
+            Transcription(
+                owner=user,
+                title=f"Meeting {i}",
+                original_filename=f"meeting-{i}.ogg",
+                audio=f"transcriptions/bench/meeting-{i}.ogg",
+                size_bytes=600_000,
+                content_type="audio/ogg",
+                audio_info={"codec": "vorbis", "sample_rate": 44100, "channels": 1},
+                duration=36.2,
+                language="en",
+                detected_language="en",
+                engine="default",
+                model="whisper-tiny.en",
+                status=Status.COMPLETED,
+                progress=100,
+                text=harness.SAMPLE_TEXT,
+                segments=segments,
+                usage={"audio_seconds": 36.2},
+                created_at=now - timedelta(minutes=i),
+                started_at=now - timedelta(minutes=i),
+                completed_at=now - timedelta(minutes=i),
+            )
+            for i in range(rows)
+        ),
+        batch_size=1000,
+    )
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")  # fresh statistics, as autovacuum would give a real table
+    middle = Transcription.objects.filter(owner=user).order_by("created_at")[rows // 2]
+    return user, str(middle.pk)
+
+
+def parse_wrk(output: str) -> dict[str, Any]:
+    """Requests/s, p50/p99 (ms), request and error counts from ``wrk --latency``."""
+
+    def latency(percentile: str) -> float:
+        match = re.search(rf"^\s*{percentile}%\s+([\d.]+)(us|ms|s|m)\s*$", output, re.M)
+        if match is None:
+            raise harness.BenchmarkError(f"No {percentile}% latency in wrk output:\n{output}")
+        return round(float(match[1]) * UNITS[match[2]], 2)
+
+    rps = re.search(r"^Requests/sec:\s+([\d.]+)", output, re.M)
+    total = re.search(r"^\s*(\d+) requests in", output, re.M)
+    if rps is None or total is None:
+        raise harness.BenchmarkError(f"Unexpected wrk output:\n{output}")
+    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
+    socket_errors = re.search(r"Socket errors:.*", output)
+    return {
+        "requests_per_second": round(float(rps[1]), 1),
+        "p50_ms": latency("50"),
+        "p99_ms": latency("99"),
+        "requests": int(total[1]),
+        "non_2xx": int(non_2xx[1]) if non_2xx else 0,
+        "socket_errors": socket_errors[0] if socket_errors else "",
+    }
+
+
+def wrk(url: str, token: str, seconds: float) -> dict[str, Any]:
+    binary = shutil.which("wrk")
+    if binary is None:
+        raise harness.BenchmarkError("wrk is not installed (apt-get install -y wrk).")
+    completed = subprocess.run(
+        [
+            binary,
+            f"-t{THREADS}",
+            f"-c{CONNECTIONS}",
+            f"-d{seconds:.0f}s",
+            "--timeout",
+            "10s",
+            "--latency",
+            "-H",
+            f"Authorization: Bearer {token}",
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 60,
+        check=False,
+    )
+    if completed.returncode != 0:
+        raise harness.BenchmarkError(f"wrk failed: {completed.stderr.strip()}")
+    result = parse_wrk(completed.stdout)
+    if result["non_2xx"]:
+        raise harness.BenchmarkError(
+            f"{url} answered {result['non_2xx']} of {result['requests']} requests with an "
+            "error status; the figures would measure errors."
+        )
+    return result
+
+
+def run(base_url: str, seconds: float = 10, warmup_seconds: float = 2) -> dict[str, Any]:
+    user, detail_id = seed()
+    token = harness.access_token(user)
+    status, page = harness.call_api(base_url, "GET", f"{harness.API}/transcriptions/", token=token)
+    if status != 200 or page["count"] != ROWS or len(page["results"]) != 20:
+        raise harness.BenchmarkError(f"The list endpoint is not serving the seeded rows: {page}")
+    targets = {
+        "bare": f"{base_url}/bench/bare/",
+        "list": f"{base_url}{harness.API}/transcriptions/",
+        "detail": f"{base_url}{harness.API}/transcriptions/{detail_id}",
+    }
+    results: dict[str, Any] = {}
+    for name, url in targets.items():
+        wrk(url, token, warmup_seconds)
+        results[name] = wrk(url, token, seconds)
+    bare_rps = results["bare"]["requests_per_second"]
+    for name in ("list", "detail"):
+        results[name]["ratio_to_bare"] = round(results[name]["requests_per_second"] / bare_rps, 3)
+    return {
+        "rows": ROWS,
+        "page_size": 20,
+        "server": "gunicorn, 2 sync workers",
+        "load": f"wrk -t{THREADS} -c{CONNECTIONS} -d{seconds:.0f}s --latency",
+        "auth": "JWT bearer",
+        **results,
+    }

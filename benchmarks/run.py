@@ -1,0 +1,270 @@
+"""Run the benchmark suite: ``nox -s bench`` or ``python -m benchmarks.run``.
+
+    python -m benchmarks.run                      # everything (about 10 minutes)
+    python -m benchmarks.run --only api,queue     # a subset
+    python -m benchmarks.run --quick              # short files and runs: a smoke test
+
+Needs PostgreSQL (``BENCH_DATABASE_URL``, default the ``tp_bench`` database on
+127.0.0.1, dropped and re-created by each run), Redis (``BENCH_REDIS_URL``), ``wrk``
+and gunicorn. Prints a Markdown table and writes ``benchmarks/results/latest.json``
+and ``latest.md`` (a subset run replaces only its own sections). Benchmarks measure;
+they assert nothing about speed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+from benchmarks import harness
+
+BENCHMARKS = ("e2e", "api", "queue", "memory")
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def _pg_version(number: int) -> str:
+    # libpq's integer form: major * 10000 + minor since PostgreSQL 10.
+    return f"{number // 10000}.{number % 10000}"
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on."""
+    cpu = ""
+    with open("/proc/cpuinfo") as cpuinfo:
+        for line in cpuinfo:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    with open("/proc/meminfo") as meminfo:
+        mem_kib = int(meminfo.readline().split()[1])
+    from django.db import connection
+
+    packages = ("django", "django-q2", "django-ninja", "gunicorn", "faster-whisper", "ctranslate2")
+    wrk_version = subprocess.run(
+        ["wrk", "--version"], capture_output=True, text=True, check=False
+    ).stdout.split("\n")[0]
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": round(mem_kib / 2**20, 1),
+        "gpu": "none",
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "postgresql": _pg_version(connection.cursor().connection.info.server_version),
+        "wrk": wrk_version.split(" [")[0],
+        "packages": {name: version(name) for name in packages},
+    }
+
+
+def commit() -> str:
+    completed = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"],
+        cwd=harness.ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return completed.stdout.strip() or "unknown"
+
+
+def run_benchmarks(only: list[str], quick: bool, workdir: Path) -> dict[str, Any]:
+    from benchmarks import bench_api, bench_e2e, bench_memory, bench_queue
+
+    results: dict[str, Any] = {}
+    port = harness.free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    with harness.gunicorn(port, workdir / "gunicorn.log") as server:
+
+        def up() -> bool:
+            server.check_alive()
+            try:
+                status, _ = harness.call_api(base_url, "GET", "/bench/bare/", token=None, timeout=2)
+            except harness.BenchmarkError:
+                return False
+            return status == 200
+
+        harness.wait_for(up, 60, "gunicorn to answer")
+        steps = {
+            "api": lambda: bench_api.run(base_url, seconds=3 if quick else 10),
+            "queue": lambda: bench_queue.run(
+                workdir, jobs=30 if quick else bench_queue.JOBS, noops=60 if quick else 600
+            ),
+            "e2e": lambda: bench_e2e.run(base_url, workdir, seconds=60 if quick else 600),
+            "memory": lambda: bench_memory.run(base_url, workdir, seconds=120 if quick else 3600),
+        }
+        for name in BENCHMARKS:
+            if name not in only:
+                continue
+            print(f"[bench] {name} …", file=sys.stderr, flush=True)
+            start = time.perf_counter()
+            results[name] = steps[name]()
+            results[name]["measured_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+            results[name]["benchmark_seconds"] = round(time.perf_counter() - start, 1)
+            print(f"[bench] {name} done in {results[name]['benchmark_seconds']}s", file=sys.stderr)
+    return results
+
+
+# --------------------------------------------------------------------------- report
+
+
+def _latency(result: dict[str, Any]) -> str:
+    return (
+        f"{result['requests_per_second']:,.0f} req/s "
+        f"(p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms)"
+    )
+
+
+def to_markdown(report: dict[str, Any]) -> str:
+    """The results as the Markdown table shown on the docs page."""
+    rows = []
+    results = report["benchmarks"]
+    if "e2e" in results:
+        e2e = results["e2e"]
+        minutes = e2e["audio_seconds"] / 60
+        rows.append(
+            (
+                f"Local engine, {minutes:.0f}-min speech file: wall time",
+                f"{e2e['platform']['wall_seconds']:.1f} s (API + qcluster, 2 workers)",
+                f"{e2e['bare']['wall_seconds']:.1f} s (bare faster-whisper)",
+                f"{e2e['ratio_wall']:.2f}x",
+            )
+        )
+        rows.append(
+            (
+                "Local engine: WER against the known text",
+                f"{e2e['platform']['wer']:.1%}",
+                f"{e2e['bare']['wer']:.1%}",
+                "",
+            )
+        )
+    if "api" in results:
+        api = results["api"]
+        for name, label in (("list", "list, page of 20 of 10,000"), ("detail", "detail")):
+            rows.append(
+                (
+                    f"API `GET` {label}",
+                    _latency(api[name]),
+                    f"{_latency(api['bare'])} (bare JsonResponse)",
+                    f"{api[name]['ratio_to_bare']:.2f}x",
+                )
+            )
+    if "queue" in results:
+        queue = results["queue"]
+        rows.append(
+            (
+                "Queue: throughput (FakeEngine, zero latency, "
+                f"`CONN_MAX_AGE = {queue['cluster']['conn_max_age']}`)",
+                f"{queue['pipeline_fake_engine']['per_second']:.1f} jobs/s",
+                f"{queue['raw_noop']['per_second']:.1f} no-op tasks/s (raw django-q2)",
+                f"{queue['ratio_jobs_to_noop_tasks']:.2f}x",
+            )
+        )
+        slow = queue["conn_max_age_0"]
+        rows.append(
+            (
+                "Queue: the same with `CONN_MAX_AGE = 0`",
+                f"{slow['pipeline_fake_engine']['per_second']:.1f} jobs/s",
+                f"{slow['raw_noop']['per_second']:.1f} no-op tasks/s (raw django-q2)",
+                f"{slow['ratio_jobs_to_noop_tasks']:.2f}x",
+            )
+        )
+    if "memory" in results:
+        memory = results["memory"]
+        rows.append(
+            (
+                f"Worker peak RSS, {memory['audio_seconds'] / 60:.0f}-min file (local engine)",
+                f"{memory['largest_process_peak_rss_mib']:.0f} MiB "
+                f"(cluster total {memory['cluster_total_peak_rss_mib']:.0f} MiB)",
+                f"{memory['largest_idle_process_rss_mib']:.0f} MiB (idle worker)",
+                "",
+            )
+        )
+    lines = [
+        "| Benchmark | transcription_platform | Baseline | Ratio |",
+        "| --- | --- | --- | --- |",
+        *(f"| {' | '.join(row)} |" for row in rows),
+    ]
+    info = report["machine"]
+    lines += [
+        "",
+        f"Measured {report['measured_at']} at commit `{report['commit']}` on "
+        f"{info['cpu']}, {info['cores']} cores, {info['memory_gib']} GiB, no GPU, "
+        f"Python {info['python']}, PostgreSQL {info['postgresql']}.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write_report(results: dict[str, Any], quick: bool) -> dict[str, Any]:
+    path = RESULTS / "latest.json"
+    previous = json.loads(path.read_text()) if path.is_file() else {}
+    report = {
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "commit": commit(),
+        "quick": quick,
+        "machine": machine(),
+        # A subset run keeps the other benchmarks' last figures (each carries its date).
+        "benchmarks": {**previous.get("benchmarks", {}), **results},
+    }
+    RESULTS.mkdir(exist_ok=True)
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    (RESULTS / "latest.md").write_text(to_markdown(report))
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--only",
+        default=",".join(BENCHMARKS),
+        help=f"comma-separated subset of {', '.join(BENCHMARKS)} (default: all)",
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="short files and runs; results not for the docs"
+    )
+    parser.add_argument("--no-write", action="store_true", help="print only, write no results")
+    args = parser.parse_args(argv)
+    only = [name.strip() for name in args.only.split(",") if name.strip()]
+    unknown = sorted(set(only) - set(BENCHMARKS))
+    if unknown or not only:
+        parser.error(f"--only takes {', '.join(BENCHMARKS)}; got {args.only!r}")
+
+    workdir = Path(tempfile.mkdtemp(prefix="tp-bench-"))
+    # Before the settings are imported: this process and its children share the media.
+    os.environ["BENCH_MEDIA_ROOT"] = str(workdir / "media")
+    from benchmarks import settings
+
+    try:
+        harness.reset_database(settings.DATABASE_URL)
+        harness.setup_django()
+        results = run_benchmarks(only, args.quick, workdir)
+        report = (
+            {
+                "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                "commit": commit(),
+                "machine": machine(),
+                "benchmarks": results,
+            }
+            if args.no_write
+            else write_report(results, args.quick)
+        )
+    except harness.BenchmarkError as exc:
+        print(f"benchmark failed: {exc}\n(logs in {workdir})", file=sys.stderr)
+        return 1
+    print(to_markdown(report))
+    shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
