@@ -76,3 +76,15 @@ def demo(session: nox.Session) -> None:
     """
     session.install("-e.[demo]")
     session.run("python", "example_project/demo.py", *session.posargs)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """The benchmark suite (``benchmarks/``): prints a table, writes benchmarks/results/.
+
+    ``nox -s bench -- --only api,queue`` runs a subset, ``-- --quick`` a smoke run.
+    Needs PostgreSQL (``BENCH_DATABASE_URL``, default the ``tp_bench`` database on
+    127.0.0.1, re-created by every run), Redis on 127.0.0.1 and ``wrk``.
+    """
+    session.install("-e.[demo,postgres]", "gunicorn>=22", "redis>=5")
+    session.run("python", "-m", "benchmarks.run", *session.posargs)

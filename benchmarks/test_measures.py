@@ -1,0 +1,76 @@
+"""Checks of the benchmarks' own measuring tools: ``pytest benchmarks``.
+
+Not part of ``tests/`` (the library's suite): these guard the figures, not the library.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmarks import harness
+from benchmarks.bench_api import parse_wrk
+from benchmarks.wer import normalize, number_words, word_error_rate
+
+# Real output of wrk 4.1.0 with --latency, plus the line it adds for error statuses.
+WRK_OUTPUT = """\
+Running 1s test @ http://127.0.0.1:8799/
+  1 threads and 2 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     3.38ms    3.74ms  26.80ms   89.09%
+    Req/Sec   718.50    195.16     1.19k    80.00%
+  Latency Distribution
+     50%  850.00us
+     75%    4.60ms
+     90%    7.26ms
+     99%    1.02s
+  719 requests in 1.01s, 779.38KB read
+  Non-2xx or 3xx responses: 12
+Requests/sec:    711.39
+Transfer/sec:    771.14KB
+"""
+
+
+def test_wer_counts_substitutions_deletions_and_insertions():
+    assert word_error_rate("the cat sat", "the cat sat") == 0.0
+    assert word_error_rate("the cat sat", "the bat sat") == pytest.approx(1 / 3)
+    assert word_error_rate("the cat sat", "the sat") == pytest.approx(1 / 3)
+    assert word_error_rate("the cat sat", "the cat sat down here") == pytest.approx(2 / 3)
+
+
+def test_wer_ignores_case_punctuation_and_digits_versus_words():
+    reference = "The meeting will start at nine o'clock."
+    assert word_error_rate(reference, "the meeting will start at 9 o'clock") == 0.0
+    assert normalize("1,200 cats, 21 dogs") == [
+        "one", "thousand", "two", "hundred", "cats", "twenty", "one", "dogs",
+    ]  # fmt: skip
+    assert number_words(305) == ["three", "hundred", "five"]
+
+
+def test_wer_needs_a_reference():
+    with pytest.raises(ValueError, match="no words"):
+        word_error_rate(" ... ", "anything")
+
+
+def test_parse_wrk_reads_rate_percentiles_in_ms_and_errors():
+    result = parse_wrk(WRK_OUTPUT)
+    assert result["requests_per_second"] == 711.4
+    assert result["p50_ms"] == 0.85
+    assert result["p99_ms"] == 1020.0
+    assert result["requests"] == 719
+    assert result["non_2xx"] == 12
+
+
+def test_parse_wrk_rejects_unexpected_output():
+    with pytest.raises(harness.BenchmarkError, match="wrk output"):
+        parse_wrk("connection refused")
+
+
+def test_speech_file_has_the_exact_length_and_whole_copies(tmp_path):
+    import av
+
+    path, reference = harness.speech_file(tmp_path / "two-minutes.flac", 120)
+    with av.open(str(path)) as container:
+        stream = container.streams.audio[0]
+        samples = sum(frame.samples for frame in container.decode(stream))
+    assert samples == 120 * harness.RATE
+    assert reference == " ".join([harness.SAMPLE_TEXT] * 3)  # 3 x 36.2 s + pauses
