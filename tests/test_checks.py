@@ -172,6 +172,41 @@ class TestDeploymentChecks:
         assert "transcription_platform.E011" in deploy
 
 
+@pytest.fixture
+def unreachable_database():
+    """A real PostgreSQL alias whose server is not there (loopback port 9: refused)."""
+    from django.db import connections
+
+    alias = "unreachable"
+    configured = connections.configure_settings(
+        {
+            "default": connections["default"].settings_dict,
+            alias: {
+                "ENGINE": "django.db.backends.postgresql",
+                "NAME": "app",
+                "USER": "app",
+                "PASSWORD": "s3cr3t-pw",
+                "HOST": "127.0.0.1",
+                "PORT": 9,
+            },
+        }
+    )
+    connections.settings[alias] = configured[alias]
+    yield alias
+    connections[alias].close()
+    del connections[alias]
+    del connections.settings[alias]
+
+
+@pytest.mark.django_db
+def test_database_check_reports_an_unreachable_database(unreachable_database: str) -> None:
+    [error] = checks.check_database_connection(databases=["default", unreachable_database])
+    assert error.id == "transcription_platform.E014"
+    assert "Cannot connect to database 'unreachable' (postgresql 127.0.0.1:9 app)" in error.msg
+    assert "s3cr3t-pw" not in error.msg
+    assert "\n" not in error.msg
+
+
 @pytest.mark.django_db
 def test_database_check_connects_to_the_databases_asked_for() -> None:
     assert checks.check_database_connection(databases=["default"]) == []
