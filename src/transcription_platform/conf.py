@@ -139,7 +139,7 @@ SETTINGS: dict[str, Setting] = {
     "RETENTION_DAYS": Setting(
         None,
         int,
-        "Transcriptions (and their audio) older than this are removed by purge; None keeps.",
+        "Finished transcriptions (and audio) older than this: removed by purge_transcriptions.",
         nullable=True,
     ),
 }

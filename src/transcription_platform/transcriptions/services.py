@@ -309,6 +309,35 @@ def delete_transcription(transcription: Transcription) -> None:
         transaction.on_commit(lambda: _delete_file(name))
 
 
+FINISHED = (Status.COMPLETED, Status.FAILED, Status.CANCELLED)
+
+
+def purge_finished_before(cutoff: Any, *, batch_size: int = 500) -> int:
+    """Delete finished transcriptions created before ``cutoff`` and their audio
+    (retention). Jobs still pending or processing are never purged."""
+    deleted = 0
+    while True:
+        batch = list(
+            Transcription.objects.filter(status__in=FINISHED, created_at__lt=cutoff).order_by(
+                "created_at"
+            )[:batch_size]
+        )
+        if not batch:
+            return deleted
+        for transcription in batch:
+            _audit_retention_delete(transcription)
+            delete_transcription(transcription)
+        deleted += len(batch)
+
+
+def _audit_retention_delete(transcription: Transcription) -> None:
+    try:
+        from transcription_platform.audit.services import log_action
+    except ImportError:  # audit app not installed
+        return
+    log_action("deleted", obj=transcription, meta={"reason": "retention"})
+
+
 @contextmanager
 def local_audio_path(transcription: Transcription) -> Iterator[str]:
     """A local path to the audio: the file itself on disk storage, else a temporary
