@@ -222,6 +222,20 @@ def status_kib(pid: int, field: str) -> int | None:
     return None
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time used so far by the live processes ``pids``."""
+    total = 0
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        # utime and stime are fields 14 and 15, after the parenthesised command name.
+        fields = stat.rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def status_kib_self(field: str) -> int | None:
     return status_kib(os.getpid(), field)
 

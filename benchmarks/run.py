@@ -136,8 +136,16 @@ def to_markdown(report: dict[str, Any]) -> str:
             (
                 f"Local engine, {minutes:.0f}-min speech file: wall time",
                 f"{e2e['platform']['wall_seconds']:.1f} s (API + qcluster, 2 workers)",
-                f"{e2e['bare']['wall_seconds']:.1f} s (bare faster-whisper)",
+                f"{e2e['bare']['wall_seconds']:.1f} s (bare faster-whisper, mean of 2)",
                 f"{e2e['ratio_wall']:.2f}x",
+            )
+        )
+        rows.append(
+            (
+                "Local engine: CPU time",
+                f"{e2e['platform']['cluster_cpu_seconds']:.1f} s (all cluster processes)",
+                f"{e2e['bare']['cpu_seconds']:.1f} s",
+                f"{e2e['ratio_cpu']:.2f}x",
             )
         )
         rows.append(
