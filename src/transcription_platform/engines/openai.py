@@ -12,9 +12,7 @@ backoff, guided by :class:`RetryableEngineError.retry_after`.
 
 from __future__ import annotations
 
-import email.utils
 import os
-import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -35,6 +33,7 @@ from transcription_platform.engines.results import (
     fit_to_words,
 )
 from transcription_platform.exceptions import ConfigurationError
+from transcription_platform.retry import retry_after_seconds
 
 OPENAI_MAX_UPLOAD_BYTES = 25 * MiB
 RESPONSE_FORMATS = frozenset({"json", "verbose_json"})
@@ -257,25 +256,3 @@ def _provider_message(exc: Any) -> str:
     body = exc.body
     message = body.get("message") if isinstance(body, dict) else None
     return str(message or exc.message)[:500]
-
-
-def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
-    """The server's retry hint: ``retry-after-ms``, or ``Retry-After`` seconds or date."""
-    millis = headers.get("retry-after-ms")
-    if millis:
-        try:
-            return max(0.0, float(millis) / 1000)
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())

@@ -9,14 +9,12 @@ one more call (map-reduce) — never truncated.
 
 from __future__ import annotations
 
-import email.utils
 import json
 import math
 import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import openai
@@ -34,6 +32,7 @@ from transcription_platform.analysis.analyzers.base import (
     TranscriptInput,
     Usage,
 )
+from transcription_platform.retry import retry_after_seconds
 
 # --------------------------------------------------------------------------- output schema
 
@@ -206,27 +205,6 @@ def _fit_line(line: Line, budget: int) -> Iterator[Line]:
 # --------------------------------------------------------------------------- errors
 
 
-def _retry_after(headers: Any) -> float | None:
-    """Seconds from ``retry-after-ms`` / ``Retry-After`` (delta or HTTP date)."""
-    value = headers.get("retry-after-ms")
-    if value:
-        try:
-            return max(0.0, float(value) / 1000)
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        return max(0.0, (when - datetime.now(UTC)).total_seconds())
-
-
 def _provider_error(exc: openai.APIStatusError) -> tuple[str | None, str]:
     """(code, message) from the provider's error body, as far as it has them."""
     body = exc.body
@@ -269,7 +247,7 @@ def translate_error(exc: openai.OpenAIError, alias: str) -> AnalysisError:
     if status in (408, 409, 429) or status >= 500:
         return RetryableAnalysisError(
             f"The analysis service is busy or failing ({detail}).",
-            retry_after=_retry_after(exc.response.headers),
+            retry_after=retry_after_seconds(exc.response.headers),
             analyzer=alias,
             provider_status=status,
         )
