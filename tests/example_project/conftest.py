@@ -107,7 +107,9 @@ def example(tmp_path: Path) -> ExampleProject:
 def production_env(tmp_path: Path) -> dict[str, str]:
     """What a real deployment sets: a strong key, a database, an encryption key."""
     return {
-        "DJANGO_SECRET_KEY": get_random_secret_key(),
+        # Django's generator uses "$"; a leading one once made django-environ read the
+        # key as a reference to another variable.
+        "DJANGO_SECRET_KEY": "$" + get_random_secret_key()[1:],
         "DATABASE_URL": f"sqlite:///{tmp_path / 'prod.sqlite3'}",
         "TP_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
     }

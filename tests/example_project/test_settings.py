@@ -72,6 +72,11 @@ class TestProductionSettings:
         assert values["ALLOWED_HOSTS"] == ["api.example.com", "www.example.com"]
         assert values["CORS_ALLOWED_ORIGINS"] == ["https://app.example.com"]
 
+    def test_secret_key_is_taken_verbatim(self, example: ExampleProject, production_env) -> None:
+        values = example.settings("production", "SECRET_KEY", **production_env)
+        assert values["SECRET_KEY"] == production_env["DJANGO_SECRET_KEY"]
+        assert values["SECRET_KEY"].startswith("$")
+
     def test_refuses_a_missing_secret_key(self, example: ExampleProject, production_env) -> None:
         env = {**production_env, "DJANGO_SECRET_KEY": None}
         result = example.manage("check", settings="production", **env)

@@ -9,6 +9,7 @@ exists; ``DJANGO_ENV_FILE`` names another one, or disables it when set empty.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,9 @@ if ENV_FILE and Path(ENV_FILE).is_file():
 VAR_DIR = Path(env.str("DJANGO_VAR_DIR", default=str(BASE_DIR / "var")))
 
 DEBUG = False
-SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="")
+# Read as is, not through env: django-environ treats a value starting with "$" as a
+# reference to another variable, and Django's own key generator uses "$".
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 
 INSTALLED_APPS = [

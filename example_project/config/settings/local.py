@@ -7,12 +7,11 @@ Cloud engines are added when their keys are set (``OPENAI_API_KEY``,
 from pathlib import Path
 
 from .base import *  # noqa: F403
-from .base import BASE_DIR, LOG_LEVEL, VAR_DIR, build_logging, env, init_sentry
+from .base import BASE_DIR, LOG_LEVEL, SECRET_KEY, VAR_DIR, build_logging, env, init_sentry
 
 DEBUG = True
-SECRET_KEY = env.str(
-    "DJANGO_SECRET_KEY",
-    default="django-insecure-local-development-only-never-use-this-key-in-production",
+SECRET_KEY = SECRET_KEY or (
+    "django-insecure-local-development-only-never-use-this-key-in-production"
 )
 ALLOWED_HOSTS = env.list(
     "DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"]

@@ -10,11 +10,10 @@ from pathlib import Path
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
-from .base import LOG_LEVEL, build_logging, database_from_env, env, init_sentry
+from .base import LOG_LEVEL, SECRET_KEY, build_logging, database_from_env, env, init_sentry
 
 DEBUG = False
-SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="")
-if not SECRET_KEY:
+if not SECRET_KEY:  # from base: the environment only, never a default
     raise ImproperlyConfigured(
         "DJANGO_SECRET_KEY is not set; production settings have no fallback. Generate one "
         "with: python -c 'from django.core.management.utils import get_random_secret_key; "

@@ -8,10 +8,10 @@ import tempfile
 from pathlib import Path
 
 from .base import *  # noqa: F403
-from .base import TRANSCRIPTION_PLATFORM, build_logging, database_from_env, env
+from .base import SECRET_KEY, TRANSCRIPTION_PLATFORM, build_logging, database_from_env
 
 DEBUG = False
-SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="example-project-tests-only-not-a-secret")
+SECRET_KEY = SECRET_KEY or "example-project-tests-only-not-a-secret"
 ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
 DATABASES = {"default": database_from_env("sqlite://:memory:")}
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
