@@ -38,7 +38,7 @@ def test_purges_old_finished_transcriptions_and_their_audio(
     aged(recent, 5, Status.FAILED)
 
     with override_settings(TRANSCRIPTION_PLATFORM={"RETENTION_DAYS": 30}):
-        assert "Would delete 1 " in run("--dry-run")
+        assert "Would delete 1 transcriptions" in run("--dry-run")
         assert len(stored_files(media_root)) == 3
         with django_capture_on_commit_callbacks(execute=True):
             assert "Deleted 1 " in run()
