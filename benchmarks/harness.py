@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -47,7 +48,7 @@ def reset_database(database_url: str) -> None:
 
     parsed = urlparse(database_url)
     name = parsed.path.lstrip("/")
-    if not name or name in {"test", "test_test", "postgres"}:
+    if not re.fullmatch(r"[A-Za-z0-9_]+", name) or name in {"test", "test_test", "postgres"}:
         raise BenchmarkError(
             f"Refusing to reset database {name!r}: point BENCH_DATABASE_URL at a database "
             "of its own (default tp_bench)."

@@ -2,7 +2,7 @@
 
     python -m benchmarks.run                      # everything (about 10 minutes)
     python -m benchmarks.run --only api,queue     # a subset
-    python -m benchmarks.run --quick              # short files and runs: a smoke test
+    python -m benchmarks.run --quick              # short files and runs, nothing written
 
 Needs PostgreSQL (``BENCH_DATABASE_URL``, default the ``tp_bench`` database on
 127.0.0.1, dropped and re-created by each run), Redis (``BENCH_REDIS_URL``), ``wrk``
@@ -110,6 +110,7 @@ def run_benchmarks(only: list[str], quick: bool, workdir: Path) -> dict[str, Any
             start = time.perf_counter()
             results[name] = steps[name]()
             results[name]["measured_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+            results[name]["commit"] = commit()
             results[name]["benchmark_seconds"] = round(time.perf_counter() - start, 1)
             print(f"[bench] {name} done in {results[name]['benchmark_seconds']}s", file=sys.stderr)
     return results
@@ -213,13 +214,12 @@ def to_markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_report(results: dict[str, Any], quick: bool) -> dict[str, Any]:
+def write_report(results: dict[str, Any]) -> dict[str, Any]:
     path = RESULTS / "latest.json"
     previous = json.loads(path.read_text()) if path.is_file() else {}
     report = {
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "commit": commit(),
-        "quick": quick,
         "machine": machine(),
         # A subset run keeps the other benchmarks' last figures (each carries its date).
         "benchmarks": {**previous.get("benchmarks", {}), **results},
@@ -238,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
         help=f"comma-separated subset of {', '.join(BENCHMARKS)} (default: all)",
     )
     parser.add_argument(
-        "--quick", action="store_true", help="short files and runs; results not for the docs"
+        "--quick", action="store_true", help="short files and runs, nothing written: a smoke test"
     )
     parser.add_argument("--no-write", action="store_true", help="print only, write no results")
     args = parser.parse_args(argv)
@@ -263,8 +263,8 @@ def main(argv: list[str] | None = None) -> int:
                 "machine": machine(),
                 "benchmarks": results,
             }
-            if args.no_write
-            else write_report(results, args.quick)
+            if args.no_write or args.quick
+            else write_report(results)
         )
     except harness.BenchmarkError as exc:
         print(f"benchmark failed: {exc}\n(logs in {workdir})", file=sys.stderr)
