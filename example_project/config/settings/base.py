@@ -9,7 +9,6 @@ exists; ``DJANGO_ENV_FILE`` names another one, or disables it when set empty.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,15 @@ from django.core.exceptions import ImproperlyConfigured
 # example_project/
 BASE_DIR = Path(__file__).resolve().parents[2]
 
-env = environ.Env()
+
+class Env(environ.Env):
+    def verbatim(self, var: str, default: str = "") -> str:
+        """The variable exactly as set. ``env.str`` takes a value starting with "$" for
+        a reference to another variable, and Django's key generator uses "$"."""
+        return self.ENVIRON.get(var, default)
+
+
+env = Env()
 ENV_FILE = env.str("DJANGO_ENV_FILE", default=str(BASE_DIR / ".env"))
 if ENV_FILE and Path(ENV_FILE).is_file():
     # Never overrides variables already set in the real environment.
@@ -29,9 +36,7 @@ if ENV_FILE and Path(ENV_FILE).is_file():
 VAR_DIR = Path(env.str("DJANGO_VAR_DIR", default=str(BASE_DIR / "var")))
 
 DEBUG = False
-# Read as is, not through env: django-environ treats a value starting with "$" as a
-# reference to another variable, and Django's own key generator uses "$".
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
+SECRET_KEY = env.verbatim("DJANGO_SECRET_KEY")
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 
 INSTALLED_APPS = [
