@@ -509,3 +509,12 @@ def test_postgres_search_uses_the_gin_index(auth_client, user):
         cursor.execute("SET LOCAL enable_seqscan = off")
     plan = queryset.explain()
     assert "tp_tr_search" in plan, plan
+
+
+def test_owner_detail_needs_no_role_lookup(auth_client, user):
+    transcription = completed_for(user, status=Status.PROCESSING)
+    with CaptureQueriesContext(connection) as ctx:
+        assert auth_client.get(f"{URL}{transcription.pk}").status_code == 200
+    sql = " ".join(q["sql"] for q in ctx.captured_queries)
+    assert "auth_permission" not in sql
+    assert len(ctx.captured_queries) == 2  # the user (JWT) and the transcription

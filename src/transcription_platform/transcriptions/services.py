@@ -88,11 +88,18 @@ def _is_support_admin(user: Any) -> bool:
 
 
 def get_transcription_for(user: Any, pk: Any) -> Transcription:
-    """The transcription or NotFound — also for another user's id (never a 403)."""
+    """The transcription or NotFound — also for another user's id (never a 403).
+
+    One query for the owner (clients poll this): roles are looked up only when the
+    caller is not the owner, to let support admins through.
+    """
     try:
-        return transcriptions_for(user).get(pk=pk)
+        transcription = Transcription.objects.get(pk=pk)
     except (Transcription.DoesNotExist, ValueError):
         raise NotFound("Transcription not found.") from None
+    if transcription.owner_id != getattr(user, "pk", None) and not _is_support_admin(user):
+        raise NotFound("Transcription not found.")
+    return transcription
 
 
 # --------------------------------------------------------------------------- create
