@@ -139,6 +139,15 @@ class TestDeploymentChecks:
         with override_settings(DEBUG=False, SECRET_KEY=key, ALLOWED_HOSTS=["example.com"]):
             assert "transcription_platform.E011" in ids(checks.check_deployment())
 
+    @pytest.mark.django_db
+    def test_empty_secret_key_is_left_to_e010(self) -> None:
+        with override_settings(DEBUG=False, SECRET_KEY="", ALLOWED_HOSTS=["a.example"]):
+            assert "transcription_platform.E011" not in ids(checks.check_deployment())
+            err = StringIO()
+            with pytest.raises(CommandError):
+                call_command("startup_checks", stderr=err)
+        assert "ERROR transcription_platform.E010: SECRET_KEY is not set." in err.getvalue()
+
     def test_wildcard_host_is_w012(self) -> None:
         with override_settings(DEBUG=False, SECRET_KEY=STRONG_KEY, ALLOWED_HOSTS=["*"]):
             assert "transcription_platform.W012" in ids(checks.check_deployment())

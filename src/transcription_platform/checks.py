@@ -159,7 +159,10 @@ def check_deployment(app_configs: Any = None, **kwargs: Any) -> list[CheckMessag
     if django_settings.DEBUG:
         return []
     messages: list[CheckMessage] = []
-    key = getattr(django_settings, "SECRET_KEY", "") or ""
+    try:
+        key = django_settings.SECRET_KEY
+    except ImproperlyConfigured:  # empty: E010 reports it
+        key = ""
     if key and (len(key) < 50 or len(set(key)) < 5 or key.startswith("django-insecure-")):
         messages.append(
             Error(
