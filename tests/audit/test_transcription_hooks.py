@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
@@ -11,26 +9,13 @@ from model_bakery import baker
 
 from tests.conftest import API, assert_error, bearer_client
 from tests.fixtures.audio import write_audio
+from tests.transcriptions.conftest import media_root  # noqa: F401  (autouse: audio in tmp)
 from transcription_platform.accounts.roles import ROLE_GROUPS
 from transcription_platform.audit.models import AuditLog
 from transcription_platform.transcriptions.models import Transcription
 
 pytestmark = pytest.mark.django_db
 URL = f"{API}/transcriptions/"
-
-
-@pytest.fixture(autouse=True)
-def media_root(tmp_path, settings) -> Path:
-    root = tmp_path / "media"
-    root.mkdir()
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(root)},
-        },
-    }
-    return root
 
 
 def completed_for(owner, **fields) -> Transcription:

@@ -126,30 +126,8 @@ class TranscriptionAdmin(admin.ModelAdmin):
         ),
     )
     # Only the title is editable; every job and result field is read-only.
-    readonly_fields = (
-        "id",
-        "owner",
-        "status",
-        "progress",
-        "error",
-        "transcript",
-        "segments_table",
-        "original_filename",
-        "stored_audio",
-        "content_type",
-        "audio_details",
-        "engine",
-        "model",
-        "language",
-        "detected_language",
-        "prompt",
-        "analyze",
-        "attempts",
-        "usage_details",
-        "created_at",
-        "started_at",
-        "completed_at",
-        "updated_at",
+    readonly_fields = tuple(
+        name for _, options in fieldsets for name in options["fields"] if name != "title"
     )
 
     # ----------------------------------------------------------------- changelist
