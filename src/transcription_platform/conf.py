@@ -132,6 +132,9 @@ SETTINGS: dict[str, Setting] = {
         "Fernet keys for secrets at rest; the first encrypts, all decrypt. Empty: derived "
         "from SECRET_KEY (warned about in production).",
     ),
+    "ROLE_CACHE_SECONDS": Setting(
+        30, int, "How long a user's roles stay cached (Django's own changes clear it; 0: off)."
+    ),
     "API_KEY_PREFIX": Setting("tp_", str, "Prefix that marks a platform API key."),
     "AUDIT_RETENTION_DAYS": Setting(
         365, int, "Audit entries older than this are removed by purge_audit_log.", nullable=True

@@ -169,3 +169,46 @@ def test_role_matrix(role, method, path, tmp_path, settings) -> None:
         and method == "get"
         and not path.endswith("/audio")
     )
+
+
+# ---------------------------------------------------------------------- role cache
+
+
+def test_roles_are_cached_and_cleared_when_groups_change(user, django_assert_num_queries):
+    from django.contrib.auth import get_user_model
+
+    fresh = get_user_model().objects.get(pk=user.pk)
+    assert not roles.is_support_admin(fresh)
+    again = get_user_model().objects.get(pk=user.pk)
+    with django_assert_num_queries(0):
+        assert not roles.is_support_admin(again)  # from the cache, no permission query
+
+    user.groups.add(Group.objects.get(name=roles.ROLE_GROUPS[roles.ADMIN]))
+    assert roles.is_support_admin(get_user_model().objects.get(pk=user.pk))
+
+
+def test_role_cache_follows_group_permission_and_superuser_changes(user):
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Permission
+
+    helpdesk = Group.objects.create(name="Desk")
+    user.groups.add(helpdesk)
+    assert not roles.is_support_admin(get_user_model().objects.get(pk=user.pk))
+    helpdesk.permissions.add(Permission.objects.get(codename="access_all_transcriptions"))
+    assert roles.is_support_admin(get_user_model().objects.get(pk=user.pk))
+
+    other = get_user_model().objects.create_user("carol", "carol@example.com", "x")
+    assert not roles.has_role(other, roles.AUDITOR)
+    other.is_superuser = True
+    other.save()
+    assert roles.has_role(get_user_model().objects.get(pk=other.pk), roles.AUDITOR)
+
+
+def test_role_cache_can_be_turned_off(user, settings, django_assert_num_queries):
+    from django.contrib.auth import get_user_model
+
+    settings.TRANSCRIPTION_PLATFORM = {"ROLE_CACHE_SECONDS": 0}
+    roles.is_support_admin(get_user_model().objects.get(pk=user.pk))
+    fresh = get_user_model().objects.get(pk=user.pk)
+    with django_assert_num_queries(2):
+        roles.is_support_admin(fresh)

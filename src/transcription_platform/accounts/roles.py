@@ -25,10 +25,14 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.cache import cache
 from django.db.models import QuerySet
-from django.db.models.signals import post_migrate
+from django.db.models.signals import m2m_changed, post_delete, post_migrate, post_save
 from django.http import HttpRequest
 
+from transcription_platform.conf import settings
 from transcription_platform.exceptions import AuthenticationFailed, PermissionDenied
 
 ADMIN, MEMBER, BILLING, AUDITOR = "admin", "member", "billing", "auditor"
@@ -62,7 +66,43 @@ def has_role(user: Any, role: str) -> bool:
     if user is None or not user.is_authenticated or not user.is_active:
         return False
     perm = ROLE_PERMISSIONS[role]
-    return perm is None or user.has_perm(perm)
+    return perm is None or perm in _role_permissions(user)
+
+
+# Every request loads a fresh user, so has_perm would cost two permission queries each
+# time (list endpoints ask about the admin role on every call). The answer is kept in
+# the cache for ROLE_CACHE_SECONDS and dropped when Django's users, groups or
+# permissions change; a custom auth backend's own changes show after the timeout.
+_ROLE_CACHE_VERSION = "transcription_platform:roles:version"
+
+
+def _role_cache_key(user_pk: Any) -> str:
+    version = cache.get(_ROLE_CACHE_VERSION, 0)
+    return f"transcription_platform:roles:{version}:{user_pk}"
+
+
+def _role_permissions(user: Any) -> frozenset[str]:
+    """The role-defining permissions ``user`` holds, through every auth backend."""
+    seconds = settings.ROLE_CACHE_SECONDS
+    key = _role_cache_key(user.pk) if seconds else None
+    held = cache.get(key) if key else None
+    if held is None:
+        held = frozenset(p for p in ROLE_PERMISSIONS.values() if p and user.has_perm(p))
+        if key:
+            cache.set(key, held, seconds)
+    return held
+
+
+def forget_roles(sender: Any = None, instance: Any = None, **kwargs: Any) -> None:
+    """Drop cached roles: one user's on save/delete, everyone's when groups or
+    permissions are reassigned (m2m changes are rare admin actions)."""
+    if kwargs.get("signal") is not m2m_changed and isinstance(instance, get_user_model()):
+        cache.delete(_role_cache_key(instance.pk))
+        return
+    try:
+        cache.incr(_ROLE_CACHE_VERSION)
+    except ValueError:  # no version yet
+        cache.set(_ROLE_CACHE_VERSION, 1, None)
 
 
 def user_roles(user: Any) -> list[str]:
@@ -143,3 +183,12 @@ def create_role_groups(apps: Any = None, using: str = "default", **kwargs: Any) 
 
 def connect_signals() -> None:
     post_migrate.connect(create_role_groups, dispatch_uid="transcription_platform.role_groups")
+    User = get_user_model()
+    for signal in (post_save, post_delete):
+        signal.connect(forget_roles, sender=User, dispatch_uid=f"tp.roles.{signal!r}")
+    for through in (
+        User.groups.through,
+        User.user_permissions.through,
+        Group.permissions.through,
+    ):
+        m2m_changed.connect(forget_roles, sender=through, dispatch_uid=f"tp.roles.{through}")
