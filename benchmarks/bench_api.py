@@ -74,7 +74,9 @@ def seed(rows: int = ROWS) -> tuple[Any, str]:
     from django.db import connection
 
     with connection.cursor() as cursor:
-        cursor.execute("ANALYZE")  # fresh statistics, as autovacuum would give a real table
+        # A table in steady state, as autovacuum keeps it: fresh statistics and a visibility
+        # map, without which COUNT(*) cannot use an index-only scan (4.3 ms vs 1.0 ms).
+        cursor.execute("VACUUM ANALYZE")
     middle = Transcription.objects.filter(owner=user).order_by("created_at")[rows // 2]
     return user, str(middle.pk)
 
