@@ -364,3 +364,28 @@ def test_remote_storage_without_local_paths(
     assert transcription.status == Status.COMPLETED
     response = auth_client.get(f"{API}/transcriptions/{transcription.pk}/audio")
     assert b"".join(response.streaming_content) == tone_wav.read_bytes()
+
+
+def test_a_single_chunk_job_is_one_task(auth_client, tone_wav, django_capture_on_commit_callbacks):
+    from django_q.models import Task
+
+    transcription = run_upload(auth_client, tone_wav, django_capture_on_commit_callbacks)
+    assert transcription.status == Status.COMPLETED
+    funcs = sorted(Task.objects.values_list("func", flat=True))
+    assert funcs == ["transcription_platform.transcriptions.tasks.process_transcription"]
+
+
+def test_a_chain_enqueues_one_task_per_further_chunk(
+    auth_client, chunked_wav, django_capture_on_commit_callbacks
+):
+    from django_q.models import Task
+
+    with override_settings(TRANSCRIPTION_PLATFORM={**engine_settings(), "CHUNK_SECONDS": 5}):
+        transcription = run_upload(auth_client, chunked_wav, django_capture_on_commit_callbacks)
+    assert transcription.status == Status.COMPLETED
+    names = Task.objects.values_list("func", flat=True)
+    assert sorted(name.rsplit(".", 1)[1] for name in names) == [
+        "process_transcription",
+        "transcribe_chunk",
+        "transcribe_chunk",
+    ]

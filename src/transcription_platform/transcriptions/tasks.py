@@ -1,9 +1,9 @@
 """The django-q2 pipeline. Tasks take ids, are idempotent and safe to re-deliver.
 
 process_transcription(id)
-    pending → processing; plan chunks once (quiet cut points); enqueue a
-    transcribe_chunk task for every chunk not done yet when the engine gains from
-    parallelism, else for the first one only (a chain).
+    pending → processing; plan chunks once (quiet cut points); then either enqueue a
+    transcribe_chunk task for every chunk not done yet (engines that gain from
+    parallelism, several chunks) or transcribe the first one here, chaining the rest.
 transcribe_chunk(id, index)
     one chunk (bounded retries); in a chain it enqueues the next chunk in the same
     transaction that stores its result; whoever finishes the last chunk stitches.
@@ -128,13 +128,16 @@ def process_transcription(
                     done += 1
                     if on_chunk_done is not None:
                         on_chunk_done(done, len(chunks))
-        if todo and not in_process:
-            # One task per chunk keeps every task short (its timeout covers one chunk,
-            # not the whole file): all at once when the engine gains from parallelism,
-            # else a chain where each finished chunk enqueues the next.
-            for chunk in todo if engine.parallel_chunks else todo[:1]:
-                _enqueue_chunk(transcription_id, chunk.index)
-            return
+            elif engine.parallel_chunks and len(todo) > 1:
+                # One task per chunk, all at once: the engine gains from parallelism.
+                for chunk in todo:
+                    _enqueue_chunk(transcription_id, chunk.index)
+                return
+            # Else a chain: the first chunk runs here (no second trip through the queue)
+            # and each chunk enqueues the next, so every task lasts one chunk and the
+            # queue's timeout need only cover a chunk, not the whole file.
+            elif todo and not _transcribe_chunk(transcription, todo[0], engine, path, chain=True):
+                return
         finalize(transcription_id)
 
 
