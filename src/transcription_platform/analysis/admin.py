@@ -6,16 +6,14 @@ POST …/analysis re-runs one); the admin is for looking.
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import admin
-from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 # Imported for its side effect: the Transcription admin must be registered before the
 # inline is added to it below, whatever the order of INSTALLED_APPS.
 import transcription_platform.transcriptions.admin  # noqa: F401
+from transcription_platform.admin import ReadOnlyAdminMixin
 from transcription_platform.analysis.models import Analysis
 from transcription_platform.transcriptions.models import Transcription
 
@@ -78,17 +76,6 @@ class AnalysisDisplay:
         )
 
 
-class ReadOnly:
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
 DETAIL_FIELDS = (
     "status",
     "analyzer",
@@ -106,7 +93,7 @@ DETAIL_FIELDS = (
 
 
 @admin.register(Analysis)
-class AnalysisAdmin(AnalysisDisplay, ReadOnly, admin.ModelAdmin):
+class AnalysisAdmin(AnalysisDisplay, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("transcription", "status", "analyzer", "model", "tokens", "requested_at")
     list_filter = ("status", "analyzer", "requested_at")
     list_select_related = ("transcription",)
@@ -115,7 +102,7 @@ class AnalysisAdmin(AnalysisDisplay, ReadOnly, admin.ModelAdmin):
     readonly_fields = fields
 
 
-class AnalysisInline(AnalysisDisplay, ReadOnly, admin.StackedInline):
+class AnalysisInline(AnalysisDisplay, ReadOnlyAdminMixin, admin.StackedInline):
     model = Analysis
     fields = DETAIL_FIELDS
     readonly_fields = DETAIL_FIELDS

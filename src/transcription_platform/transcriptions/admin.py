@@ -20,6 +20,7 @@ from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
+from transcription_platform.admin import ReadOnlyAdminMixin
 from transcription_platform.audit.services import log_action
 from transcription_platform.transcriptions import services
 from transcription_platform.transcriptions.models import Transcription, TranscriptionChunk
@@ -49,7 +50,7 @@ def _audit(action: str, request: HttpRequest, pk: Any) -> None:
     )
 
 
-class TranscriptionChunkInline(admin.TabularInline):
+class TranscriptionChunkInline(ReadOnlyAdminMixin, admin.TabularInline):
     """The job's chunks, read-only: where a stuck or failed job stopped."""
 
     model = TranscriptionChunk
@@ -70,15 +71,6 @@ class TranscriptionChunkInline(admin.TabularInline):
     def get_queryset(self, request: HttpRequest) -> QuerySet[TranscriptionChunk]:
         # The stored results can be large; the table never shows them.
         return super().get_queryset(request).defer("result")
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(Transcription)
