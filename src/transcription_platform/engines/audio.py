@@ -64,6 +64,13 @@ PROBE_PACKETS = 64
 
 Source = str | os.PathLike[str] | BinaryIO
 
+# PyAV before 19 decodes container metadata strictly unless told to ignore errors (a
+# tag in a legacy encoding would make the whole file unreadable); PyAV 19 removed the
+# argument and no longer fails on such tags.
+_METADATA_KWARGS: dict[str, str] = (
+    {"metadata_errors": "ignore"} if int(av.__version__.split(".")[0]) < 19 else {}
+)
+
 
 @dataclass(frozen=True)
 class AudioInfo:
@@ -85,7 +92,7 @@ def _open(source: Source, probesize: int | None = None) -> Any:
         raise InvalidAudio("empty_file", "The file is empty.")
     options = {"probesize": str(probesize)} if probesize else {}
     try:
-        return av.open(source, mode="r", metadata_errors="ignore", options=options)
+        return av.open(source, mode="r", options=options, **_METADATA_KWARGS)
     except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as exc:
         raise _unreadable(head) from exc
 

@@ -7,11 +7,9 @@ never assign ``status`` directly.
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings as django_settings
-from django.contrib.postgres.indexes import GinIndex
-from django.contrib.postgres.search import SearchVector
 from django.core.files.storage import Storage, storages
 from django.core.signals import setting_changed
 from django.db import models
@@ -21,6 +19,10 @@ from django.utils.functional import LazyObject, empty
 
 from transcription_platform.conf import settings
 
+if TYPE_CHECKING:
+    from django.contrib.postgres.indexes import GinIndex
+    from django.contrib.postgres.search import SearchVector
+
 #: Text-search configuration: "simple" treats every language alike (no stemming), so
 #: results match the SQLite fallback and transcripts in any language.
 SEARCH_CONFIG = "simple"
@@ -28,11 +30,17 @@ SEARCH_CONFIG = "simple"
 
 def search_vector() -> SearchVector:
     """The full-text expression; the GIN index (PostgreSQL only) is built on exactly it."""
+    # Imported here, not at module level: django.contrib.postgres needs psycopg (from
+    # Django 6 on at import time), which a SQLite-only site does not install.
+    from django.contrib.postgres.search import SearchVector
+
     return SearchVector("title", "text", config=SEARCH_CONFIG)
 
 
 def search_index() -> GinIndex:
     # Created by a migration on PostgreSQL only (SQLite has no GIN); not in Meta.indexes.
+    from django.contrib.postgres.indexes import GinIndex
+
     return GinIndex(search_vector(), name="tp_tr_search")
 
 
