@@ -35,9 +35,25 @@ def run_pytest(session: nox.Session, env: dict[str, str]) -> None:
     session.run("pytest", *PYTEST_ARGS, *session.posargs, env=env)
 
 
+#: The supported matrix: every Python the classifiers claim with Django 5.2 LTS, and the
+#: newest Django (6.x needs Python 3.12+). GitHub Actions runs all of it; .ci/run runs
+#: the two ends (3.11 + 5.2 through ``tests``, 3.13 + 6.1 through ``tests_matrix``).
+MATRIX = [
+    ("3.11", "5.2"),
+    ("3.12", "5.2"),
+    ("3.12", "6.1"),
+    ("3.13", "5.2"),
+    ("3.13", "6.0"),
+    ("3.13", "6.1"),
+]
+
+
 @nox.session
 def tests(session: nox.Session) -> None:
-    """The test suite on SQLite, with branch coverage."""
+    """The test suite on SQLite with branch coverage, on the Python running nox.
+
+    pip picks the newest Django that Python allows (5.2 on 3.11, 6.x on 3.12+).
+    """
     install_with_groups(session, "-e.", "test")
     run_pytest(session, {"DATABASE_URL": ""})
 
@@ -51,11 +67,24 @@ def tests_postgres(session: nox.Session) -> None:
 
 
 @nox.session
+@nox.parametrize(["python", "django"], MATRIX, ids=[f"{p}-django{d}" for p, d in MATRIX])
+def tests_matrix(session: nox.Session, django: str) -> None:
+    """One cell of the version matrix: ``nox -s "tests_matrix(3.13-django6.1)"``.
+
+    SQLite unless ``DATABASE_URL`` is set. Django is pinned to the cell's series in the
+    same pip run as the project, so the resolver never silently picks another one.
+    """
+    session.install("-e.", *nox.project.dependency_groups(PYPROJECT, "test"), f"django~={django}.0")
+    run_pytest(session, {"DATABASE_URL": os.environ.get("DATABASE_URL", "")})
+
+
+@nox.session
 def lint(session: nox.Session) -> None:
-    """ruff: lint rules and formatting (no changes made)."""
+    """ruff (lint rules and formatting, no changes made) and actionlint on the workflows."""
     session.install(*nox.project.dependency_groups(PYPROJECT, "lint"))
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+    session.run("actionlint", "-color")
 
 
 @nox.session
