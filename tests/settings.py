@@ -93,6 +93,8 @@ AUTH_PASSWORD_VALIDATORS = [
 Q_CLUSTER = {"name": "tests", "orm": "default", "sync": True, "timeout": 300, "retry": 360}
 
 TRANSCRIPTION_PLATFORM = {
+    # The library's default is closed; most tests sign up through the API.
+    "REGISTRATION_OPEN": True,
     "ENGINES": {
         "default": {
             "BACKEND": "transcription_platform.engines.fake.FakeEngine",

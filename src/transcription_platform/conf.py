@@ -81,13 +81,23 @@ SETTINGS: dict[str, Setting] = {
         {
             "anon": "100/d",
             "user": "1000/d",
-            "login": "10/m",
+            "login": "60/m",
+            "login_account": "10/10m",
             "registration": "20/h",
+            "refresh": "600/h",
+            "logout": "60/h",
             "transcription_create": "10/h",
         },
         dict,
-        "django-ratelimit rates per scope; a value of None disables that limit.",
+        "django-ratelimit rates per scope; a value of None disables that limit. "
+        "``login`` counts per IP, ``login_account`` per submitted login name.",
         merge=True,
+    ),
+    "REGISTRATION_OPEN": Setting(
+        False,
+        bool,
+        "Whether anyone may create an account through ``POST /auth/registration/``. Off "
+        "by default: a library dropped into a site must not open sign-ups on its own.",
     ),
     "PAGE_SIZE": Setting(20, int, "Default page size of list endpoints."),
     "MAX_PAGE_SIZE": Setting(100, int, "Largest page size a client may ask for."),

@@ -71,6 +71,11 @@ class PermissionDenied(TranscriptionPlatformError):
     default_message = "You do not have permission to perform this action."
 
 
+class RegistrationClosed(PermissionDenied):
+    code = "registration_closed"
+    default_message = "Registration is closed on this site; ask an administrator for an account."
+
+
 class NotFound(TranscriptionPlatformError, LookupError):
     status_code = 404
     code = "not_found"

@@ -6,12 +6,21 @@ disables a scope). Hits are counted in django-ratelimit's cache (``RATELIMIT_USE
 
 Every API operation gets the ``anon`` (per IP) or ``user`` (per user) limit through
 :func:`default_rate_limit`; sensitive operations add their own scope with
-:func:`rate_limit`.
+:func:`rate_limit`. An operation with its own per-IP scope (login, registration, token
+refresh) is not also counted against ``anon``, so one busy office behind a NAT cannot
+exhaust the shared anonymous budget by signing in; operations marked
+:func:`rate_limit_exempt` (health) are never limited.
+
+Failure policy: when the rate-limit cache cannot be used (server down, client library
+missing) the limit *fails open*: the request goes through and an error is logged. The
+health endpoint reports the cache as unhealthy (503) and ``startup_checks`` refuses to
+start, so the outage is visible without turning every request into a 500.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -23,6 +32,13 @@ from transcription_platform.conf import settings
 from transcription_platform.exceptions import RateLimited
 
 KeyKind = Literal["ip", "user", "user_or_ip"]
+
+logger = logging.getLogger("transcription_platform.ratelimit")
+
+# Attributes set on a decorated operation; functools.wraps copies them outward, so the
+# API-wide decorator (applied last, outermost) sees them.
+_EXEMPT_ATTR = "_tp_rate_limit_exempt"
+_IP_SCOPES_ATTR = "_tp_rate_limit_ip_scopes"
 
 
 def _authenticated_user(request: HttpRequest) -> Any:
@@ -49,20 +65,38 @@ def client_ip(request: HttpRequest) -> str:
     return str(_get_ip(request))
 
 
-def check_rate_limit(request: HttpRequest, scope: str, kind: KeyKind = "user_or_ip") -> None:
-    """Count one hit of ``scope`` for this caller; raise :class:`RateLimited` over the rate."""
+def check_rate_limit(
+    request: HttpRequest, scope: str, kind: KeyKind = "user_or_ip", key: str | None = None
+) -> None:
+    """Count one hit of ``scope`` for this caller.
+
+    Args:
+        request: The current request.
+        scope: Key of ``RATE_LIMITS`` holding the rate (``None`` there: no limit).
+        kind: Whom to count when ``key`` is not given.
+        key: An explicit counter key (e.g. the login name being tried).
+
+    Raises:
+        RateLimited: The caller is over the rate (429 with ``Retry-After``).
+    """
     rate = settings.RATE_LIMITS.get(scope)
     if not rate:
         return
-    key_value = _key_for(request, kind)
-    usage = get_usage(
-        request,
-        group=f"transcription_platform:{scope}",
-        key=lambda group, req: key_value,
-        rate=rate,
-        method=ALL,
-        increment=True,
-    )
+    key_value = key if key is not None else _key_for(request, kind)
+    try:
+        usage = get_usage(
+            request,
+            group=f"transcription_platform:{scope}",
+            key=lambda group, req: key_value,
+            rate=rate,
+            method=ALL,
+            increment=True,
+        )
+    except Exception:
+        # Fail open (see the module docstring): an unusable cache must not turn every
+        # request into a 500; health and startup_checks report the outage instead.
+        logger.exception("Rate limit %r not enforced: the rate-limit cache failed", scope)
+        return
     if usage is not None and usage["should_limit"]:
         raise RateLimited(
             f"Rate limit exceeded for {scope!r} ({rate}). Retry later.",
@@ -71,7 +105,16 @@ def check_rate_limit(request: HttpRequest, scope: str, kind: KeyKind = "user_or_
 
 
 def rate_limit(scope: str, kind: KeyKind = "user_or_ip") -> Callable:
-    """Decorate a ninja operation with an extra limit (e.g. ``rate_limit("login", "ip")``)."""
+    """Decorate a ninja operation with an extra limit (e.g. ``rate_limit("login", "ip")``).
+
+    Args:
+        scope: Key of ``RATE_LIMITS`` holding the rate.
+        kind: Whom to count: ``"ip"``, ``"user"`` or ``"user_or_ip"``.
+
+    Returns:
+        The decorator. An operation with a per-IP scope is not also counted against the
+        anonymous limit.
+    """
 
     def decorator(view: Callable) -> Callable:
         @functools.wraps(view)
@@ -79,18 +122,47 @@ def rate_limit(scope: str, kind: KeyKind = "user_or_ip") -> Callable:
             check_rate_limit(request, scope, kind)
             return view(request, *args, **kwargs)
 
+        if kind != "user":
+            scopes = (*getattr(view, _IP_SCOPES_ATTR, ()), scope)
+            setattr(wrapper, _IP_SCOPES_ATTR, scopes)
         return wrapper
 
     return decorator
 
 
+def rate_limit_exempt(view: Callable) -> Callable:
+    """Mark an operation that no rate limit applies to (health probes).
+
+    Args:
+        view: The ninja operation.
+
+    Returns:
+        The same function, marked.
+    """
+    setattr(view, _EXEMPT_ATTR, True)
+    return view
+
+
 def default_rate_limit(view: Callable) -> Callable:
-    """The site-wide limit: ``user`` for authenticated callers, ``anon`` per IP otherwise."""
+    """The site-wide limit: ``user`` for authenticated callers, ``anon`` per IP otherwise.
+
+    Args:
+        view: A ninja operation (applied to all of them with ``api.add_decorator``).
+
+    Returns:
+        The wrapped operation; exempt operations are returned unchanged, and operations
+        with their own per-IP scope skip ``anon``.
+    """
+    if getattr(view, _EXEMPT_ATTR, False):
+        return view
+    own_ip_scope = bool(getattr(view, _IP_SCOPES_ATTR, ()))
 
     @functools.wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
-        scope = "user" if _authenticated_user(request) is not None else "anon"
-        check_rate_limit(request, scope)
+        if _authenticated_user(request) is not None:
+            check_rate_limit(request, "user")
+        elif not own_ip_scope:
+            check_rate_limit(request, "anon")
         return view(request, *args, **kwargs)
 
     return wrapper

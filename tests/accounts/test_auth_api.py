@@ -185,7 +185,9 @@ def test_login_is_rate_limited_per_ip(client: Client, user):
     assert post(other, "/auth/login/", {"email": user.email, "password": "bad"}).status_code == 400
 
 
-@override_settings(TRANSCRIPTION_PLATFORM={"RATE_LIMITS": {"registration": "1/h"}})
+@override_settings(
+    TRANSCRIPTION_PLATFORM={"REGISTRATION_OPEN": True, "RATE_LIMITS": {"registration": "1/h"}}
+)
 def test_registration_is_rate_limited(client: Client):
     assert (
         post(
@@ -208,7 +210,9 @@ def test_authenticated_default_limit_is_per_user(auth_client, other_client):
     assert other_client.get(f"{API}/auth/me/").status_code == 200
 
 
-@override_settings(TRANSCRIPTION_PLATFORM={"RATE_LIMITS": {"anon": None, "login": None}})
+@override_settings(
+    TRANSCRIPTION_PLATFORM={"RATE_LIMITS": {"anon": None, "login": None, "login_account": None}}
+)
 def test_a_limit_set_to_none_is_disabled(client: Client, user):
     for _ in range(15):
         assert (

@@ -16,8 +16,13 @@ from transcription_platform.accounts.schemas import (
     TokensOut,
     UserOut,
 )
-from transcription_platform.exceptions import AuthenticationFailed, ValidationError
-from transcription_platform.ratelimit import rate_limit
+from transcription_platform.conf import settings
+from transcription_platform.exceptions import (
+    AuthenticationFailed,
+    RegistrationClosed,
+    ValidationError,
+)
+from transcription_platform.ratelimit import check_rate_limit, rate_limit
 from transcription_platform.schemas import error_responses
 
 router = Router(tags=["auth"])
@@ -25,11 +30,13 @@ router = Router(tags=["auth"])
 
 @router.post(
     "registration/",
-    response={201: TokensOut, **error_responses(400)},
-    summary="Create an account and receive tokens",
+    response={201: TokensOut, **error_responses(400, 403)},
+    summary="Create an account and receive tokens (when REGISTRATION_OPEN)",
 )
 @rate_limit("registration", "ip")
 def register(request: HttpRequest, payload: RegistrationIn):
+    if not settings.REGISTRATION_OPEN:
+        raise RegistrationClosed()
     user = services.register_user(
         email=payload.email, password=payload.password, username=payload.username
     )
@@ -43,6 +50,9 @@ def register(request: HttpRequest, payload: RegistrationIn):
 )
 @rate_limit("login", "ip")
 def login(request: HttpRequest, payload: LoginIn):
+    # Per account as well as per IP: guessing one account's password from many
+    # addresses is throttled, while an office behind one NAT can still sign in.
+    check_rate_limit(request, "login_account", key=f"login:{payload.login.strip().lower()}")
     user = services.login_user(request, login=payload.login, password=payload.password)
     return {**services.issue_tokens(user), "user": user}
 
@@ -52,6 +62,7 @@ def login(request: HttpRequest, payload: LoginIn):
     response={200: AccessOut, **error_responses(401)},
     summary="Exchange a refresh token for a new access token",
 )
+@rate_limit("refresh", "ip")
 def refresh(request: HttpRequest, payload: RefreshIn):
     try:
         token = RefreshToken(payload.refresh)
@@ -77,6 +88,7 @@ def refresh(request: HttpRequest, payload: RefreshIn):
     response={204: None, **error_responses(400)},
     summary="Revoke a refresh token (blacklist)",
 )
+@rate_limit("logout", "user")
 def logout(request: HttpRequest, payload: RefreshIn):
     try:
         token = RefreshToken(payload.refresh)

@@ -22,6 +22,7 @@ with :func:`require_role`, below ``@router.get(...)``::
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -74,6 +75,7 @@ def has_role(user: Any, role: str) -> bool:
 # the cache for ROLE_CACHE_SECONDS and dropped when Django's users, groups or
 # permissions change; a custom auth backend's own changes show after the timeout.
 _ROLE_CACHE_VERSION = "transcription_platform:roles:version"
+logger = logging.getLogger("transcription_platform.roles")
 
 
 def _role_cache_key(user_pk: Any) -> str:
@@ -84,25 +86,38 @@ def _role_cache_key(user_pk: Any) -> str:
 def _role_permissions(user: Any) -> frozenset[str]:
     """The role-defining permissions ``user`` holds, through every auth backend."""
     seconds = settings.ROLE_CACHE_SECONDS
-    key = _role_cache_key(user.pk) if seconds else None
-    held = cache.get(key) if key else None
+    try:
+        key = _role_cache_key(user.pk) if seconds else None
+        held = cache.get(key) if key else None
+    except Exception:
+        # The cache is an optimisation here: while it is down, ask the database.
+        logger.exception("Role cache unavailable; reading roles from the database")
+        key = held = None
     if held is None:
         held = frozenset(p for p in ROLE_PERMISSIONS.values() if p and user.has_perm(p))
         if key:
-            cache.set(key, held, seconds)
+            try:
+                cache.set(key, held, seconds)
+            except Exception:
+                logger.exception("Role cache unavailable; roles not cached")
     return held
 
 
 def forget_roles(sender: Any = None, instance: Any = None, **kwargs: Any) -> None:
     """Drop cached roles: one user's on save/delete, everyone's when groups or
     permissions are reassigned (m2m changes are rare admin actions)."""
-    if kwargs.get("signal") is not m2m_changed and isinstance(instance, get_user_model()):
-        cache.delete(_role_cache_key(instance.pk))
-        return
     try:
-        cache.incr(_ROLE_CACHE_VERSION)
-    except ValueError:  # no version yet
-        cache.set(_ROLE_CACHE_VERSION, 1, None)
+        if kwargs.get("signal") is not m2m_changed and isinstance(instance, get_user_model()):
+            cache.delete(_role_cache_key(instance.pk))
+            return
+        try:
+            cache.incr(_ROLE_CACHE_VERSION)
+        except ValueError:  # no version yet
+            cache.set(_ROLE_CACHE_VERSION, 1, None)
+    except Exception:
+        # Never fail the admin's save over the cache; cached roles expire on their own
+        # within ROLE_CACHE_SECONDS.
+        logger.exception("Role cache unavailable; cached roles expire on their own")
 
 
 def user_roles(user: Any) -> list[str]:

@@ -6,6 +6,7 @@ from django.http import HttpRequest
 from ninja import Router, Schema, Status
 
 from transcription_platform.health.services import run_checks
+from transcription_platform.ratelimit import rate_limit_exempt
 
 router = Router(tags=["health"])
 
@@ -21,6 +22,7 @@ class HealthOut(Schema):
     auth=None,
     summary="Readiness: every dependency check (200 healthy, 503 otherwise)",
 )
+@rate_limit_exempt  # probes poll it every few seconds; a 429 would read as "down"
 def health(request: HttpRequest):
     checks = run_checks()
     healthy = all(checks.values())
