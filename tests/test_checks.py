@@ -282,3 +282,70 @@ class TestStartupChecksCommand:
         with override_settings(TRANSCRIPTION_PLATFORM=platform(AUDIO_STORAGE="missing")):
             errors = [m for m in run_checks(tags=[checks.TAG]) if isinstance(m, Error)]
         assert "transcription_platform.E004" in ids(errors)
+
+
+class TestDefaultEngineCheck:
+    """W014: the README's empty TRANSCRIPTION_PLATFORM must not be silently broken."""
+
+    def test_openai_default_without_any_key_warns(self, monkeypatch) -> None:
+        monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+        with override_settings(TRANSCRIPTION_PLATFORM={}):
+            assert ids(checks.check_default_engine()) == ["transcription_platform.W014"]
+
+    def test_a_key_in_the_environment_or_options_silences_it(self, monkeypatch) -> None:
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-test-placeholder")
+        with override_settings(TRANSCRIPTION_PLATFORM={}):
+            assert checks.check_default_engine() == []
+        monkeypatch.delenv("OPENAI_API_KEY")
+        engine = {
+            "BACKEND": "transcription_platform.engines.openai.OpenAIEngine",
+            "OPTIONS": {"api_key": "sk-test-placeholder"},
+        }
+        with override_settings(TRANSCRIPTION_PLATFORM={"ENGINES": {"default": engine}}):
+            assert checks.check_default_engine() == []
+
+    def test_an_offline_default_engine_needs_no_key(self, monkeypatch) -> None:
+        monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+        with override_settings(TRANSCRIPTION_PLATFORM=platform()):
+            assert checks.check_default_engine() == []
+
+
+class TestOptionalPackagesCheck:
+    """E015: a configured feature whose package is missing names the extra to install."""
+
+    def test_everything_installed_passes(self) -> None:
+        assert checks.check_optional_packages() == []
+
+    @pytest.mark.parametrize(
+        ("module", "setting", "value", "extra"),
+        [
+            (
+                "redis",
+                "CACHES",
+                {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache"}},
+                "redis",
+            ),
+            ("redis", "Q_CLUSTER", {"name": "x", "redis": {"host": "127.0.0.1"}}, "redis"),
+            (
+                "storages",
+                "STORAGES",
+                {
+                    "default": {"BACKEND": "storages.backends.s3.S3Storage"},
+                    "staticfiles": {
+                        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+                    },
+                },
+                "s3",
+            ),
+        ],
+    )
+    def test_a_missing_package_is_an_error_with_the_pip_line(
+        self, monkeypatch, module: str, setting: str, value: dict, extra: str
+    ) -> None:
+        import sys
+
+        monkeypatch.setitem(sys.modules, module, None)  # as if not installed
+        with override_settings(**{setting: value}):
+            messages = checks.check_optional_packages()
+        assert ids(messages) == ["transcription_platform.E015"]
+        assert messages[0].hint == f'pip install "transcription-platform[{extra}]"'

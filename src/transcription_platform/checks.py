@@ -222,3 +222,140 @@ def check_database_connection(
                 )
             )
     return errors
+
+
+# --------------------------------------------------------------------------- optional extras
+# A feature that is configured but whose package is missing must stop the process at
+# start-up with the pip line that fixes it, never surface as a 500 on every request.
+
+#: (what is configured, importable module, extra that installs it)
+_REDIS = ("redis", "redis")
+_BACKEND_PACKAGES: tuple[tuple[str, tuple[str, str]], ...] = (
+    ("django.core.cache.backends.redis.", _REDIS),
+    ("django_redis.", ("django_redis", "redis")),
+    ("storages.backends.s3", ("storages", "s3")),
+    ("django.db.backends.postgresql", ("psycopg", "postgres")),
+    ("transcription_platform.engines.faster_whisper.", ("faster_whisper", "local")),
+)
+
+
+def _configured_backends() -> list[tuple[str, str]]:
+    """``(where, dotted backend)`` for every cache, storage, database, broker and engine."""
+    from django.conf import settings as django_settings
+
+    found = [
+        (f"CACHES[{alias!r}]", str(conf.get("BACKEND", "")))
+        for alias, conf in django_settings.CACHES.items()
+    ]
+    found += [
+        (f"STORAGES[{alias!r}]", str(conf.get("BACKEND", "")))
+        for alias, conf in django_settings.STORAGES.items()
+    ]
+    found += [
+        (f"DATABASES[{alias!r}]", str(conf.get("ENGINE", "")))
+        for alias, conf in django_settings.DATABASES.items()
+    ]
+    if "redis" in (getattr(django_settings, "Q_CLUSTER", None) or {}):
+        found.append(("Q_CLUSTER['redis']", "django.core.cache.backends.redis.broker"))
+    values = _library_values() or {}
+    for alias, conf in (values.get("ENGINES") or {}).items():
+        if isinstance(conf, dict):
+            found.append(
+                (f"TRANSCRIPTION_PLATFORM['ENGINES'][{alias!r}]", str(conf.get("BACKEND")))
+            )
+    return found
+
+
+def _module_missing(module: str) -> bool:
+    import importlib.util
+
+    if module == "psycopg":  # Django takes either psycopg 3 or psycopg2
+        return all(importlib.util.find_spec(name) is None for name in ("psycopg", "psycopg2"))
+    return importlib.util.find_spec(module) is None
+
+
+@register(Tags.compatibility, TAG)
+def check_optional_packages(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """E015: every configured cache, storage, database, broker and engine can be imported."""
+    errors: list[CheckMessage] = []
+    for where, backend in _configured_backends():
+        for prefix, (module, extra) in _BACKEND_PACKAGES:
+            if backend.startswith(prefix) and _module_missing(module):
+                errors.append(
+                    Error(
+                        f"{where} uses {backend.rsplit('.', 1)[0]}, but the Python package "
+                        f"{module!r} is not installed.",
+                        hint=f'pip install "transcription-platform[{extra}]"',
+                        id="transcription_platform.E015",
+                    )
+                )
+    return errors
+
+
+@register(Tags.compatibility, TAG)
+def check_default_engine(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """W014: the default engine is an OpenAI engine with no key anywhere."""
+    import os
+
+    values = _library_values()
+    if values is None:
+        return []
+    engine = (values.get("ENGINES") or {}).get(values.get("DEFAULT_ENGINE"))
+    if not isinstance(engine, dict):
+        return []  # E002/E003 report a missing or malformed engine
+    backend = str(engine.get("BACKEND", ""))
+    options = engine.get("OPTIONS") or {}
+    if not backend.startswith("transcription_platform.engines.openai."):
+        return []
+    if options.get("api_key") or os.environ.get("OPENAI_API_KEY"):
+        return []
+    return [
+        Warning(
+            f"The default engine {values['DEFAULT_ENGINE']!r} is {backend.rsplit('.', 1)[-1]} "
+            "with no API key: jobs of users without their own provider key will fail.",
+            hint="Set OPTIONS['api_key'] or OPENAI_API_KEY, or make an offline engine the "
+            'default (FasterWhisperEngine, pip install "transcription-platform[local]"); '
+            "see docs/engines.md.",
+            id="transcription_platform.W014",
+        )
+    ]
+
+
+@register(Tags.caches, TAG)
+def check_cache_connection(
+    app_configs: Any = None, databases: Any = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """E016: the caches the platform uses answer a write and a read.
+
+    Runs with the connection checks only (``startup_checks``, ``check --database``), like
+    E014, so a plain ``manage.py check`` never opens a network connection.
+    """
+    from django.conf import settings as django_settings
+    from django.core.cache import caches
+
+    if not databases:
+        return []
+    aliases = {"default", getattr(django_settings, "RATELIMIT_USE_CACHE", "default")}
+    errors: list[CheckMessage] = []
+    for alias in sorted(aliases & set(django_settings.CACHES)):
+        key = "transcription_platform:startup_check"
+        try:
+            cache = caches[alias]
+            cache.set(key, "ok", 10)
+            healthy = cache.get(key) == "ok"
+            cache.delete(key)
+        except Exception as exc:  # missing client library, refused connection, auth…
+            healthy = False
+            reason = " ".join(str(exc).split()) or type(exc).__name__
+        else:
+            reason = "a value written was not read back"
+        if not healthy:
+            errors.append(
+                Error(
+                    f"Cache {alias!r} cannot be used: {reason}",
+                    hint="Rate limits fail open and the health endpoint answers 503 while "
+                    "the cache is down; check CACHES and that the cache server runs.",
+                    id="transcription_platform.E016",
+                )
+            )
+    return errors
