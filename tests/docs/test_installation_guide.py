@@ -218,11 +218,24 @@ def test_a_fresh_site_following_the_page_transcribes(site: Path, running) -> Non
 
     wait_for(server_up, 60, "the server", processes)
 
-    status, tokens = post_json(
-        f"{api}/auth/registration/",
-        {"email": "guide@example.com", "password": "a-long-passphrase-42"},
+    # Registration is closed on a site that did not opt in.
+    credentials = {"email": "guide@example.com", "password": "a-long-passphrase-42"}
+    status, error = post_json(f"{api}/auth/registration/", credentials)
+    assert status == 403, error
+    assert error["error"]["code"] == "registration_closed"
+    # The page's way in: createsuperuser (non-interactive here), then login.
+    subprocess.run(
+        [sys.executable, "manage.py", "createsuperuser", "--noinput", "--username", "guide"],
+        cwd=site,
+        env={
+            **site_environment(),
+            "DJANGO_SUPERUSER_EMAIL": credentials["email"],
+            "DJANGO_SUPERUSER_PASSWORD": credentials["password"],
+        },
+        check=True,
     )
-    assert status == 201, tokens
+    status, tokens = post_json(f"{api}/auth/login/", credentials)
+    assert status == 200, tokens
     auth = {"Authorization": f"Bearer {tokens['access']}"}
 
     body, content_type = multipart({"language": "en"}, "audio_file", SAMPLE)

@@ -242,6 +242,8 @@ if VOXTRAL_API_KEY := env.str("VOXTRAL_API_KEY", default=""):
 TRANSCRIPTION_PLATFORM: dict[str, Any] = {
     "ENGINES": ENGINES,
     "DEFAULT_ENGINE": env.str("TP_DEFAULT_ENGINE", default="default"),
+    # The demo lets anyone sign up; the library's own default is closed.
+    "REGISTRATION_OPEN": env.bool("TP_REGISTRATION_OPEN", default=True),
     "ANALYZERS": {
         "default": {
             "BACKEND": "transcription_platform.analysis.analyzers.extractive.ExtractiveAnalyzer",
