@@ -178,3 +178,22 @@ def test_encode_refuses_what_cannot_fit(tmp_path):
 def _write(path, data: bytes):
     path.write_bytes(data)
     return path
+
+
+def test_a_legacy_encoded_metadata_tag_does_not_make_the_file_unreadable(tmp_path):
+    """A WAV whose INFO title is Latin-1, not UTF-8 (old recorders write such tags).
+
+    PyAV before 19 raises UnicodeDecodeError unless told to ignore metadata errors;
+    PyAV 19 dropped that argument. The file must probe and decode on both.
+    """
+    path = write_audio(tmp_path / "tagged.wav", [(2.0, 440.0)])
+    data = bytearray(path.read_bytes())
+    title = "Café Müller".encode("latin-1") + b"\0"
+    info = b"INFO" + b"INAM" + len(title).to_bytes(4, "little") + title
+    data += b"LIST" + len(info).to_bytes(4, "little") + info
+    data[4:8] = (len(data) - 8).to_bytes(4, "little")  # RIFF size covers the new chunk
+    path.write_bytes(bytes(data))
+
+    info_out = probe(path)
+    assert info_out.duration == pytest.approx(2.0, abs=0.05)
+    assert decoded_duration(path) == pytest.approx(2.0, abs=0.05)
