@@ -44,9 +44,6 @@ def pattern_files(tmp_path_factory):
 def test_probe_every_accepted_format(pattern_files, ext):
     _container, _codec, rate, channels, _ = FORMATS[ext]
     info = probe(pattern_files[ext])
-    started = time.perf_counter()
-    info = probe(pattern_files[ext])
-    assert time.perf_counter() - started < 0.05  # milliseconds, measured 0.3-10 ms
     assert info.channels == channels
     # Opus always decodes at 48 kHz, whatever it was fed.
     assert info.sample_rate == (48_000 if "opus" in FORMATS[ext][1] else rate)
@@ -84,21 +81,37 @@ def test_probe_accepts_file_objects_and_restores_position(pattern_files):
     assert stream.tell() == 0
 
 
-def test_probe_is_fast_and_does_not_decode_everything(tmp_path):
+class CountingFile(io.FileIO):
+    """A file that remembers how many bytes were read from it."""
+
+    bytes_read = 0
+
+    def readinto(self, buffer) -> int | None:  # type: ignore[override]
+        count = super().readinto(buffer)
+        self.bytes_read += count or 0
+        return count
+
+    def read(self, size: int = -1) -> bytes:
+        data = super().read(size)
+        self.bytes_read += len(data)
+        return data
+
+
+def test_probe_reads_the_header_not_the_whole_file(tmp_path):
     # Ten minutes of CBR mp3 built from one 10 s piece: mp3 frames concatenate.
+    # (How long a probe takes is measured by `python -m tests.engines.measure probe`;
+    # here the work itself is checked: bytes read, not seconds.)
     piece = write_audio(
         tmp_path / "piece.mp3", [(10.0, 440.0)], container_options={"write_xing": "0"}
     )
     path = tmp_path / "ten_minutes.mp3"
     path.write_bytes(piece.read_bytes() * 60)
-    probe(path)  # warm FFmpeg up
-    started = time.perf_counter()
-    info = probe(path)
-    elapsed = time.perf_counter() - started
-    # Each piece carries its encoder padding (~34 ms): about 602 s in all.
-    assert info.duration == pytest.approx(602.0, abs=0.5)
-    # Decoding 10 minutes of mp3 takes seconds; probing is header plus one frame.
-    assert elapsed < 0.05
+    with CountingFile(path) as handle:
+        info = probe(handle)
+        # Each piece carries its encoder padding (~34 ms): about 602 s in all.
+        assert info.duration == pytest.approx(602.0, abs=0.5)
+        # Decoding would read all ~9.6 MB; probing reads the head and a few frames.
+        assert handle.bytes_read < path.stat().st_size / 20
 
 
 def test_stereo_and_any_sample_rate(tmp_path):

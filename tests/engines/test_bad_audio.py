@@ -69,6 +69,20 @@ def video_only_mp4(path: Path) -> bytes:
     return path.read_bytes()
 
 
+def mpegts_segment(path: Path) -> Path:
+    """A valid 0.26 s MPEG-TS audio segment: what an HLS playlist would point at."""
+    with av.open(str(path), "w", format="mpegts") as output:
+        stream = output.add_stream("mp2", rate=44_100, layout="mono")
+        for index in range(10):
+            frame = av.AudioFrame.from_ndarray(
+                np.zeros((1, 1152), dtype=np.int16), format="s16", layout="mono"
+            )
+            frame.sample_rate, frame.pts = 44_100, index * 1152
+            output.mux(stream.encode(frame))
+        output.mux(stream.encode(None))
+    return path
+
+
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> dict[str, tuple[Path, str]]:
     """name -> (file, expected code)."""
@@ -78,11 +92,13 @@ def corpus(tmp_path_factory) -> dict[str, tuple[Path, str]]:
     flac = write_audio(folder / "valid.flac", [(1.0, 440.0)]).read_bytes()
     rng = np.random.default_rng(7)
     noise = rng.integers(0, 256, 20_000, dtype=np.uint8).tobytes()
+    segment = mpegts_segment(folder / "server_file.ts")
     cases = {
         "empty.mp3": (b"", "empty_file"),
         "text_renamed.mp3": (b"This is a text file, not audio.\n" * 40, "not_audio"),
         "html_renamed.m4a": (b"<!doctype html><html><body>hi</body></html>", "not_audio"),
-        "image.mp3": (png_bytes(), "no_audio_stream"),
+        # Image demuxers are not on the allow-list: refused before any stream is read.
+        "image.mp3": (png_bytes(), "not_audio"),
         "archive.mp3": (zip_bytes(), "not_audio"),
         "random.wav": (noise, "not_audio"),
         "video_only.mp4": (video_only_mp4(folder / "v.mp4"), "no_audio_stream"),
@@ -94,6 +110,16 @@ def corpus(tmp_path_factory) -> dict[str, tuple[Path, str]]:
         "ogg_page_then_garbage.ogg": (b"OggS" + noise, "corrupt_audio"),
         "id3_then_garbage.mp3": (b"ID3\x04\x00\x00\x00\x00\x00\x10" + noise, "corrupt_audio"),
         "mp3_first_300_bytes.mp3": (mp3[:300], "corrupt_audio"),
+        # Indirection formats name other files: a server file must never be read.
+        "playlist.m3u8": (
+            f"#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10,\n{segment}\n"
+            "#EXT-X-ENDLIST\n".encode(),
+            "not_audio",
+        ),
+        "ffconcat.txt": (
+            f"ffconcat version 1.0\nfile '{segment}'\n".encode(),
+            "not_audio",
+        ),
     }
     written = {}
     for name, (data, code) in cases.items():
@@ -119,6 +145,8 @@ CASES = [
     "ogg_page_then_garbage.ogg",
     "id3_then_garbage.mp3",
     "mp3_first_300_bytes.mp3",
+    "playlist.m3u8",
+    "ffconcat.txt",
 ]
 NOT_AUDIO = {"not_audio", "no_audio_stream"}
 

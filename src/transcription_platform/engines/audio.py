@@ -64,6 +64,19 @@ PROBE_PACKETS = 64
 
 Source = str | os.PathLike[str] | BinaryIO
 
+#: Demuxers an upload may be read with: real audio/video containers only. FFmpeg's
+#: playlist and indirection formats (HLS, DASH, concat, image2, SDP, ...) would open
+#: other files or URLs named inside the upload, so they are never probed at all.
+ALLOWED_DEMUXERS = (
+    "aac", "ac3", "aiff", "amr", "ape", "asf", "au", "avi", "caf", "eac3", "flac",
+    "flv", "matroska", "mov", "mp3", "mpeg", "mpegts", "ogg", "w64", "wav", "wv",
+)  # fmt: skip
+#: Passed to every open: the demuxer allow-list, and no protocol but the file itself.
+_SAFE_OPEN_OPTIONS = {
+    "format_whitelist": ",".join(ALLOWED_DEMUXERS),
+    "protocol_whitelist": "file,pipe",
+}
+
 # PyAV before 19 decodes container metadata strictly unless told to ignore errors (a
 # tag in a legacy encoding would make the whole file unreadable); PyAV 19 removed the
 # argument and no longer fails on such tags.
@@ -90,7 +103,9 @@ def _open(source: Source, probesize: int | None = None) -> Any:
     head = _read_head(source)
     if not head:
         raise InvalidAudio("empty_file", "The file is empty.")
-    options = {"probesize": str(probesize)} if probesize else {}
+    options = dict(_SAFE_OPEN_OPTIONS)
+    if probesize:
+        options["probesize"] = str(probesize)
     try:
         return av.open(source, mode="r", options=options, **_METADATA_KWARGS)
     except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as exc:
