@@ -219,3 +219,38 @@ def test_a_limit_set_to_none_is_disabled(client: Client, user):
             post(client, "/auth/login/", {"email": user.email, "password": "bad"}).status_code
             == 400
         )
+
+
+def test_refresh_tokens_are_stored_only_as_a_hash(client: Client, user, password):
+    from ninja_jwt.token_blacklist.models import OutstandingToken
+
+    tokens = post(client, "/auth/login/", {"email": user.email, "password": password}).json()
+    stored = OutstandingToken.objects.get(user=user)
+    assert stored.token.startswith("sha256:")
+    assert tokens["refresh"] not in stored.token
+    # Logout still revokes it (blacklisting goes by jti), and refresh then refuses it.
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {tokens['access']}"}
+    response = client.post(
+        f"{API}/auth/logout/",
+        {"refresh": tokens["refresh"]},
+        content_type="application/json",
+        **auth,
+    )
+    assert response.status_code == 204
+    assert_error(
+        post(client, "/auth/refresh/", {"refresh": tokens["refresh"]}), 401, "token_not_valid"
+    )
+
+
+@pytest.mark.parametrize("change", ["deactivate", "delete"])
+def test_refresh_refuses_a_deactivated_or_deleted_user(client: Client, user, password, change):
+    tokens = post(client, "/auth/login/", {"email": user.email, "password": password}).json()
+    assert post(client, "/auth/refresh/", {"refresh": tokens["refresh"]}).status_code == 200
+    if change == "deactivate":
+        user.is_active = False
+        user.save()
+    else:
+        user.delete()
+    assert_error(
+        post(client, "/auth/refresh/", {"refresh": tokens["refresh"]}), 401, "token_not_valid"
+    )

@@ -16,9 +16,9 @@ from transcription_platform.accounts.schemas import (
     TokensOut,
     UserOut,
 )
+from transcription_platform.accounts.tokens import refresh_tokens
 from transcription_platform.conf import settings
 from transcription_platform.exceptions import (
-    AuthenticationFailed,
     RegistrationClosed,
     ValidationError,
 )
@@ -64,22 +64,7 @@ def login(request: HttpRequest, payload: LoginIn):
 )
 @rate_limit("refresh", "ip")
 def refresh(request: HttpRequest, payload: RefreshIn):
-    try:
-        token = RefreshToken(payload.refresh)
-        access = str(token.access_token)
-        new_refresh = None
-        if jwt_settings.ROTATE_REFRESH_TOKENS:
-            if jwt_settings.BLACKLIST_AFTER_ROTATION:
-                token.blacklist()
-            token.set_jti()
-            token.set_exp()
-            token.set_iat()
-            new_refresh = str(token)
-    except TokenError:
-        raise AuthenticationFailed(
-            "Token is invalid, expired or revoked.", code="token_not_valid"
-        ) from None
-    return {"access": access, "refresh": new_refresh}
+    return refresh_tokens(payload.refresh)
 
 
 @router.post(

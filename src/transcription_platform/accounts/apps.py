@@ -14,6 +14,18 @@ class AccountsConfig(AppConfig):
     ]
 
     def ready(self) -> None:
+        from django.apps import apps
+        from django.db.models.signals import pre_save
+
         from transcription_platform.accounts import roles
+        from transcription_platform.accounts.tokens import hash_outstanding_token
 
         roles.connect_signals()
+        if apps.is_installed("ninja_jwt.token_blacklist"):
+            from ninja_jwt.token_blacklist.models import OutstandingToken
+
+            pre_save.connect(
+                hash_outstanding_token,
+                sender=OutstandingToken,
+                dispatch_uid="transcription_platform.hash_outstanding_token",
+            )
