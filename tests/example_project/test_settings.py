@@ -341,3 +341,29 @@ class TestRepositoryHygiene:
             check=False,
         )
         return done.returncode == 0
+
+
+@pytest.mark.django_db
+def test_cors_preflight_allows_the_api_headers_and_exposes_retry_after(
+    example: ExampleProject, settings
+) -> None:
+    """A browser app on another origin can send Idempotency-Key / X-API-Key and read
+    Retry-After and Location (issue: CORS did not allow or expose them)."""
+    from django.test import Client
+
+    values = example.settings("local", "CORS_ALLOW_HEADERS", "CORS_EXPOSE_HEADERS")
+    settings.CORS_ALLOWED_ORIGINS = ["https://app.example.com"]
+    settings.CORS_ALLOW_HEADERS = values["CORS_ALLOW_HEADERS"]
+    settings.CORS_EXPOSE_HEADERS = values["CORS_EXPOSE_HEADERS"]
+    settings.MIDDLEWARE = ["corsheaders.middleware.CorsMiddleware", *settings.MIDDLEWARE]
+    response = Client().options(
+        "/rest/api/v1/transcriptions/",
+        HTTP_ORIGIN="https://app.example.com",
+        HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST",
+        HTTP_ACCESS_CONTROL_REQUEST_HEADERS="idempotency-key, x-api-key, authorization",
+    )
+    allowed = {h.strip() for h in response["Access-Control-Allow-Headers"].split(",")}
+    assert {"idempotency-key", "x-api-key", "authorization"} <= allowed
+    response = Client().get("/healthz", HTTP_ORIGIN="https://app.example.com")
+    exposed = {h.strip() for h in response["Access-Control-Expose-Headers"].split(",")}
+    assert {"Retry-After", "Location"} <= exposed

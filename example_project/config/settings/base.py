@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import environ
+from corsheaders.defaults import default_headers as default_cors_headers
 from django.core.exceptions import ImproperlyConfigured
 
 # example_project/
@@ -190,6 +191,10 @@ AUTH_PASSWORD_VALIDATORS = [
 
 CORS_ALLOWED_ORIGINS = env.list("DJANGO_CORS_ALLOWED_ORIGINS", default=[])
 CORS_ALLOW_ALL_ORIGINS = False
+# The API's own request headers, and the response headers a browser client must read
+# (Retry-After on 429, Location of a created job, the export's file name).
+CORS_ALLOW_HEADERS = (*default_cors_headers, "idempotency-key", "x-api-key")
+CORS_EXPOSE_HEADERS = ["Retry-After", "Location", "Content-Disposition"]
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
 # --------------------------------------------------------------------------- tasks
