@@ -367,3 +367,105 @@ def test_cors_preflight_allows_the_api_headers_and_exposes_retry_after(
     response = Client().get("/healthz", HTTP_ORIGIN="https://app.example.com")
     exposed = {h.strip() for h in response["Access-Control-Expose-Headers"].split(",")}
     assert {"Retry-After", "Location"} <= exposed
+
+
+def test_local_settings_do_not_keep_connections_per_request_thread(
+    example: ExampleProject,
+) -> None:
+    """runserver starts a thread per request; a kept connection per finished thread
+    piled up to "too many clients" under bursts. Local settings close them."""
+    env = {"DATABASE_URL": "postgres://app:pw@127.0.0.1:5432/app"}
+    [db] = example.settings("local", "DATABASES", **env)["DATABASES"].values()
+    assert db["CONN_MAX_AGE"] == 0
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(("conn_max_age", "leaks"), [(None, False), ("60", True)])
+def test_runserver_bursts_leave_no_idle_connections(
+    example: ExampleProject, conn_max_age: str | None, leaks: bool
+) -> None:
+    """Four bursts of 15 concurrent logins to runserver on local settings + PostgreSQL:
+    afterwards the site holds no more connections than before. The same with
+    CONN_MAX_AGE=60 shows the leak the default avoids."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.error
+    import urllib.request
+    from concurrent.futures import ThreadPoolExecutor
+
+    import jwt
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL (DATABASE_URL)")
+    name = connection.settings_dict["NAME"]
+    url = os.environ["DATABASE_URL"].rsplit("/", 1)[0] + f"/{name}"
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    secret = "burst-test-" + "k" * 50
+    env = example.env(
+        "local", DATABASE_URL=url, CONN_MAX_AGE=conn_max_age, DJANGO_SECRET_KEY=secret
+    )
+    # A valid access token for a user that does not exist: each request costs one
+    # user lookup in the database and a cheap 401 (no password hashing).
+    now = int(time.time())
+    token = jwt.encode(
+        {"token_type": "access", "exp": now + 600, "iat": now, "jti": "burst", "user_id": 10**9},
+        secret,
+        algorithm="HS256",
+    )
+    server = subprocess.Popen(
+        [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
+        cwd=PROJECT_DIR,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+    def backends() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = %s AND pid <> pg_backend_pid()",
+                [name],
+            )
+            return cursor.fetchone()[0]
+
+    def hit(index: int) -> int:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/rest/api/v1/auth/me/",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status
+        except urllib.error.HTTPError as exc:
+            return exc.code
+
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                hit(0)
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "runserver did not start"
+                time.sleep(0.5)
+        before = backends()
+        with ThreadPoolExecutor(15) as pool:
+            for _burst in range(4):
+                statuses = set(pool.map(hit, range(15)))
+                assert statuses == {401}, statuses
+        time.sleep(1)
+        if leaks:
+            assert backends() >= before + 15
+        else:
+            assert backends() <= before + 1
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

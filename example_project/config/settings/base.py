@@ -100,8 +100,14 @@ SQLITE_OPTIONS = {
 }
 
 
-def database_from_env(default_url: str | None) -> dict[str, Any]:
-    """``DATABASE_URL`` (or ``default_url``) as a Django database, tuned per engine."""
+def database_from_env(default_url: str | None, *, persistent: bool = False) -> dict[str, Any]:
+    """``DATABASE_URL`` (or ``default_url``) as a Django database, tuned per engine.
+
+    ``persistent`` keeps PostgreSQL connections for ``CONN_MAX_AGE`` (default 60 s):
+    right for a server with a fixed set of threads (gunicorn's sync workers), wrong for
+    one that starts a thread per request (runserver), where every finished thread
+    leaves its connection open until the server runs out of them.
+    """
     if default_url is None:
         db = env.db_url("DATABASE_URL")
     else:
@@ -112,7 +118,7 @@ def database_from_env(default_url: str | None) -> dict[str, Any]:
         # Each SQLite connection is a cheap file handle; persistent ones only hold locks.
         db["CONN_MAX_AGE"] = 0
     elif engine in ("django.db.backends.postgresql", "django.contrib.gis.db.backends.postgis"):
-        db["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+        db["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60 if persistent else 0)
         db["CONN_HEALTH_CHECKS"] = True
     else:
         raise ImproperlyConfigured(

@@ -19,7 +19,8 @@ if not SECRET_KEY:  # from base: the environment only, never a default
         "with: python -c 'from django.core.management.utils import get_random_secret_key; "
         "print(get_random_secret_key())'"
     )
-DATABASES = {"default": database_from_env(default_url=None)}
+# gunicorn sync workers: one thread each, so persistent connections are bounded.
+DATABASES = {"default": database_from_env(default_url=None, persistent=True)}
 
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CORS_ALLOWED_ORIGINS = env.list("DJANGO_CORS_ALLOWED_ORIGINS", default=[])
