@@ -112,8 +112,7 @@ def corpus(tmp_path_factory) -> dict[str, tuple[Path, str]]:
         "mp3_first_300_bytes.mp3": (mp3[:300], "corrupt_audio"),
         # Indirection formats name other files: a server file must never be read.
         "playlist.m3u8": (
-            f"#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10,\n{segment}\n"
-            "#EXT-X-ENDLIST\n".encode(),
+            f"#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10,\n{segment}\n#EXT-X-ENDLIST\n".encode(),
             "not_audio",
         ),
         "ffconcat.txt": (
