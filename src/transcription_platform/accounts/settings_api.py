@@ -71,13 +71,16 @@ def _changes(payload: Schema, *, replace: bool) -> dict[str, Any]:
     return changes
 
 
-@router.get("/", response=SettingsOut, summary="Your transcription settings")
+@router.get(
+    "/", operation_id="settings_get", response=SettingsOut, summary="Your transcription settings"
+)
 def get_settings(request: HttpRequest) -> TranscriptionSettings:
     return services.get_transcription_settings(request.auth)
 
 
 @router.put(
     "/",
+    operation_id="settings_replace",
     response={200: SettingsOut, **error_responses(400)},
     summary="Replace your transcription settings",
 )
@@ -89,6 +92,7 @@ def put_settings(request: HttpRequest, payload: SettingsPut) -> TranscriptionSet
 
 @router.patch(
     "/",
+    operation_id="settings_update",
     response={200: SettingsOut, **error_responses(400)},
     summary="Change some of your transcription settings",
 )

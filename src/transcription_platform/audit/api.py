@@ -46,6 +46,7 @@ class AuditFilter(FilterSchema):
 
 @router.get(
     "/",
+    operation_id="audit_list",
     response={200: list[AuditEntryOut], **error_responses(403)},
     summary="List audit entries (auditor or admin role)",
 )

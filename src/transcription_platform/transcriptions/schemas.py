@@ -15,7 +15,9 @@ Ordering = Literal[
 ]  # fmt: skip
 
 
-class ErrorInfo(Schema):
+class TranscriptionError(Schema):
+    """Why a transcription failed."""
+
     code: str
     message: str
 
@@ -50,7 +52,7 @@ class TranscriptionListItem(Schema):
     duration: float | None
     size_bytes: int
     content_type: str
-    error: ErrorInfo | None
+    error: TranscriptionError | None
     created_at: datetime
     started_at: datetime | None
     completed_at: datetime | None
@@ -65,6 +67,30 @@ class TranscriptionOut(TranscriptionListItem):
     segments: list[SegmentOut]
     usage: dict[str, Any]
     audio_info: dict[str, Any]
+
+
+class TranscriptExport(Schema):
+    """The document ``export?format=json`` serves (see ``exports.to_json``)."""
+
+    id: UUID
+    title: str
+    original_filename: str
+    language: str
+    detected_language: str
+    engine: str
+    model: str
+    duration: float | None
+    created_at: datetime
+    completed_at: datetime | None
+    text: str
+    segments: list[SegmentOut]
+    analysis: dict[str, Any] | None = Field(
+        None,
+        description=(
+            "The transcript's analysis (status, summary, topics, action_items, usage, "
+            "error, …); present only when the analysis app is installed and one was requested."
+        ),
+    )
 
 
 class TranscriptionFilters(Schema):
