@@ -9,7 +9,7 @@ from typing import Any
 
 from django.http import HttpRequest
 from ninja import Field, Router, Schema
-from pydantic import SecretStr
+from pydantic import SecretStr, StrictBool
 
 from transcription_platform.accounts import services
 from transcription_platform.accounts.auth import platform_auth
@@ -44,7 +44,7 @@ class SettingsPut(Schema):
     model: str = Field("", max_length=100)
     language: str = Field("", max_length=16)
     prompt: str = Field("", max_length=2000)
-    analysis_enabled: bool | None = None
+    analysis_enabled: StrictBool | None = None
     api_key: SecretStr | None = Field(None, max_length=512, description=API_KEY_DESCRIPTION)
 
 
@@ -53,7 +53,7 @@ class SettingsPatch(Schema):
     model: str | None = Field(None, max_length=100)
     language: str | None = Field(None, max_length=16)
     prompt: str | None = Field(None, max_length=2000)
-    analysis_enabled: bool | None = None
+    analysis_enabled: StrictBool | None = None
     api_key: SecretStr | None = Field(None, max_length=512, description=API_KEY_DESCRIPTION)
 
 

@@ -3,7 +3,7 @@
 import os
 import tempfile
 from dataclasses import asdict
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
 from django.core.files.uploadhandler import StopUpload, TemporaryFileUploadHandler
@@ -24,7 +24,7 @@ from transcription_platform.exceptions import (
 )
 from transcription_platform.pagination import PageNumberPagination
 from transcription_platform.ratelimit import rate_limit
-from transcription_platform.schemas import error_responses
+from transcription_platform.schemas import FormBool, error_responses
 from transcription_platform.transcriptions import exports, services, validation
 from transcription_platform.transcriptions.models import Status as JobStatus
 from transcription_platform.transcriptions.models import Transcription, search_vector
@@ -156,7 +156,7 @@ def create_transcription(
     prompt: Form[str] = "",
     engine: Form[str] = "",
     title: Form[str] = "",
-    analyze: Form[bool | None] = None,
+    analyze: Annotated[FormBool, Form(default=None)] = None,
 ):
     user = request.auth
     idempotency_key = (request.headers.get("Idempotency-Key") or "").strip()

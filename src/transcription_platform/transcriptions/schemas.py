@@ -6,6 +6,8 @@ from uuid import UUID
 
 from ninja import Field, Schema
 
+from transcription_platform.schemas import IsoDatetime
+
 StatusName = Literal["pending", "processing", "completed", "failed", "cancelled"]
 
 ORDERING_FIELDS = ("created_at", "updated_at", "completed_at", "duration", "title", "status")
@@ -96,9 +98,9 @@ class TranscriptExport(Schema):
 class TranscriptionFilters(Schema):
     status: StatusName | None = None
     language: str | None = Field(None, max_length=16, description="Requested or detected.")
-    created_after: datetime | None = None
-    created_before: datetime | None = None
-    updated_since: datetime | None = Field(
+    created_after: IsoDatetime | None = None
+    created_before: IsoDatetime | None = None
+    updated_since: IsoDatetime | None = Field(
         None, description="Only items changed at or after this time (offline sync)."
     )
     search: str | None = Field(None, max_length=200, description="Full text: title + transcript.")
