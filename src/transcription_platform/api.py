@@ -86,12 +86,26 @@ class PlatformAPI(NinjaAPI):
                 # ninja keys responses by int; JSON output needs (and tools expect) str.
                 responses = {str(k): v for k, v in operation.get("responses", {}).items()}
                 operation["responses"] = responses
+                for entry in responses.values():
+                    _json_last(entry)
                 for status in sorted(statuses | {s for s in responses if int(s) >= 400}):
                     entry = responses.setdefault(status, {})
                     entry.setdefault("description", ERROR_DESCRIPTIONS.get(status, "Error"))
                     if "content" not in entry:
                         entry.update(ref)
         return schema
+
+
+def _json_last(response: dict[str, Any]) -> None:
+    """List ``application/json`` after the other media types of a response.
+
+    Client generators (openapi-python-client, openapi-generator) read a response with
+    its first media type they support: a text reader handles every export format, a
+    JSON reader fails on SRT. JSON keeps its object schema for those that negotiate.
+    """
+    content = response.get("content")
+    if content and len(content) > 1 and "application/json" in content:
+        content["application/json"] = content.pop("application/json")
 
 
 def _declare_api_key_header(schema: dict[str, Any]) -> None:
