@@ -274,3 +274,9 @@ def test_audit_time_filters_refuse_unix_numbers(field):
 def test_create_analyze_is_true_or_false_only(auth_client, tmp_path, value):
     path = write_audio(tmp_path / "t.wav", [(1.0, 440)])
     assert_error(upload(auth_client, path, analyze=value), 422)
+
+
+def test_every_operation_id_is_in_the_api_guide(schema):
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "api.md").read_text()
+    for operation_id in EXPECTED_OPERATION_IDS:
+        assert f"`{operation_id}`" in guide, operation_id
