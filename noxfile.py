@@ -94,6 +94,8 @@ def docs(session: nox.Session) -> None:
     session.run(
         "mkdocs", "build", "--strict", "--site-dir", "site", env={"NO_MKDOCS_2_WARNING": "1"}
     )
+    # The site must render offline: no script, style sheet or font from a CDN.
+    session.run("python", "-m", "tests.docs.offline_site", "site")
 
 
 @nox.session

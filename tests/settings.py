@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_q",
+    "ninja",  # serves the Swagger UI's assets itself (no CDN)
     "ninja_jwt",
     "ninja_jwt.token_blacklist",
     "transcription_platform",

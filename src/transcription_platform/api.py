@@ -21,6 +21,10 @@ from transcription_platform.exceptions import install_exception_handlers
 from transcription_platform.ratelimit import default_rate_limit
 from transcription_platform.schemas import ErrorOut
 
+#: The header ``accounts.auth.PlatformAuth`` also reads a key from (kept literal so the
+#: core does not import an app; a test keeps the two equal).
+API_KEY_HEADER = "X-API-Key"
+
 ERROR_DESCRIPTIONS = {
     "400": "Bad request (error shape)",
     "401": "Not authenticated",
@@ -56,10 +60,12 @@ class JSONObjectParser(Parser):
 
 
 class PlatformAPI(NinjaAPI):
-    """NinjaAPI whose OpenAPI schema documents the errors every operation can return."""
+    """NinjaAPI whose OpenAPI schema documents the errors every operation can return
+    and the ``X-API-Key`` header every authenticated operation accepts."""
 
     def get_openapi_schema(self, *args: Any, **kwargs: Any) -> Any:
         schema = super().get_openapi_schema(*args, **kwargs)
+        _declare_api_key_header(schema)
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         if "ErrorOut" not in components:
             error_schema = ErrorOut.model_json_schema(ref_template="#/components/schemas/{model}")
@@ -80,12 +86,48 @@ class PlatformAPI(NinjaAPI):
                 # ninja keys responses by int; JSON output needs (and tools expect) str.
                 responses = {str(k): v for k, v in operation.get("responses", {}).items()}
                 operation["responses"] = responses
+                for entry in responses.values():
+                    _json_last(entry)
                 for status in sorted(statuses | {s for s in responses if int(s) >= 400}):
                     entry = responses.setdefault(status, {})
                     entry.setdefault("description", ERROR_DESCRIPTIONS.get(status, "Error"))
                     if "content" not in entry:
                         entry.update(ref)
         return schema
+
+
+def _json_last(response: dict[str, Any]) -> None:
+    """List ``application/json`` after the other media types of a response.
+
+    Client generators (openapi-python-client, openapi-generator) read a response with
+    its first media type they support: a text reader handles every export format, a
+    JSON reader fails on SRT. JSON keeps its object schema for those that negotiate.
+    """
+    content = response.get("content")
+    if content and len(content) > 1 and "application/json" in content:
+        content["application/json"] = content.pop("application/json")
+
+
+def _declare_api_key_header(schema: dict[str, Any]) -> None:
+    """Offer ``X-API-Key`` as an alternative to Bearer wherever a scheme is required.
+
+    The platform's auth reads both headers, but ninja can declare one scheme per auth
+    class; generated clients need the second one spelled out to send it.
+    """
+    schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
+    if not schemes:
+        return
+    schemes["ApiKeyHeader"] = {
+        "type": "apiKey",
+        "in": "header",
+        "name": API_KEY_HEADER,
+        "description": "A platform API key from /auth/api-keys/.",
+    }
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            security = operation.get("security")
+            if security and {"ApiKeyHeader": []} not in security:
+                security.append({"ApiKeyHeader": []})
 
 
 def _has_parameter(operation: dict[str, Any], name: str) -> bool:

@@ -19,14 +19,21 @@ def _page_url(request: HttpRequest, page: int) -> str:
     return request.build_absolute_uri(f"{request.path}?{query.urlencode()}")
 
 
+class PageQuery(Schema):
+    """The query parameters of every paginated list."""
+
+    page: int = Field(1, ge=1, description="1-based page number.")
+    page_size: int | None = Field(
+        None, ge=1, description="Items per page (capped at the site's maximum)."
+    )
+
+
 class PageNumberPagination(PaginationBase):
     """``?page=N&page_size=M``; page_size defaults to PAGE_SIZE, capped at MAX_PAGE_SIZE."""
 
-    class Input(Schema):
-        page: int = Field(1, ge=1, description="1-based page number.")
-        page_size: int | None = Field(
-            None, ge=1, description="Items per page (capped at the site's maximum)."
-        )
+    # Named at module level: the OpenAPI component takes the class name, and ninja's
+    # nested ``Input`` would publish a schema called "Input".
+    Input = PageQuery
 
     class Output(Schema):
         count: int
@@ -37,7 +44,7 @@ class PageNumberPagination(PaginationBase):
     items_attribute = "results"
 
     def paginate_queryset(
-        self, queryset: QuerySet, pagination: Input, request: HttpRequest, **params: Any
+        self, queryset: QuerySet, pagination: PageQuery, request: HttpRequest, **params: Any
     ) -> dict[str, Any]:
         size = min(pagination.page_size or settings.PAGE_SIZE, settings.MAX_PAGE_SIZE)
         page = pagination.page

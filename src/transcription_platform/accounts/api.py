@@ -30,6 +30,7 @@ router = Router(tags=["auth"])
 
 @router.post(
     "registration/",
+    operation_id="auth_register",
     response={201: TokensOut, **error_responses(400, 403)},
     summary="Create an account and receive tokens (when REGISTRATION_OPEN)",
 )
@@ -45,6 +46,7 @@ def register(request: HttpRequest, payload: RegistrationIn):
 
 @router.post(
     "login/",
+    operation_id="auth_login",
     response={200: TokensOut, **error_responses(400)},
     summary="Exchange email (or username) and password for tokens",
 )
@@ -59,6 +61,7 @@ def login(request: HttpRequest, payload: LoginIn):
 
 @router.post(
     "refresh/",
+    operation_id="auth_refresh",
     response={200: AccessOut, **error_responses(401)},
     summary="Exchange a refresh token for a new access token",
 )
@@ -69,6 +72,7 @@ def refresh(request: HttpRequest, payload: RefreshIn):
 
 @router.post(
     "logout/",
+    operation_id="auth_logout",
     auth=platform_auth,
     response={204: None, **error_responses(400)},
     summary="Revoke a refresh token (blacklist)",
@@ -87,6 +91,12 @@ def logout(request: HttpRequest, payload: RefreshIn):
     return Status(204, None)
 
 
-@router.get("me/", auth=platform_auth, response=UserOut, summary="The authenticated user")
+@router.get(
+    "me/",
+    operation_id="auth_me",
+    auth=platform_auth,
+    response=UserOut,
+    summary="The authenticated user",
+)
 def me(request: HttpRequest):
     return request.auth

@@ -38,6 +38,7 @@ class ApiKeyCreatedOut(ApiKeyOut):
 
 @router.post(
     "/",
+    operation_id="api_keys_create",
     response={201: ApiKeyCreatedOut, **error_responses(400)},
     summary="Create an API key (the secret is shown once)",
 )
@@ -46,7 +47,12 @@ def create_api_key(request: HttpRequest, payload: ApiKeyIn):
     return Status(201, ApiKeyCreatedOut(**ApiKeyOut.from_orm(key).model_dump(), key=secret))
 
 
-@router.get("/", response=list[ApiKeyOut], summary="Your API keys (active and revoked)")
+@router.get(
+    "/",
+    operation_id="api_keys_list",
+    response=list[ApiKeyOut],
+    summary="Your API keys (active and revoked)",
+)
 @paginate(PageNumberPagination)
 def list_api_keys(request: HttpRequest):
     return ApiKey.objects.filter(user=request.auth)
@@ -54,6 +60,7 @@ def list_api_keys(request: HttpRequest):
 
 @router.delete(
     "/{int:key_id}/",
+    operation_id="api_keys_revoke",
     response={204: None, **error_responses(404)},
     summary="Revoke an API key",
 )

@@ -9,7 +9,7 @@ from typing import Any
 
 from django.http import HttpRequest
 from ninja import Field, Router, Schema
-from pydantic import SecretStr
+from pydantic import SecretStr, StrictBool
 
 from transcription_platform.accounts import services
 from transcription_platform.accounts.auth import platform_auth
@@ -44,7 +44,7 @@ class SettingsPut(Schema):
     model: str = Field("", max_length=100)
     language: str = Field("", max_length=16)
     prompt: str = Field("", max_length=2000)
-    analysis_enabled: bool | None = None
+    analysis_enabled: StrictBool | None = None
     api_key: SecretStr | None = Field(None, max_length=512, description=API_KEY_DESCRIPTION)
 
 
@@ -53,7 +53,7 @@ class SettingsPatch(Schema):
     model: str | None = Field(None, max_length=100)
     language: str | None = Field(None, max_length=16)
     prompt: str | None = Field(None, max_length=2000)
-    analysis_enabled: bool | None = None
+    analysis_enabled: StrictBool | None = None
     api_key: SecretStr | None = Field(None, max_length=512, description=API_KEY_DESCRIPTION)
 
 
@@ -71,13 +71,16 @@ def _changes(payload: Schema, *, replace: bool) -> dict[str, Any]:
     return changes
 
 
-@router.get("/", response=SettingsOut, summary="Your transcription settings")
+@router.get(
+    "/", operation_id="settings_get", response=SettingsOut, summary="Your transcription settings"
+)
 def get_settings(request: HttpRequest) -> TranscriptionSettings:
     return services.get_transcription_settings(request.auth)
 
 
 @router.put(
     "/",
+    operation_id="settings_replace",
     response={200: SettingsOut, **error_responses(400)},
     summary="Replace your transcription settings",
 )
@@ -89,6 +92,7 @@ def put_settings(request: HttpRequest, payload: SettingsPut) -> TranscriptionSet
 
 @router.patch(
     "/",
+    operation_id="settings_update",
     response={200: SettingsOut, **error_responses(400)},
     summary="Change some of your transcription settings",
 )

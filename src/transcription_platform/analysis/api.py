@@ -17,7 +17,9 @@ from transcription_platform.transcriptions.services import get_transcription_for
 router = Router(tags=["analysis"], auth=platform_auth)
 
 
-class ErrorInfo(Schema):
+class AnalysisError(Schema):
+    """Why an analysis failed, or the last transient error."""
+
     code: str
     message: str
 
@@ -50,7 +52,7 @@ class AnalysisOut(Schema):
     topics: list[TopicOut]
     action_items: list[ActionItemOut]
     usage: UsageOut = Field(..., description="Tokens of this run, failed attempts included.")
-    error: ErrorInfo | None = Field(
+    error: AnalysisError | None = Field(
         None, description="Why it failed, or the last transient error while it waits to retry."
     )
     attempts: int
@@ -67,6 +69,7 @@ class AnalysisRequest(Schema):
 
 @router.get(
     "{uuid:transcription_id}/analysis",
+    operation_id="analysis_get",
     response={200: AnalysisOut, **error_responses(404)},
     summary="The analysis of a transcript: summary, topics, action items",
     description=(
@@ -88,6 +91,7 @@ def get_analysis(request: HttpRequest, transcription_id: UUID) -> Analysis:
 
 @router.post(
     "{uuid:transcription_id}/analysis",
+    operation_id="analysis_request",
     response={202: AnalysisOut, **error_responses(400, 404, 409)},
     summary="Analyse a transcript, or analyse it again (optionally with another analyzer)",
     description=(

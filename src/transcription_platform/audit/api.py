@@ -11,7 +11,7 @@ from transcription_platform.accounts.auth import platform_auth
 from transcription_platform.accounts.roles import ADMIN, AUDITOR, require_role
 from transcription_platform.audit.models import AuditAction, AuditLog
 from transcription_platform.pagination import PageNumberPagination
-from transcription_platform.schemas import error_responses
+from transcription_platform.schemas import IsoDatetime, error_responses
 
 router = Router(tags=["audit"], auth=platform_auth)
 
@@ -36,16 +36,17 @@ class AuditFilter(FilterSchema):
     action: AuditAction | None = None
     object_type: str | None = Field(None, max_length=100, description="e.g. app_label.model")
     object_id: str | None = Field(None, max_length=64)
-    since: Annotated[datetime | None, FilterLookup("created_at__gte")] = Field(
+    since: Annotated[IsoDatetime | None, FilterLookup("created_at__gte")] = Field(
         None, description="Entries at or after this time."
     )
-    until: Annotated[datetime | None, FilterLookup("created_at__lt")] = Field(
+    until: Annotated[IsoDatetime | None, FilterLookup("created_at__lt")] = Field(
         None, description="Entries before this time."
     )
 
 
 @router.get(
     "/",
+    operation_id="audit_list",
     response={200: list[AuditEntryOut], **error_responses(403)},
     summary="List audit entries (auditor or admin role)",
 )

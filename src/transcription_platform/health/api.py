@@ -18,6 +18,7 @@ class HealthOut(Schema):
 
 @router.get(
     "",
+    operation_id="health_get",
     response={200: HealthOut, 503: HealthOut},
     auth=None,
     summary="Readiness: every dependency check (200 healthy, 503 otherwise)",

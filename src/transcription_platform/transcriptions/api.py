@@ -3,7 +3,7 @@
 import os
 import tempfile
 from dataclasses import asdict
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
 from django.core.files.uploadhandler import StopUpload, TemporaryFileUploadHandler
@@ -24,11 +24,12 @@ from transcription_platform.exceptions import (
 )
 from transcription_platform.pagination import PageNumberPagination
 from transcription_platform.ratelimit import rate_limit
-from transcription_platform.schemas import error_responses
+from transcription_platform.schemas import FormBool, error_responses
 from transcription_platform.transcriptions import exports, services, validation
 from transcription_platform.transcriptions.models import Status as JobStatus
 from transcription_platform.transcriptions.models import Transcription, search_vector
 from transcription_platform.transcriptions.schemas import (
+    TranscriptExport,
     TranscriptionFilters,
     TranscriptionListItem,
     TranscriptionOut,
@@ -43,6 +44,33 @@ LIST_FIELDS = [f for f in TranscriptionListItem.model_fields if f != "error"] + 
     "error_code",
     "error_message",
 ]
+
+
+#: Media type served for each PyAV demuxer name the upload probe records. The type the
+#: uploader sent is never echoed back: it is unchecked client input.
+AUDIO_MEDIA_TYPES: dict[str, str] = {
+    "mp3": "audio/mpeg",
+    "wav": "audio/wav",
+    "flac": "audio/flac",
+    "ogg": "audio/ogg",
+    "mov,mp4,m4a,3gp,3g2,mj2": "audio/mp4",
+    "matroska,webm": "audio/webm",
+    "aac": "audio/aac",
+    "aiff": "audio/aiff",
+}
+AUDIO_MEDIA_TYPES_SERVED = (*dict.fromkeys(AUDIO_MEDIA_TYPES.values()), "application/octet-stream")
+
+
+def audio_media_type(container: str) -> str:
+    """The media type to serve audio of the probed ``container`` with.
+
+    Args:
+        container: PyAV's demuxer name, as stored in ``Transcription.audio_info``.
+
+    Returns:
+        An ``audio/*`` type, or ``application/octet-stream`` for any other container.
+    """
+    return AUDIO_MEDIA_TYPES.get(container, "application/octet-stream")
 
 
 # --------------------------------------------------------------------------- upload
@@ -93,6 +121,7 @@ def _local_path(upload: UploadedFile) -> tuple[str, bool]:
 
 @router.post(
     "",
+    operation_id="transcriptions_create",
     response={201: TranscriptionOut, **error_responses(400, 413, 415)},
     summary="Upload audio and start a transcription",
     description=(
@@ -102,6 +131,20 @@ def _local_path(upload: UploadedFile) -> tuple[str, bool]:
         "runs (or skips) transcript analysis once transcribed; left out, the user's "
         "setting or the site default decides."
     ),
+    openapi_extra={
+        "parameters": [
+            {
+                "name": "Idempotency-Key",
+                "in": "header",
+                "required": False,
+                "schema": {"type": "string", "maxLength": 255},
+                "description": (
+                    "Any unique string (e.g. a UUID). Resending the same key within 24 h "
+                    "returns the original transcription with `Idempotent-Replayed: true`."
+                ),
+            }
+        ]
+    },
 )
 @decorate_view(_stream_uploads_to_disk)
 @rate_limit("transcription_create", "user")
@@ -113,7 +156,7 @@ def create_transcription(
     prompt: Form[str] = "",
     engine: Form[str] = "",
     title: Form[str] = "",
-    analyze: Form[bool | None] = None,
+    analyze: Annotated[FormBool, Form(default=None)] = None,
 ):
     user = request.auth
     idempotency_key = (request.headers.get("Idempotency-Key") or "").strip()
@@ -213,6 +256,7 @@ def _is_postgres(queryset: QuerySet) -> bool:
 
 @router.get(
     "",
+    operation_id="transcriptions_list",
     response=list[TranscriptionListItem],
     summary="List your transcriptions (paginated, filterable, searchable)",
 )
@@ -224,6 +268,7 @@ def list_transcriptions(request: HttpRequest, filters: Query[TranscriptionFilter
 
 @router.get(
     "{uuid:transcription_id}",
+    operation_id="transcriptions_get",
     response={200: TranscriptionOut, **error_responses(404)},
     summary="A transcription with its transcript and segments",
 )
@@ -237,6 +282,7 @@ def get_transcription(request: HttpRequest, transcription_id: UUID):
 
 @router.delete(
     "{uuid:transcription_id}",
+    operation_id="transcriptions_delete",
     response={204: None, **error_responses(404)},
     summary="Delete a transcription and its audio",
 )
@@ -254,6 +300,7 @@ def delete_transcription(request: HttpRequest, transcription_id: UUID):
 
 @router.post(
     "{uuid:transcription_id}/retry",
+    operation_id="transcriptions_retry",
     response={200: TranscriptionOut, **error_responses(404, 409)},
     summary="Retry a failed transcription (409 unless failed)",
 )
@@ -270,6 +317,7 @@ def retry_transcription(request: HttpRequest, transcription_id: UUID):
 
 @router.post(
     "{uuid:transcription_id}/cancel",
+    operation_id="transcriptions_cancel",
     response={200: TranscriptionOut, **error_responses(404, 409)},
     summary="Cancel a pending or processing transcription (409 otherwise)",
 )
@@ -280,14 +328,22 @@ def cancel_transcription(request: HttpRequest, transcription_id: UUID):
 
 @router.get(
     "{uuid:transcription_id}/audio",
-    response={200: bytes, **error_responses(404)},
+    operation_id="transcriptions_audio",
+    response={200: None, **error_responses(404)},
     summary="Download the original audio (streamed)",
+    description=(
+        "Served with the media type of the container the upload probe found "
+        "(e.g. `audio/mpeg`, `audio/wav`, `audio/flac`, `audio/ogg`), "
+        "`application/octet-stream` for any other; never the type the uploader declared."
+    ),
     openapi_extra={
         "responses": {
             200: {
+                "description": "The audio file, as an attachment",
                 "content": {
-                    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
-                }
+                    media: {"schema": {"type": "string", "format": "binary"}}
+                    for media in AUDIO_MEDIA_TYPES_SERVED
+                },
             }
         }
     },
@@ -303,26 +359,24 @@ def download_audio(request: HttpRequest, transcription_id: UUID):
         handle,
         as_attachment=True,
         filename=transcription.original_filename,
-        content_type=transcription.content_type or "application/octet-stream",
+        content_type=audio_media_type(transcription.audio_info.get("container", "")),
     )
 
 
 @router.get(
     "{uuid:transcription_id}/export",
-    response={200: bytes, **error_responses(404, 409)},
+    operation_id="transcriptions_export",
+    # The JSON variant's schema comes from here; the text formats are added below.
+    response={200: TranscriptExport, **error_responses(404, 409)},
     summary="Download the transcript as txt, srt, vtt or json",
     openapi_extra={
         "responses": {
             200: {
+                "description": "The transcript as an attachment, in the requested format",
                 "content": {
                     media: {"schema": {"type": "string"}}
-                    for media in (
-                        "text/plain",
-                        "application/x-subrip",
-                        "text/vtt",
-                        "application/json",
-                    )
-                }
+                    for media in ("text/plain", "application/x-subrip", "text/vtt")
+                },
             }
         }
     },

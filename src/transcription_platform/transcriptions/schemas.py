@@ -6,6 +6,8 @@ from uuid import UUID
 
 from ninja import Field, Schema
 
+from transcription_platform.schemas import IsoDatetime
+
 StatusName = Literal["pending", "processing", "completed", "failed", "cancelled"]
 
 ORDERING_FIELDS = ("created_at", "updated_at", "completed_at", "duration", "title", "status")
@@ -15,7 +17,9 @@ Ordering = Literal[
 ]  # fmt: skip
 
 
-class ErrorInfo(Schema):
+class TranscriptionError(Schema):
+    """Why a transcription failed."""
+
     code: str
     message: str
 
@@ -50,7 +54,7 @@ class TranscriptionListItem(Schema):
     duration: float | None
     size_bytes: int
     content_type: str
-    error: ErrorInfo | None
+    error: TranscriptionError | None
     created_at: datetime
     started_at: datetime | None
     completed_at: datetime | None
@@ -67,12 +71,36 @@ class TranscriptionOut(TranscriptionListItem):
     audio_info: dict[str, Any]
 
 
+class TranscriptExport(Schema):
+    """The document ``export?format=json`` serves (see ``exports.to_json``)."""
+
+    id: UUID
+    title: str
+    original_filename: str
+    language: str
+    detected_language: str
+    engine: str
+    model: str
+    duration: float | None
+    created_at: datetime
+    completed_at: datetime | None
+    text: str
+    segments: list[SegmentOut]
+    analysis: dict[str, Any] | None = Field(
+        None,
+        description=(
+            "The transcript's analysis (status, summary, topics, action_items, usage, "
+            "error, …); present only when the analysis app is installed and one was requested."
+        ),
+    )
+
+
 class TranscriptionFilters(Schema):
     status: StatusName | None = None
     language: str | None = Field(None, max_length=16, description="Requested or detected.")
-    created_after: datetime | None = None
-    created_before: datetime | None = None
-    updated_since: datetime | None = Field(
+    created_after: IsoDatetime | None = None
+    created_before: IsoDatetime | None = None
+    updated_since: IsoDatetime | None = Field(
         None, description="Only items changed at or after this time (offline sync)."
     )
     search: str | None = Field(None, max_length=200, description="Full text: title + transcript.")
