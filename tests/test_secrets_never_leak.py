@@ -15,7 +15,7 @@ from django.test import Client
 
 from tests.conftest import API, bearer_client
 from transcription_platform.accounts.models import TranscriptionSettings
-from transcription_platform.accounts.roles import ROLE_GROUPS
+from transcription_platform.roles import ROLE_GROUPS
 
 pytestmark = pytest.mark.django_db
 

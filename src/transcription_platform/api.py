@@ -21,8 +21,8 @@ from transcription_platform.exceptions import install_exception_handlers
 from transcription_platform.ratelimit import default_rate_limit
 from transcription_platform.schemas import ErrorOut
 
-#: The header ``accounts.auth.PlatformAuth`` also reads a key from (kept literal so the
-#: core does not import an app; a test keeps the two equal).
+#: The header ``transcription_platform.auth.PlatformAuth`` also reads a key from (kept
+#: literal; a test keeps the two equal).
 API_KEY_HEADER = "X-API-Key"
 
 ERROR_DESCRIPTIONS = {

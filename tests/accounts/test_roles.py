@@ -7,7 +7,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.test import RequestFactory
 
-from transcription_platform.accounts import roles
+from transcription_platform import roles
 from transcription_platform.accounts.models import ApiKey
 from transcription_platform.accounts.services import create_api_key
 from transcription_platform.exceptions import AuthenticationFailed, PermissionDenied

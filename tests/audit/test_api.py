@@ -10,9 +10,9 @@ from django.contrib.auth.models import Group
 from django.utils import timezone
 
 from tests.conftest import API, assert_error, bearer_client
-from transcription_platform.accounts.roles import ROLE_GROUPS
 from transcription_platform.audit.models import AuditLog
 from transcription_platform.audit.services import log_action
+from transcription_platform.roles import ROLE_GROUPS
 
 pytestmark = pytest.mark.django_db
 URL = f"{API}/audit/"

@@ -10,8 +10,8 @@ from model_bakery import baker
 from tests.conftest import API, assert_error, bearer_client
 from tests.fixtures.audio import write_audio
 from tests.transcriptions.conftest import media_root  # noqa: F401  (autouse: audio in tmp)
-from transcription_platform.accounts.roles import ROLE_GROUPS
 from transcription_platform.audit.models import AuditLog
+from transcription_platform.roles import ROLE_GROUPS
 from transcription_platform.transcriptions.models import Transcription
 
 pytestmark = pytest.mark.django_db

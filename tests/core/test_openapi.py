@@ -101,8 +101,8 @@ def test_create_declares_the_idempotency_key_header(schema):
 
 
 def test_x_api_key_is_a_security_scheme_next_to_bearer(schema):
-    from transcription_platform.accounts.auth import API_KEY_HEADER
     from transcription_platform.api import API_KEY_HEADER as DECLARED
+    from transcription_platform.auth import API_KEY_HEADER
 
     assert DECLARED == API_KEY_HEADER
     schemes = schema["components"]["securitySchemes"]

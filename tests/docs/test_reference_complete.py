@@ -113,8 +113,8 @@ NAMES = documented_names()
 
 def test_the_collector_finds_what_the_brief_names():
     for name in (
-        "transcription_platform.accounts.auth.platform_auth",
-        "transcription_platform.accounts.roles.require_role",
+        "transcription_platform.auth.platform_auth",
+        "transcription_platform.roles.require_role",
         "transcription_platform.ratelimit.rate_limit",
         "transcription_platform.crypto.generate_key",
         "transcription_platform.health.checks.database",

@@ -7,7 +7,6 @@ from ninja_jwt.settings import api_settings as jwt_settings
 from ninja_jwt.tokens import RefreshToken
 
 from transcription_platform.accounts import services
-from transcription_platform.accounts.auth import platform_auth
 from transcription_platform.accounts.schemas import (
     AccessOut,
     LoginIn,
@@ -17,6 +16,7 @@ from transcription_platform.accounts.schemas import (
     UserOut,
 )
 from transcription_platform.accounts.tokens import refresh_tokens
+from transcription_platform.auth import platform_auth
 from transcription_platform.conf import settings
 from transcription_platform.exceptions import (
     RegistrationClosed,

@@ -11,8 +11,8 @@ from ninja import Field, Router, Schema, Status
 from ninja.pagination import paginate
 
 from transcription_platform.accounts import services
-from transcription_platform.accounts.auth import platform_auth
 from transcription_platform.accounts.models import ApiKey
+from transcription_platform.auth import platform_auth
 from transcription_platform.pagination import PageNumberPagination
 from transcription_platform.schemas import error_responses
 

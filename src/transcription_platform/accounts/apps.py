@@ -17,7 +17,7 @@ class AccountsConfig(AppConfig):
         from django.apps import apps
         from django.db.models.signals import pre_save
 
-        from transcription_platform.accounts import roles
+        from transcription_platform import roles
         from transcription_platform.accounts.tokens import hash_outstanding_token
 
         roles.connect_signals()

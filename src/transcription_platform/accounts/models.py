@@ -10,7 +10,7 @@ from transcription_platform.crypto import EncryptedTextField
 
 class PlatformPermission(models.Model):
     """Holder of the role permissions (no table). Grant them to any group to map a
-    site's own roles; ``accounts.roles`` creates default groups that bundle them."""
+    site's own roles; ``transcription_platform.roles`` creates default groups that bundle them."""
 
     class Meta:
         managed = False

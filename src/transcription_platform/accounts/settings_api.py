@@ -12,8 +12,8 @@ from ninja import Field, Router, Schema
 from pydantic import SecretStr, StrictBool
 
 from transcription_platform.accounts import services
-from transcription_platform.accounts.auth import platform_auth
 from transcription_platform.accounts.models import TranscriptionSettings
+from transcription_platform.auth import platform_auth
 from transcription_platform.crypto import RevealedSecret
 from transcription_platform.schemas import error_responses
 

@@ -7,9 +7,9 @@ from uuid import UUID
 from django.http import HttpRequest
 from ninja import Body, Field, Router, Schema, Status
 
-from transcription_platform.accounts.auth import platform_auth
 from transcription_platform.analysis import services
 from transcription_platform.analysis.models import Analysis
+from transcription_platform.auth import platform_auth
 from transcription_platform.exceptions import NotFound
 from transcription_platform.schemas import error_responses
 from transcription_platform.transcriptions.services import get_transcription_for

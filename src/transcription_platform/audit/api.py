@@ -7,10 +7,10 @@ from django.http import HttpRequest
 from ninja import Field, FilterLookup, FilterSchema, Query, Router, Schema
 from ninja.pagination import paginate
 
-from transcription_platform.accounts.auth import platform_auth
-from transcription_platform.accounts.roles import ADMIN, AUDITOR, require_role
 from transcription_platform.audit.models import AuditAction, AuditLog
+from transcription_platform.auth import platform_auth
 from transcription_platform.pagination import PageNumberPagination
+from transcription_platform.roles import ADMIN, AUDITOR, require_role
 from transcription_platform.schemas import IsoDatetime, error_responses
 
 router = Router(tags=["audit"], auth=platform_auth)

@@ -22,7 +22,7 @@ from django.apps import apps
 from django.db import models, transaction
 from django.http import HttpRequest
 
-from transcription_platform.accounts.roles import request_user
+from transcription_platform.roles import request_user
 
 if TYPE_CHECKING:
     from transcription_platform.audit.models import AuditAction, AuditLog

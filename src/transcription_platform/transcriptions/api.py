@@ -14,8 +14,8 @@ from ninja import File, Form, Query, Router, Status, UploadedFile
 from ninja.decorators import decorate_view
 from ninja.pagination import paginate
 
-from transcription_platform.accounts.auth import platform_auth
 from transcription_platform.audit.services import log_action
+from transcription_platform.auth import platform_auth
 from transcription_platform.conf import settings
 from transcription_platform.exceptions import (
     NotFound,

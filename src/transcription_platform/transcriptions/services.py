@@ -81,7 +81,7 @@ def transcriptions_for(user: Any) -> QuerySet[Transcription]:
 
 def _is_support_admin(user: Any) -> bool:
     try:
-        from transcription_platform.accounts.roles import is_support_admin
+        from transcription_platform.roles import is_support_admin
     except ImportError:  # accounts app left out: no roles
         return False
     return is_support_admin(user)
