@@ -1,18 +1,27 @@
-"""Authentication for the API: a JWT access token or a platform API key.
+"""Authentication for the API: a JWT access token, a platform API key, and whatever else
+the site lists in the ``AUTHENTICATION`` setting.
 
-One class so every protected operation says ``auth=platform_auth`` and accepts both:
+Every protected operation says ``auth=platform_auth``. By default that accepts:
 
 * ``Authorization: Bearer <JWT access token>`` (from /auth/login/),
 * ``Authorization: Bearer <API key>`` (keys start with ``API_KEY_PREFIX``, ``tp_``),
 * ``X-API-Key: <API key>``.
+
+A host site can add its own session (for its own pages) with
+:class:`SessionAuth`, which enforces CSRF on unsafe methods.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, overload
 
+from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
 from django.http import HttpRequest
+from django.utils.module_loading import import_string
 from ninja.security import HttpBearer
+from ninja.security import SessionAuth as NinjaSessionAuth
 from ninja_extra.exceptions import APIException
 from ninja_jwt.authentication import JWTBaseAuthentication
 from ninja_jwt.exceptions import TokenError
@@ -55,4 +64,100 @@ class PlatformAuth(JWTBaseAuthentication, HttpBearer):
         return user
 
 
-platform_auth = PlatformAuth()
+class SessionAuth(NinjaSessionAuth):
+    """The host site's Django session, with CSRF enforced on unsafe methods.
+
+    Unlike ninja's class it only answers for requests that carry a session cookie: a
+    bearer-token client with no cookie is never asked for a CSRF token, and a request
+    with no credentials at all still answers 401, not 403.
+    """
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if self.param_name not in request.COOKIES:
+            return None
+        return super().__call__(request)
+
+
+class ConfiguredAuth(Sequence):
+    """The auth callables named by the ``AUTHENTICATION`` setting, in order.
+
+    ninja accepts a sequence as ``auth=`` and tries each entry until one returns a user.
+    Entries are built on first use and again after the setting changes, so routers
+    declared at import time follow ``override_settings``.
+    """
+
+    def __init__(self) -> None:
+        self._callbacks: list[Callable[[HttpRequest], Any]] | None = None
+
+    @property
+    def callbacks(self) -> list[Callable[[HttpRequest], Any]]:
+        """The instantiated auth callables.
+
+        Returns:
+            One callable per dotted path of ``AUTHENTICATION``.
+
+        Raises:
+            ImproperlyConfigured: The setting is empty or names something unusable.
+        """
+        if self._callbacks is None:
+            self._callbacks = load_authentication(settings.AUTHENTICATION)
+        return self._callbacks
+
+    def reset(self) -> None:
+        """Forget the built callables (the setting changed)."""
+        self._callbacks = None
+
+    @overload
+    def __getitem__(self, index: int) -> Callable[[HttpRequest], Any]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Callable[[HttpRequest], Any]]: ...
+
+    def __getitem__(self, index: int | slice) -> Any:
+        return self.callbacks[index]
+
+    def __len__(self) -> int:
+        return len(self.callbacks)
+
+
+def load_authentication(paths: list[Any]) -> list[Callable[[HttpRequest], Any]]:
+    """Import and instantiate the auth classes named in ``paths``.
+
+    Args:
+        paths: Dotted paths of ninja auth classes (instantiated without arguments) or
+            of ready callables taking the request.
+
+    Returns:
+        The auth callables, in the given order.
+
+    Raises:
+        ImproperlyConfigured: ``paths`` is empty, or an entry is not a dotted path to an
+            importable callable.
+    """
+    key = "TRANSCRIPTION_PLATFORM['AUTHENTICATION']"
+    if not paths:
+        raise ImproperlyConfigured(f"{key} must name at least one auth class.")
+    callbacks = []
+    for path in paths:
+        if not isinstance(path, str):
+            raise ImproperlyConfigured(f"{key} entries must be dotted paths, got {path!r}.")
+        try:
+            target = import_string(path)
+        except ImportError as exc:
+            raise ImproperlyConfigured(f"{key}: cannot import {path!r} ({exc}).") from exc
+        callback = target() if isinstance(target, type) else target
+        if not callable(callback):
+            raise ImproperlyConfigured(f"{key}: {path!r} is not callable.")
+        callbacks.append(callback)
+    return callbacks
+
+
+platform_auth = ConfiguredAuth()
+
+
+def _reset_authentication(*, setting: str, **kwargs: Any) -> None:
+    if setting == "TRANSCRIPTION_PLATFORM":
+        platform_auth.reset()
+
+
+setting_changed.connect(_reset_authentication, dispatch_uid="transcription_platform.auth")

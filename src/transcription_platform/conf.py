@@ -145,6 +145,12 @@ SETTINGS: dict[str, Setting] = {
     "ROLE_CACHE_SECONDS": Setting(
         30, int, "How long a user's roles stay cached (Django's own changes clear it; 0: off)."
     ),
+    "AUTHENTICATION": Setting(
+        ["transcription_platform.auth.PlatformAuth"],
+        list,
+        "Dotted paths of the API's auth classes, tried in order (default: JWT + API keys; "
+        "add transcription_platform.auth.SessionAuth for the host site's session).",
+    ),
     "API_KEY_PREFIX": Setting("tp_", str, "Prefix that marks a platform API key."),
     "AUDIT_RETENTION_DAYS": Setting(
         365, int, "Audit entries older than this are removed by purge_audit_log.", nullable=True
