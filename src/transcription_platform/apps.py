@@ -2,7 +2,7 @@ from django.apps import AppConfig
 
 
 class TranscriptionPlatformConfig(AppConfig):
-    """Core app: system checks and the management commands (startup_checks, transcribe…)."""
+    """Core app: system checks and the core commands (startup_checks, rotate_encryption_keys)."""
 
     name = "transcription_platform"
     label = "transcription_platform"

@@ -16,7 +16,9 @@ from tests.conftest import assert_error
 from tests.transcriptions.conftest import stored_files, upload
 from transcription_platform.engines import get_engine
 from transcription_platform.engines.fake import VOCABULARY
-from transcription_platform.management.commands.transcribe import Command as TranscribeCommand
+from transcription_platform.transcriptions.management.commands.transcribe import (
+    Command as TranscribeCommand,
+)
 from transcription_platform.transcriptions.models import Status, Transcription
 
 pytestmark = pytest.mark.django_db

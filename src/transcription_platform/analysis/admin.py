@@ -1,4 +1,5 @@
-"""Read-only admin of analyses, also shown inline on each transcription's page.
+"""Read-only admin of analyses, also shown inline on each transcription's page (the
+transcriptions admin picks :class:`AnalysisInline` up from ``AnalysisConfig``).
 
 Analyses change only through :mod:`transcription_platform.analysis.services` (the API's
 POST …/analysis re-runs one); the admin is for looking.
@@ -10,12 +11,8 @@ from django.contrib import admin
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-# Imported for its side effect: the Transcription admin must be registered before the
-# inline is added to it below, whatever the order of INSTALLED_APPS.
-import transcription_platform.transcriptions.admin  # noqa: F401
 from transcription_platform.admin import ReadOnlyAdminMixin
 from transcription_platform.analysis.models import Analysis
-from transcription_platform.transcriptions.models import Transcription
 
 
 def _clock(seconds: float | None) -> str:
@@ -108,8 +105,3 @@ class AnalysisInline(AnalysisDisplay, ReadOnlyAdminMixin, admin.StackedInline):
     readonly_fields = DETAIL_FIELDS
     extra = 0
     can_delete = False
-
-
-if admin.site.is_registered(Transcription):  # a site may have replaced or dropped it
-    transcription_admin = admin.site.get_model_admin(Transcription)
-    transcription_admin.inlines = (*transcription_admin.inlines, AnalysisInline)

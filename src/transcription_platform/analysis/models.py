@@ -12,8 +12,6 @@ from typing import Any
 from django.db import models
 from django.utils import timezone
 
-from transcription_platform.transcriptions.models import Transcription
-
 
 class AnalysisStatus(models.TextChoices):
     PENDING = "pending", "Pending"
@@ -24,7 +22,10 @@ class AnalysisStatus(models.TextChoices):
 
 class Analysis(models.Model):
     transcription = models.OneToOneField(
-        Transcription, on_delete=models.CASCADE, related_name="analysis"
+        # By label: the transcriptions app's models are reached through its services.
+        "transcription_platform_transcriptions.Transcription",
+        on_delete=models.CASCADE,
+        related_name="analysis",
     )
     analyzer = models.CharField(max_length=64, help_text="Name in ANALYZERS.")
     model = models.CharField(max_length=128, blank=True)

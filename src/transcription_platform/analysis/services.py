@@ -13,13 +13,17 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
 from transcription_platform import signals
+from transcription_platform.accounts.services import (
+    provider_api_key_for,
+    transcription_defaults_for,
+)
 from transcription_platform.analysis.analyzers import (
     AnalysisError,
     AnalysisResult,
@@ -34,7 +38,10 @@ from transcription_platform.analysis.models import Analysis, AnalysisStatus
 from transcription_platform.conf import settings
 from transcription_platform.exceptions import Conflict, TranscriptionPlatformError, ValidationError
 from transcription_platform.retry import backoff_delay
-from transcription_platform.transcriptions.models import Status, Transcription
+from transcription_platform.transcriptions import services as transcriptions
+
+if TYPE_CHECKING:
+    from transcription_platform.transcriptions.models import Transcription
 
 logger = logging.getLogger("transcription_platform.analysis")
 
@@ -86,14 +93,10 @@ def request_analysis(transcription: Transcription, analyzer: str | None = None) 
 
     name = validated_analyzer(analyzer)
     with transaction.atomic():
-        locked = Transcription.objects.select_for_update().only("pk", "status")
-        current = locked.get(pk=transcription.pk)
-        if current.status != Status.COMPLETED:
-            raise Conflict(
-                "Only a completed transcription can be analysed.",
-                code="not_completed",
-                details={"status": current.status},
-            )
+        # Locked so the transcription cannot be deleted or reset while we enqueue.
+        transcriptions.require_completed(
+            transcription.pk, message="Only a completed transcription can be analysed.", lock=True
+        )
         now = timezone.now()
         analysis = (
             Analysis.objects.select_for_update().filter(transcription_id=transcription.pk).first()
@@ -155,7 +158,7 @@ def run_analysis(transcription_id: Any) -> Analysis | None:
     if claim is None:
         return None
     analysis, claimed_at = claim
-    transcription = Transcription.objects.filter(pk=transcription_id).first()
+    transcription = transcriptions.find_transcription(transcription_id)
     if transcription is None:  # deleted meanwhile (the analysis went with it)
         return None
     owner_key: str | None = None
@@ -206,7 +209,7 @@ def _claim(transcription_id: Any) -> tuple[Analysis, Any] | None:
     rows = (
         Analysis.objects.filter(transcription_id=transcription_id)
         .filter(claimable)
-        .filter(transcription__status=Status.COMPLETED)
+        .filter(transcription__status=transcriptions.Status.COMPLETED)
     )
     # Several claims (a redelivery and a scheduled retry) race: the UPDATE decides.
     if not rows.update(
@@ -309,7 +312,7 @@ def _retry_or_fail(
 def _send_on_commit(signal: Any, analysis: Analysis, **kwargs: Any) -> None:
     transaction.on_commit(
         lambda: signal.send(
-            sender=Transcription,
+            sender=type(analysis.transcription),
             transcription=analysis.transcription,
             analysis=analysis,
             **kwargs,
@@ -329,10 +332,6 @@ def owner_api_key(transcription: Transcription, analyzer: Analyzer) -> str | Non
     """
     if "base_url" not in analyzer.options:
         return None  # not a provider-backed analyzer: no key to send
-    try:
-        from transcription_platform.accounts.services import provider_api_key_for
-    except ImportError:  # accounts app left out: no per-user keys
-        return None
     from transcription_platform.engines import get_engine
 
     engine_name = _owner_defaults(transcription.owner).get("engine") or settings.DEFAULT_ENGINE
@@ -346,10 +345,6 @@ def owner_api_key(transcription: Transcription, analyzer: Analyzer) -> str | Non
 
 
 def _owner_defaults(owner: Any) -> dict[str, Any]:
-    try:
-        from transcription_platform.accounts.services import transcription_defaults_for
-    except ImportError:
-        return {}
     return transcription_defaults_for(owner) or {}
 
 

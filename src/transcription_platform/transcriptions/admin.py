@@ -22,6 +22,7 @@ from django.utils.safestring import SafeString
 
 from transcription_platform.admin import ReadOnlyAdminMixin
 from transcription_platform.audit.services import log_action
+from transcription_platform.hooks import imported_by_apps
 from transcription_platform.transcriptions import services
 from transcription_platform.transcriptions.models import Transcription, TranscriptionChunk
 
@@ -121,6 +122,13 @@ class TranscriptionAdmin(admin.ModelAdmin):
     readonly_fields = tuple(
         name for _, options in fieldsets for name in options["fields"] if name != "title"
     )
+
+    def get_inlines(self, request: HttpRequest, obj: Transcription | None) -> list[Any]:
+        """Our inlines, then those installed apps add (the analysis app's, for one)."""
+        return [
+            *super().get_inlines(request, obj),
+            *imported_by_apps("transcription_admin_inlines"),
+        ]
 
     # ----------------------------------------------------------------- changelist
 

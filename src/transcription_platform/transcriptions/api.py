@@ -386,11 +386,7 @@ def export_transcription(
 ):
     transcription = services.get_transcription_for(request.auth, transcription_id)
     if transcription.status != JobStatus.COMPLETED:
-        raise services.IllegalTransition(
-            "The transcript is not ready yet.",
-            code="not_completed",
-            details={"status": transcription.status},
-        )
+        raise services.NotCompleted(details={"status": transcription.status})
     export = exports.render(transcription, format)
     log_action("exported", request=request, obj=transcription, meta={"format": format})
     response = HttpResponse(export.content, content_type=export.content_type)

@@ -8,6 +8,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from django.core.serializers.json import DjangoJSONEncoder
+from django.utils.module_loading import import_string
+
+from transcription_platform.hooks import declared_by_apps
 
 ExportFormat = Literal["txt", "srt", "vtt", "json"]
 
@@ -83,18 +86,12 @@ def to_json(transcription: Any) -> str:
         "text": transcription.text,
         "segments": transcription.segments,
     }
-    analysis = _analysis_of(transcription)
-    if analysis is not None:
-        data["analysis"] = analysis
+    # Installed apps add their own sections (the analysis app: "analysis").
+    for key, dotted in declared_by_apps("transcription_export_sections"):
+        section = import_string(dotted)(transcription)
+        if section is not None:
+            data[key] = section
     return json.dumps(data, cls=DjangoJSONEncoder, ensure_ascii=False, indent=2)
-
-
-def _analysis_of(transcription: Any) -> dict[str, Any] | None:
-    try:
-        from transcription_platform.analysis.services import analysis_export
-    except ImportError:  # analysis app not installed
-        return None
-    return analysis_export(transcription)
 
 
 def render(transcription: Any, fmt: ExportFormat) -> ExportFile:

@@ -20,9 +20,11 @@ from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from transcription_platform import signals
+from transcription_platform.audit.services import log_action
 from transcription_platform.conf import settings
 from transcription_platform.engines import TranscriptResult
 from transcription_platform.exceptions import Conflict, NotFound
+from transcription_platform.roles import is_support_admin
 from transcription_platform.transcriptions.models import (
     ChunkStatus,
     Status,
@@ -44,6 +46,13 @@ ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
 
 class IllegalTransition(Conflict):
     code = "illegal_transition"
+
+
+class NotCompleted(Conflict):
+    """Asked for what only a completed transcription has (its export, its analysis)."""
+
+    code = "not_completed"
+    default_message = "The transcript is not ready yet."
 
 
 def _send_on_commit(signal: Any, transcription: Transcription, **kwargs: Any) -> None:
@@ -80,10 +89,6 @@ def transcriptions_for(user: Any) -> QuerySet[Transcription]:
 
 
 def _is_support_admin(user: Any) -> bool:
-    try:
-        from transcription_platform.roles import is_support_admin
-    except ImportError:  # accounts app left out: no roles
-        return False
     return is_support_admin(user)
 
 
@@ -100,6 +105,48 @@ def get_transcription_for(user: Any, pk: Any) -> Transcription:
     if transcription.owner_id != getattr(user, "pk", None) and not _is_support_admin(user):
         raise NotFound("Transcription not found.")
     return transcription
+
+
+def require_completed(
+    transcription_id: Any, *, message: str | None = None, lock: bool = False
+) -> Transcription:
+    """The transcription, if it is completed.
+
+    Other apps call this instead of reading (or locking) ``Transcription`` rows
+    themselves.
+
+    Args:
+        transcription_id: Primary key of the transcription.
+        message: What the 409 says, when the caller has a better word for it.
+        lock: Lock the row (``SELECT … FOR UPDATE``) until the caller's transaction
+            ends, so it cannot be deleted or change status meanwhile.
+
+    Returns:
+        The completed transcription.
+
+    Raises:
+        NotFound: There is no such transcription.
+        NotCompleted: It exists but is not completed (409 ``not_completed``).
+    """
+    queryset = Transcription.objects.select_for_update() if lock else Transcription.objects
+    transcription = queryset.filter(pk=transcription_id).first()
+    if transcription is None:
+        raise NotFound("Transcription not found.")
+    if transcription.status != Status.COMPLETED:
+        raise NotCompleted(message, details={"status": transcription.status})
+    return transcription
+
+
+def find_transcription(transcription_id: Any) -> Transcription | None:
+    """The transcription with this id, or None (deleted meanwhile), for tasks of other apps.
+
+    Args:
+        transcription_id: Primary key of the transcription.
+
+    Returns:
+        The transcription or None.
+    """
+    return Transcription.objects.filter(pk=transcription_id).first()
 
 
 # --------------------------------------------------------------------------- create
@@ -338,10 +385,7 @@ def purge_finished_before(cutoff: Any, *, batch_size: int = 500) -> int:
 
 
 def _audit_retention_delete(transcription: Transcription) -> None:
-    try:
-        from transcription_platform.audit.services import log_action
-    except ImportError:  # audit app not installed
-        return
+    # log_action is a no-op when the optional audit app is not installed.
     log_action("deleted", obj=transcription, meta={"reason": "retention"})
 
 

@@ -29,6 +29,7 @@ from django.db import router, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from transcription_platform.accounts.services import provider_api_key_for
 from transcription_platform.conf import settings
 from transcription_platform.engines import (
     EngineError,
@@ -290,10 +291,6 @@ def _claim(chunk: TranscriptionChunk) -> bool:
 
 def _provider_key(transcription: Transcription) -> str | None:
     """The owner's own provider key (bring your own key), when the accounts app has one."""
-    try:
-        from transcription_platform.accounts.services import provider_api_key_for
-    except ImportError:
-        return None
     # Only for the engine the key belongs to: a Mistral key is never sent to OpenAI.
     return provider_api_key_for(transcription.owner, engine=transcription.engine)
 

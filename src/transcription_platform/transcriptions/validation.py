@@ -13,6 +13,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
+from transcription_platform.accounts.services import transcription_defaults_for
 from transcription_platform.conf import settings
 from transcription_platform.engines import AudioInfo, engine_names, get_engine, probe
 from transcription_platform.exceptions import PayloadTooLarge, ValidationError
@@ -120,8 +121,4 @@ def validated_language(engine_name: str, language: str) -> str:
 
 
 def _user_defaults(user: Any) -> dict[str, Any]:
-    try:
-        from transcription_platform.accounts.services import transcription_defaults_for
-    except ImportError:
-        return {}
     return transcription_defaults_for(user) or {}

@@ -26,6 +26,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import Q
 
 from transcription_platform.exceptions import TranscriptionPlatformError
+from transcription_platform.hooks import imported_by_apps
 from transcription_platform.transcriptions import exports, services, tasks, validation
 from transcription_platform.transcriptions.models import Status, Transcription
 
@@ -179,13 +180,11 @@ class Command(BaseCommand):
         return transcription
 
     def _analyse(self, transcription: Transcription) -> None:
-        """Run the analysis the completed transcript asked for here too (claimed once:
-        a worker that later receives the queued analysis task finds it done)."""
-        try:
-            from transcription_platform.analysis.services import run_analysis
-        except ImportError:  # analysis app not installed
-            return
-        run_analysis(transcription.pk)
+        """Run here the steps installed apps queue after a transcript (the analysis app's
+        analysis, claimed once: a worker that later receives the queued task finds it
+        done)."""
+        for step in imported_by_apps("local_transcription_steps"):
+            step(transcription.pk)
 
     def _run(self, transcription: Transcription, *, show_progress: bool) -> None:
         bar = ProgressBar(self.stderr) if show_progress else None
