@@ -1,0 +1,37 @@
+"""Each optional app can be left out of INSTALLED_APPS: the whole API still answers.
+
+Django cannot uninstall an app inside a running process, so every configuration runs
+tests/optional_apps/probe.py in its own pytest subprocess with
+tests/optional_apps/settings.py (same database backend as this run).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PROBE = ROOT / "tests" / "optional_apps" / "probe.py"
+
+
+@pytest.mark.parametrize("left_out", ["analysis", "audit", "health", "analysis,audit,health"])
+def test_api_answers_with_optional_apps_left_out(left_out: str) -> None:
+    env = {
+        **os.environ,
+        "TP_LEAVE_OUT": left_out,
+        "DJANGO_SETTINGS_MODULE": "tests.optional_apps.settings",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", str(PROBE), "-q", "-x", "-p", "no:cacheprovider", "-s"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert "2 passed" in result.stdout

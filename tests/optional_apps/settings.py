@@ -1,0 +1,23 @@
+"""The test project with optional apps left out: ``TP_LEAVE_OUT=analysis,audit``.
+
+Used by tests/core/test_optional_apps.py, which runs probe.py under these settings in a
+subprocess per configuration (Django cannot drop an installed app mid-process).
+"""
+
+import os
+
+from tests.settings import *  # noqa: F403
+from tests.settings import DATABASES, INSTALLED_APPS
+
+LEFT_OUT = [name for name in os.environ.get("TP_LEAVE_OUT", "").split(",") if name]
+
+INSTALLED_APPS = [
+    app for app in INSTALLED_APPS if app not in {f"transcription_platform.{n}" for n in LEFT_OUT}
+]
+ROOT_URLCONF = "tests.optional_apps.urls"
+
+if DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    # Never the parent run's test database, which is in use while this one runs.
+    DATABASES["default"]["TEST"] = {
+        "NAME": f"test_{DATABASES['default']['NAME']}_without_{'_'.join(LEFT_OUT) or 'none'}"
+    }

@@ -1,0 +1,8 @@
+"""tests/urls.py, with /healthz only when the health app is installed (as a site would)."""
+
+from django.apps import apps
+from django.urls import include, path
+
+urlpatterns = [path("rest/api/v1/", include("transcription_platform.urls"))]
+if apps.is_installed("transcription_platform.health"):
+    urlpatterns.append(path("", include("transcription_platform.health.urls")))
