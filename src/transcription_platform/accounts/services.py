@@ -26,6 +26,7 @@ from transcription_platform.audit.services import log_action
 from transcription_platform.conf import settings as platform_settings
 from transcription_platform.crypto import RevealedSecret
 from transcription_platform.exceptions import NotFound, ValidationError
+from transcription_platform.validators import normalize_language, validate_prompt
 
 INVALID_CREDENTIALS = "Unable to log in with the provided credentials."
 
@@ -129,7 +130,6 @@ def issue_tokens(user: Any) -> dict[str, str]:
 # --------------------------------------------------------------- provider settings (BYOK)
 
 SETTINGS_FIELDS = ("engine", "model", "language", "prompt", "analysis_enabled", "api_key")
-_LANGUAGE_RE = re.compile(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$")
 
 
 def get_transcription_settings(user: Any) -> TranscriptionSettings:
@@ -189,8 +189,10 @@ def _clean_setting(name: str, value: Any) -> Any:
     if name == "engine" and value and value not in platform_settings.ENGINES:
         names = ", ".join(sorted(platform_settings.ENGINES))
         raise _field_error(name, [f"Unknown engine {value!r}; this site offers: {names}."])
-    if name == "language" and value and not _LANGUAGE_RE.match(value):
-        raise _field_error(name, ["Use a language code such as 'en' or 'pt-BR'."])
+    if name == "language":
+        return normalize_language(value)
+    if name == "prompt":
+        return validate_prompt(value)
     return value
 
 

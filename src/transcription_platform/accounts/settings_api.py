@@ -16,12 +16,19 @@ from transcription_platform.accounts.models import TranscriptionSettings
 from transcription_platform.auth import platform_auth
 from transcription_platform.crypto import RevealedSecret
 from transcription_platform.schemas import error_responses
+from transcription_platform.validators import MAX_PROMPT_LENGTH
 
 router = Router(tags=["settings"], auth=platform_auth)
 
 API_KEY_DESCRIPTION = (
     "Your own provider key (e.g. OpenAI or Mistral), used for your jobs instead of the "
     'site\'s. Write-only: never returned. "" or null removes it; omit it to keep it.'
+)
+
+# Checked by transcription_platform.validators, as for uploads (400, not a schema 422).
+LANGUAGE_DESCRIPTION = 'ISO 639 code such as en or pt-BR (pt_br is stored as pt-BR); "" = detect.'
+PROMPT_DESCRIPTION = (
+    f"Vocabulary or context for the engine, {MAX_PROMPT_LENGTH} characters at most."
 )
 
 
@@ -42,8 +49,8 @@ class SettingsPut(Schema):
 
     engine: str = Field("", max_length=50)
     model: str = Field("", max_length=100)
-    language: str = Field("", max_length=16)
-    prompt: str = Field("", max_length=2000)
+    language: str = Field("", description=LANGUAGE_DESCRIPTION)
+    prompt: str = Field("", description=PROMPT_DESCRIPTION)
     analysis_enabled: StrictBool | None = None
     api_key: SecretStr | None = Field(None, max_length=512, description=API_KEY_DESCRIPTION)
 
@@ -51,8 +58,8 @@ class SettingsPut(Schema):
 class SettingsPatch(Schema):
     engine: str | None = Field(None, max_length=50)
     model: str | None = Field(None, max_length=100)
-    language: str | None = Field(None, max_length=16)
-    prompt: str | None = Field(None, max_length=2000)
+    language: str | None = Field(None, description=LANGUAGE_DESCRIPTION)
+    prompt: str | None = Field(None, description=PROMPT_DESCRIPTION)
     analysis_enabled: StrictBool | None = None
     api_key: SecretStr | None = Field(None, max_length=512, description=API_KEY_DESCRIPTION)
 

@@ -34,6 +34,7 @@ from transcription_platform.transcriptions.schemas import (
     TranscriptionListItem,
     TranscriptionOut,
 )
+from transcription_platform.validators import normalize_language
 
 router = Router(tags=["transcriptions"], auth=platform_auth)
 
@@ -172,8 +173,7 @@ def create_transcription(
     options = validation.validated_options(
         user, engine=engine, language=language, prompt=prompt, title=title
     )
-    if audio_file.size > settings.MAX_UPLOAD_BYTES:
-        return _too_large()
+    validation.check_size(audio_file.size)
     path, remove_after = _local_path(audio_file)
     try:
         info = validation.probe_audio(path)
@@ -212,11 +212,19 @@ def _created(
 # --------------------------------------------------------------------------- read
 
 
+def _canonical_or_raw(language: str) -> str:
+    try:
+        return normalize_language(language)
+    except ValidationError:
+        return language.strip().lower()  # not a code: matches nothing, as before
+
+
 def _filtered(queryset: QuerySet[Transcription], filters: TranscriptionFilters) -> QuerySet:
     if filters.status:
         queryset = queryset.filter(status=filters.status)
     if filters.language:
-        lang = filters.language.lower()
+        # Stored in canonical form (pt-BR); detected languages are bare codes (pt).
+        lang = _canonical_or_raw(filters.language)
         queryset = queryset.filter(Q(language=lang) | Q(detected_language=lang))
     if filters.created_after:
         queryset = queryset.filter(created_at__gte=filters.created_after)

@@ -17,9 +17,7 @@ from transcription_platform.accounts.services import transcription_defaults_for
 from transcription_platform.conf import settings
 from transcription_platform.engines import AudioInfo, engine_names, get_engine, probe
 from transcription_platform.exceptions import PayloadTooLarge, ValidationError
-
-MAX_TITLE_LENGTH = 255
-MAX_PROMPT_LENGTH = 4000
+from transcription_platform.validators import MAX_TITLE_LENGTH, normalize_language, validate_prompt
 
 
 @dataclass(frozen=True)
@@ -74,10 +72,7 @@ def validated_options(
         raise ValidationError(
             f"Title is longer than {MAX_TITLE_LENGTH} characters.", details={"field": "title"}
         )
-    if len(prompt) > MAX_PROMPT_LENGTH:
-        raise ValidationError(
-            f"Prompt is longer than {MAX_PROMPT_LENGTH} characters.", details={"field": "prompt"}
-        )
+    validate_prompt(prompt)
     defaults = _user_defaults(user)
     engine = validated_engine(engine.strip() or defaults.get("engine") or settings.DEFAULT_ENGINE)
     language = validated_language(engine, language or defaults.get("language") or "")
@@ -100,18 +95,13 @@ def validated_engine(name: str) -> str:
 
 
 def validated_language(engine_name: str, language: str) -> str:
-    """The language code, lower-cased, if well formed and supported by the engine."""
-    language = language.strip().lower()
+    """The language code in its canonical form (see :mod:`transcription_platform.validators`)
+    if well formed and supported by the engine."""
+    language = normalize_language(language)
     if not language:
         return ""
-    if not re.fullmatch(r"[a-z]{2,3}(-[a-z0-9]{2,8})?", language):
-        raise ValidationError(
-            "Language must be an ISO-639 code such as 'en' or 'pt-br'.",
-            code="invalid_language",
-            details={"field": "language"},
-        )
     supported = get_engine(engine_name).languages
-    if supported is not None and language not in supported:
+    if supported is not None and language not in supported and language.lower() not in supported:
         raise ValidationError(
             f"The {engine_name!r} engine does not support language {language!r}.",
             code="unsupported_language",
