@@ -80,11 +80,14 @@ def tests_matrix(session: nox.Session, django: str) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff (lint rules and formatting, no changes made) and actionlint on the workflows."""
+    """ruff (lint rules and formatting, no changes made), actionlint on the workflows and
+    the import-linter contracts."""
     session.install(*nox.project.dependency_groups(PYPROJECT, "lint"))
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("actionlint", "-color")
+    # App boundaries (docs/architecture.md); grimp reads the source, nothing is imported.
+    session.run("lint-imports", env={"PYTHONPATH": "src"})
 
 
 @nox.session

@@ -6,14 +6,9 @@ parts by dotted path in a class attribute of its ``AppConfig``, the way
 ``api_routers`` already works. The extended app reads them here: it never imports the
 optional app, and an app left out of ``INSTALLED_APPS`` simply declares nothing.
 
-=============================  =============================================  ==========
-attribute                      entries                                        read by
-=============================  =============================================  ==========
-``api_routers``                ``(prefix, "dotted.router")``                  api.py
-``transcription_admin_inlines`` ``"dotted.InlineModelAdmin"``                 transcriptions.admin
-``transcription_export_sections`` ``(key, "dotted.callable(transcription)")`` transcriptions.exports
-``local_transcription_steps``  ``"dotted.callable(transcription_id)"``        transcribe command
-=============================  =============================================  ==========
+The attributes in use (``api_routers``, ``transcription_admin_inlines``,
+``transcription_export_sections``, ``local_transcription_steps``) are listed in
+docs/architecture.md.
 """
 
 from __future__ import annotations
