@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.urls import reverse
 from model_bakery import baker
 
 from tests.conftest import API, assert_error, bearer_client
@@ -94,3 +95,32 @@ def test_refused_access_writes_nothing(user, other_client) -> None:
     assert_error(other_client.get(f"{URL}{transcription.pk}"), 404)
     assert_error(other_client.delete(f"{URL}{transcription.pk}"), 404)
     assert AuditLog.objects.count() == 0
+
+
+def test_cancel_is_audited_through_the_api_and_the_admin(user, auth_client, admin_client) -> None:
+    by_api = completed_for(user)
+    Transcription.objects.filter(pk=by_api.pk).update(status="pending")
+    assert auth_client.post(f"{URL}{by_api.pk}/cancel").status_code == 200
+    [entry] = entries("cancelled")
+    assert (entry.actor, entry.object_id, entry.meta) == (user, str(by_api.pk), {})
+
+    by_admin = completed_for(user)
+    Transcription.objects.filter(pk=by_admin.pk).update(status="processing")
+    changelist = reverse("admin:transcription_platform_transcriptions_transcription_changelist")
+    response = admin_client.post(
+        changelist, {"action": "cancel_transcriptions", "_selected_action": [by_admin.pk]}
+    )
+    assert response.status_code == 302
+    by_admin.refresh_from_db()
+    assert by_admin.status == "cancelled"
+    cancelled = AuditLog.objects.filter(action="cancelled").order_by("id")
+    assert [(e.object_id, e.meta) for e in cancelled] == [
+        (str(by_api.pk), {}),
+        (str(by_admin.pk), {"via": "admin"}),
+    ]
+
+
+def test_a_refused_cancel_writes_nothing(user, auth_client) -> None:
+    done = completed_for(user)
+    assert_error(auth_client.post(f"{URL}{done.pk}/cancel"), 409)
+    assert entries("cancelled") == []

@@ -14,6 +14,7 @@ from django_q.models import OrmQ, Task
 
 from tests.conftest import assert_error
 from tests.transcriptions.conftest import stored_files, upload
+from transcription_platform.audit.models import AuditLog
 from transcription_platform.engines import get_engine
 from transcription_platform.engines.fake import VOCABULARY
 from transcription_platform.transcriptions.management.commands.transcribe import (
@@ -162,6 +163,12 @@ def test_ctrl_c_cancels_the_transcription(user, tone_wav, engine_options) -> Non
     transcription = Transcription.objects.get()
     assert transcription.status == Status.CANCELLED
     assert transcription.chunks.filter(status="done").count() == 1
+    [entry] = AuditLog.objects.filter(action="cancelled")
+    assert (entry.actor, entry.object_id, entry.meta) == (
+        user,
+        str(transcription.pk),
+        {"via": "cli"},
+    )
 
 
 # --------------------------------------------------------------------------- bad input

@@ -17,6 +17,7 @@ class AuditAction(models.TextChoices):
     EXPORTED = "exported", "Exported"
     AUDIO_DOWNLOADED = "audio_downloaded", "Downloaded audio"
     RETRIED = "retried", "Retried"
+    CANCELLED = "cancelled", "Cancelled"
     DELETED = "deleted", "Deleted"
     SETTINGS_CHANGED = "settings_changed", "Settings changed"
     API_KEY_CREATED = "api_key_created", "API key created"

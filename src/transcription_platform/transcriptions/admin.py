@@ -237,7 +237,7 @@ class TranscriptionAdmin(admin.ModelAdmin):
     def cancel_transcriptions(
         self, request: HttpRequest, queryset: QuerySet[Transcription]
     ) -> None:
-        self._apply(request, queryset, services.cancel, "Cancelled")
+        self._apply(request, queryset, services.cancel, "Cancelled", audit_action="cancelled")
 
     def _apply(
         self,

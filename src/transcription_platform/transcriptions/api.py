@@ -331,7 +331,9 @@ def retry_transcription(request: HttpRequest, transcription_id: UUID):
 )
 def cancel_transcription(request: HttpRequest, transcription_id: UUID):
     transcription = services.get_transcription_for(request.auth, transcription_id)
-    return services.cancel(transcription)
+    transcription = services.cancel(transcription)
+    log_action("cancelled", request=request, obj=transcription)
+    return transcription
 
 
 @router.get(

@@ -25,6 +25,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser, OutputWrapper
 from django.db.models import Q
 
+from transcription_platform.audit.services import log_action
 from transcription_platform.exceptions import TranscriptionPlatformError
 from transcription_platform.hooks import imported_by_apps
 from transcription_platform.transcriptions import exports, services, tasks, validation
@@ -195,6 +196,9 @@ class Command(BaseCommand):
             # STUCK_AFTER_SECONDS: the user asked for it to stop.
             with suppress(services.IllegalTransition):
                 services.cancel(transcription)
+                log_action(
+                    "cancelled", actor=transcription.owner, obj=transcription, meta={"via": "cli"}
+                )
             raise CommandError(
                 f"interrupted: transcription {transcription.pk} was cancelled.",
                 returncode=INTERRUPTED_EXIT_STATUS,
