@@ -27,6 +27,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 
 from transcription_platform.conf import SETTINGS_NAME, settings
+from transcription_platform.error_codes import PlatformErrorCode
 from transcription_platform.exceptions import ConfigurationError, TranscriptionPlatformError
 
 # Fixed HKDF "info": a derived key is only ever used for this purpose.
@@ -51,7 +52,7 @@ class DecryptionError(TranscriptionPlatformError):
     """Ciphertext that none of the configured keys can decrypt (wrong or dropped key)."""
 
     status_code = 500
-    code = "decryption_failed"
+    code = PlatformErrorCode.DECRYPTION_FAILED
     default_message = (
         "A stored secret could not be decrypted with any configured ENCRYPTION_KEYS entry."
     )

@@ -20,6 +20,8 @@ from django.core.signals import got_request_exception
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.http.multipartparser import MultiPartParserError
 
+from transcription_platform.error_codes import PlatformErrorCode
+
 logger = logging.getLogger("transcription_platform")
 
 
@@ -30,7 +32,7 @@ class TranscriptionPlatformError(Exception):
     """
 
     status_code: int = 400
-    code: str = "error"
+    code: str = PlatformErrorCode.ERROR
     default_message: str = "The request could not be processed."
 
     def __init__(
@@ -43,7 +45,8 @@ class TranscriptionPlatformError(Exception):
     ) -> None:
         self.message = message or self.default_message
         if code is not None:
-            self.code = code
+            # StrEnum members and plain strings alike; stored as the plain value.
+            self.code = str(code)
         if status_code is not None:
             self.status_code = status_code
         self.details = details
@@ -55,19 +58,19 @@ class TranscriptionPlatformError(Exception):
 
 class ValidationError(TranscriptionPlatformError, ValueError):
     status_code = 400
-    code = "validation_error"
+    code = PlatformErrorCode.VALIDATION_ERROR
     default_message = "The request is invalid."
 
 
 class AuthenticationFailed(TranscriptionPlatformError):
     status_code = 401
-    code = "not_authenticated"
+    code = PlatformErrorCode.NOT_AUTHENTICATED
     default_message = "Authentication credentials were not provided or are invalid."
 
 
 class PermissionDenied(TranscriptionPlatformError):
     status_code = 403
-    code = "permission_denied"
+    code = PlatformErrorCode.PERMISSION_DENIED
     default_message = "You do not have permission to perform this action."
 
 
@@ -78,31 +81,31 @@ class RegistrationClosed(PermissionDenied):
 
 class NotFound(TranscriptionPlatformError, LookupError):
     status_code = 404
-    code = "not_found"
+    code = PlatformErrorCode.NOT_FOUND
     default_message = "Not found."
 
 
 class Conflict(TranscriptionPlatformError):
     status_code = 409
-    code = "conflict"
+    code = PlatformErrorCode.CONFLICT
     default_message = "The resource is not in a state that allows this action."
 
 
 class PayloadTooLarge(ValidationError):
     status_code = 413
-    code = "payload_too_large"
+    code = PlatformErrorCode.PAYLOAD_TOO_LARGE
     default_message = "The uploaded file is too large."
 
 
 class UnsupportedMediaType(ValidationError):
     status_code = 415
-    code = "unsupported_media_type"
+    code = PlatformErrorCode.UNSUPPORTED_MEDIA_TYPE
     default_message = "The uploaded file is not a supported audio format."
 
 
 class RateLimited(TranscriptionPlatformError):
     status_code = 429
-    code = "rate_limited"
+    code = PlatformErrorCode.RATE_LIMITED
     default_message = "Too many requests."
 
     def __init__(self, message: str | None = None, *, retry_after: float = 60, **kw: Any) -> None:
@@ -112,7 +115,7 @@ class RateLimited(TranscriptionPlatformError):
 
 class ServiceUnavailable(TranscriptionPlatformError):
     status_code = 503
-    code = "service_unavailable"
+    code = PlatformErrorCode.SERVICE_UNAVAILABLE
     default_message = "The service is temporarily unavailable."
 
 
@@ -120,7 +123,7 @@ class ConfigurationError(TranscriptionPlatformError, ImproperlyConfigured):
     """A setting is wrong; subclassing ImproperlyConfigured so nothing swallows it."""
 
     status_code = 500
-    code = "configuration_error"
+    code = PlatformErrorCode.CONFIGURATION_ERROR
 
 
 class MissingExtra(ImportError):
@@ -135,19 +138,19 @@ class MissingExtra(ImportError):
 
 # --------------------------------------------------------------------------- HTTP mapping
 
-STATUS_CODES = {
-    400: "bad_request",
-    401: "not_authenticated",
-    403: "permission_denied",
-    404: "not_found",
-    405: "method_not_allowed",
-    409: "conflict",
-    413: "payload_too_large",
-    415: "unsupported_media_type",
-    422: "validation_error",
-    429: "rate_limited",
-    500: "internal_error",
-    503: "service_unavailable",
+STATUS_CODES: dict[int, PlatformErrorCode] = {
+    400: PlatformErrorCode.BAD_REQUEST,
+    401: PlatformErrorCode.NOT_AUTHENTICATED,
+    403: PlatformErrorCode.PERMISSION_DENIED,
+    404: PlatformErrorCode.NOT_FOUND,
+    405: PlatformErrorCode.METHOD_NOT_ALLOWED,
+    409: PlatformErrorCode.CONFLICT,
+    413: PlatformErrorCode.PAYLOAD_TOO_LARGE,
+    415: PlatformErrorCode.UNSUPPORTED_MEDIA_TYPE,
+    422: PlatformErrorCode.VALIDATION_ERROR,
+    429: PlatformErrorCode.RATE_LIMITED,
+    500: PlatformErrorCode.INTERNAL_ERROR,
+    503: PlatformErrorCode.SERVICE_UNAVAILABLE,
 }
 
 
@@ -183,69 +186,103 @@ def _ninja_validation_details(errors: list[dict[str, Any]]) -> list[dict[str, An
     return details
 
 
+def platform_error_response(request: HttpRequest, exc: TranscriptionPlatformError) -> HttpResponse:
+    """Our own errors: their status, code, message and details."""
+    if exc.status_code >= 500:
+        logger.error("Server-side error on %s: %s", request.path, exc.code)
+    return response_for(exc)
+
+
+def schema_error_response(request: HttpRequest, exc: Any) -> HttpResponse:
+    """ninja's request validation (the body, query or path does not match the schema)."""
+    return error_response(
+        422,
+        PlatformErrorCode.VALIDATION_ERROR,
+        "The request is invalid.",
+        _ninja_validation_details(exc.errors),
+    )
+
+
+def unauthenticated_response(request: HttpRequest, exc: Exception) -> HttpResponse:
+    """No credentials, or none that an auth class accepted."""
+    return response_for(AuthenticationFailed())
+
+
+def forbidden_response(request: HttpRequest, exc: Exception) -> HttpResponse:
+    """ninja's and Django's permission errors."""
+    return response_for(PermissionDenied())
+
+
+def bad_multipart_response(request: HttpRequest, exc: Exception) -> HttpResponse:
+    """A multipart body Django cannot parse."""
+    return error_response(
+        400, PlatformErrorCode.BAD_REQUEST, "The multipart body could not be parsed."
+    )
+
+
+def too_big_response(request: HttpRequest, exc: Exception) -> HttpResponse:
+    """Django's DATA_UPLOAD_MAX_MEMORY_SIZE and friends."""
+    return response_for(PayloadTooLarge("The request body is too large."))
+
+
+def suspicious_response(request: HttpRequest, exc: Exception) -> HttpResponse:
+    """Too many fields, bad headers…: Django's own 400s, in our shape."""
+    return error_response(400, PlatformErrorCode.BAD_REQUEST, "The request is malformed.")
+
+
+def not_found_response(request: HttpRequest, exc: Exception) -> HttpResponse:
+    """Http404 raised by an operation (get_object_or_404…)."""
+    return response_for(NotFound())
+
+
+def ratelimited_response(request: HttpRequest, exc: Exception) -> HttpResponse:
+    """django-ratelimit's own exception (a decorator outside ours)."""
+    return response_for(RateLimited())
+
+
+def http_error_response(request: HttpRequest, exc: Any) -> HttpResponse:
+    """ninja's HttpError (the CSRF check of session auth, among others)."""
+    status = exc.status_code
+    code = STATUS_CODES.get(status, PlatformErrorCode.ERROR)
+    return error_response(status, code, str(exc.message))
+
+
+def unexpected_error_response(request: HttpRequest, exc: Exception) -> HttpResponse:
+    """Anything else: a 500 that leaks nothing.
+
+    The full traceback goes to the logs; got_request_exception reaches Sentry's Django
+    integration (and makes the test client re-raise).
+    """
+    logger.exception("Unhandled error on %s %s", request.method, request.path)
+    got_request_exception.send(sender=None, request=request)
+    return error_response(500, PlatformErrorCode.INTERNAL_ERROR, "An internal error occurred.")
+
+
 def install_exception_handlers(api: Any) -> None:
-    """Register the handlers that give every error of ``api`` our shape."""
+    """Register the handlers that give every error of ``api`` our shape.
+
+    Args:
+        api: A django-ninja ``NinjaAPI``.
+    """
+    # Imported here: importing ninja reads Django's settings, and this module is
+    # imported by code that runs before they are configured.
     from django_ratelimit.exceptions import Ratelimited
     from ninja.errors import AuthenticationError, AuthorizationError, HttpError
     from ninja.errors import ValidationError as NinjaValidationError
 
-    @api.exception_handler(TranscriptionPlatformError)
-    def _platform_error(request: HttpRequest, exc: TranscriptionPlatformError) -> HttpResponse:
-        if exc.status_code >= 500:
-            logger.error("Server-side error on %s: %s", request.path, exc.code)
-        return response_for(exc)
-
-    @api.exception_handler(NinjaValidationError)
-    def _validation(request: HttpRequest, exc: NinjaValidationError) -> HttpResponse:
-        return error_response(
-            422,
-            "validation_error",
-            "The request is invalid.",
-            _ninja_validation_details(exc.errors),
-        )
-
-    @api.exception_handler(AuthenticationError)
-    def _unauthenticated(request: HttpRequest, exc: Exception) -> HttpResponse:
-        return response_for(AuthenticationFailed())
-
-    @api.exception_handler(AuthorizationError)
-    def _forbidden(request: HttpRequest, exc: Exception) -> HttpResponse:
-        return response_for(PermissionDenied())
-
-    @api.exception_handler(DjangoPermissionDenied)
-    def _django_forbidden(request: HttpRequest, exc: Exception) -> HttpResponse:
-        return response_for(PermissionDenied())
-
-    @api.exception_handler(MultiPartParserError)
-    def _bad_multipart(request: HttpRequest, exc: Exception) -> HttpResponse:
-        return error_response(400, "bad_request", "The multipart body could not be parsed.")
-
-    @api.exception_handler(RequestDataTooBig)
-    def _too_big(request: HttpRequest, exc: Exception) -> HttpResponse:
-        return response_for(PayloadTooLarge("The request body is too large."))
-
-    @api.exception_handler(SuspiciousOperation)
-    def _suspicious(request: HttpRequest, exc: Exception) -> HttpResponse:
-        # Too many fields, bad headers…: Django's own 400s, in our shape.
-        return error_response(400, "bad_request", "The request is malformed.")
-
-    @api.exception_handler(Http404)
-    def _not_found(request: HttpRequest, exc: Exception) -> HttpResponse:
-        return response_for(NotFound())
-
-    @api.exception_handler(Ratelimited)
-    def _ratelimited(request: HttpRequest, exc: Exception) -> HttpResponse:
-        return response_for(RateLimited())
-
-    @api.exception_handler(HttpError)
-    def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
-        status = exc.status_code
-        return error_response(status, STATUS_CODES.get(status, "error"), str(exc.message))
-
-    @api.exception_handler(Exception)
-    def _unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
-        # Full traceback to the logs; got_request_exception reaches Sentry's Django
-        # integration (and makes the test client re-raise). Nothing leaks in the body.
-        logger.exception("Unhandled error on %s %s", request.method, request.path)
-        got_request_exception.send(sender=None, request=request)
-        return error_response(500, "internal_error", "An internal error occurred.")
+    handlers: list[tuple[type[Exception], Any]] = [
+        (TranscriptionPlatformError, platform_error_response),
+        (NinjaValidationError, schema_error_response),
+        (AuthenticationError, unauthenticated_response),
+        (AuthorizationError, forbidden_response),
+        (DjangoPermissionDenied, forbidden_response),
+        (MultiPartParserError, bad_multipart_response),
+        (RequestDataTooBig, too_big_response),
+        (SuspiciousOperation, suspicious_response),
+        (Http404, not_found_response),
+        (Ratelimited, ratelimited_response),
+        (HttpError, http_error_response),
+        (Exception, unexpected_error_response),
+    ]
+    for exc_class, handler in handlers:
+        api.add_exception_handler(exc_class, handler)

@@ -10,6 +10,7 @@ from ninja import Field, Schema
 from ninja.pagination import PaginationBase
 
 from transcription_platform.conf import settings
+from transcription_platform.error_codes import PlatformErrorCode
 from transcription_platform.exceptions import NotFound
 
 
@@ -51,7 +52,7 @@ class PageNumberPagination(PaginationBase):
         count = queryset.count()
         offset = (page - 1) * size
         if page > 1 and offset >= count:
-            raise NotFound(f"Page {page} does not exist.", code="page_not_found")
+            raise NotFound(f"Page {page} does not exist.", code=PlatformErrorCode.PAGE_NOT_FOUND)
         results = list(queryset[offset : offset + size])
         return {
             "count": count,

@@ -14,6 +14,7 @@ from django.urls import path, re_path
 from django.views.decorators.csrf import csrf_exempt
 
 from transcription_platform.api import api
+from transcription_platform.error_codes import PlatformErrorCode
 from transcription_platform.exceptions import NotFound, error_response, response_for
 
 
@@ -32,7 +33,7 @@ def _json_method_not_allowed(view: Callable) -> Callable:
             allowed = response["Allow"]
             response = error_response(
                 405,
-                "method_not_allowed",
+                PlatformErrorCode.METHOD_NOT_ALLOWED,
                 f"Method {request.method} is not allowed here.",
                 {"allowed": allowed.split(", ")},
                 {"Allow": allowed},

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 
+from transcription_platform.error_codes import PlatformErrorCode
 from transcription_platform.exceptions import ValidationError
 
 MAX_PROMPT_LENGTH = 4000
@@ -44,7 +45,7 @@ def normalize_language(value: str | None, *, field: str = "language") -> str:
     if not _LANGUAGE.fullmatch(value):
         raise ValidationError(
             "Language must be an ISO-639 code such as 'en' or 'pt-BR'.",
-            code="invalid_language",
+            code=PlatformErrorCode.INVALID_LANGUAGE,
             details={"field": field},
         )
     language, *subtags = value.replace("_", "-").split("-")

@@ -5,14 +5,17 @@ assigned to ``code`` (the exception classes' attributes, ``code = {...}.get(...)
 ``code="..."`` keyword arguments, strings passed in the position of a parameter
 named ``code`` (``fail(pk, "worker_lost", ...)``, ``InvalidAudio("corrupt_audio",
 ...)``), defaults of such parameters, the status → code map of the HTTP error
-handler and the invalid-audio codes.
+handler and the invalid-audio codes — and every member of the error-code enums
+(``error_codes.py`` of the core and of each app), which the tests below loop over.
 """
 
 from __future__ import annotations
 
 import ast
+import importlib
 import re
 from collections.abc import Iterator
+from enum import StrEnum
 from pathlib import Path
 
 import pytest
@@ -96,6 +99,7 @@ def error_codes_in_source() -> set[str]:
     modules = list(_modules())
     positions = _code_positions(modules)
     codes = set(STATUS_CODES.values()) | set(INVALID_AUDIO_STATUS)
+    codes |= {member.value for enum in error_code_enums() for member in enum}
     for module in modules:
         for node in ast.walk(module):
             if isinstance(node, ast.Assign | ast.AnnAssign):
@@ -112,6 +116,20 @@ def error_codes_in_source() -> set[str]:
             elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
                 codes |= literal_strings(_code_default(node))
     return codes
+
+
+def error_code_enums() -> list[type[StrEnum]]:
+    """The ``*ErrorCode`` enums of every ``error_codes.py`` in the package."""
+    enums = []
+    for path in sorted(SRC.rglob("error_codes.py")):
+        dotted = ".".join(path.relative_to(SRC.parent).with_suffix("").parts)
+        module = importlib.import_module(dotted)
+        enums += [
+            value
+            for name, value in vars(module).items()
+            if name.endswith("ErrorCode") and isinstance(value, type) and issubclass(value, StrEnum)
+        ]
+    return enums
 
 
 def documented_codes() -> set[str]:
@@ -133,6 +151,38 @@ def test_the_collector_finds_codes_of_every_kind() -> None:
         "corrupt_audio",  # positional, InvalidAudio("corrupt_audio", ...)
         "bad_request",  # STATUS_CODES of the HTTP error handler
     } <= codes
+
+
+def test_every_app_has_an_error_code_enum() -> None:
+    names = {enum.__name__ for enum in error_code_enums()}
+    assert {
+        "PlatformErrorCode",
+        "AccountErrorCode",
+        "TranscriptionErrorCode",
+        "AnalysisErrorCode",
+        "AuditErrorCode",
+    } <= names
+
+
+def test_every_enum_error_code_is_documented() -> None:
+    documented = documented_codes()
+    missing = sorted(
+        f"{enum.__name__}.{member.name}"
+        for enum in error_code_enums()
+        for member in enum
+        if member.value not in documented
+    )
+    assert not missing, f"add these codes to the error tables of docs/api.md: {missing}"
+
+
+def test_one_code_belongs_to_one_enum() -> None:
+    # The same condition has the same code everywhere: no code is defined twice.
+    owners: dict[str, list[str]] = {}
+    for enum in error_code_enums():
+        for member in enum:
+            owners.setdefault(member.value, []).append(enum.__name__)
+    shared = {code: names for code, names in owners.items() if len(names) > 1}
+    assert not shared, shared
 
 
 def test_every_error_code_is_documented() -> None:

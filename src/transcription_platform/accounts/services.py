@@ -21,10 +21,12 @@ from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 from ninja_jwt.tokens import RefreshToken
 
+from transcription_platform.accounts.error_codes import AccountErrorCode
 from transcription_platform.accounts.models import ApiKey, TranscriptionSettings
 from transcription_platform.audit.services import log_action
 from transcription_platform.conf import settings as platform_settings
 from transcription_platform.crypto import RevealedSecret
+from transcription_platform.error_codes import PlatformErrorCode
 from transcription_platform.exceptions import NotFound, ValidationError
 from transcription_platform.validators import normalize_language, validate_prompt
 
@@ -32,7 +34,7 @@ INVALID_CREDENTIALS = "Unable to log in with the provided credentials."
 
 
 def _field_error(
-    field: str, messages: list[str], code: str = "validation_error"
+    field: str, messages: list[str], code: str = PlatformErrorCode.VALIDATION_ERROR
 ) -> ValidationError:
     return ValidationError(
         messages[0], code=code, details=[{"field": field, "message": m} for m in messages]
@@ -69,7 +71,9 @@ def register_user(*, email: str, password: str, username: str | None = None) -> 
         raise _field_error("email", ["Enter a valid email address."]) from None
     _lock_email(email)
     if User._default_manager.filter(email__iexact=email).exists():
-        raise _field_error("email", ["A user with this email already exists."], "email_taken")
+        raise _field_error(
+            "email", ["A user with this email already exists."], AccountErrorCode.EMAIL_TAKEN
+        )
 
     fields: dict[str, Any] = {"email": email}
     if User.USERNAME_FIELD != "email":
@@ -79,7 +83,9 @@ def register_user(*, email: str, password: str, username: str | None = None) -> 
                 **{f"{User.USERNAME_FIELD}__iexact": username}
             ).exists():
                 raise _field_error(
-                    "username", ["A user with this username already exists."], "username_taken"
+                    "username",
+                    ["A user with this username already exists."],
+                    AccountErrorCode.USERNAME_TAKEN,
                 )
         fields[User.USERNAME_FIELD] = username or _free_username(email.split("@")[0])
 
@@ -87,7 +93,7 @@ def register_user(*, email: str, password: str, username: str | None = None) -> 
     try:
         validate_password(password, user=user)
     except DjangoValidationError as exc:
-        raise _field_error("password", list(exc.messages), "weak_password") from None
+        raise _field_error("password", list(exc.messages), AccountErrorCode.WEAK_PASSWORD) from None
     user.set_password(password)
     try:
         user.full_clean(exclude=["password"])
@@ -119,7 +125,7 @@ def login_user(request: HttpRequest, *, login: str, password: str) -> Any:
             update_last_login(None, user)
             return user
     log_action("login_failed", request=request, meta={"method": "password", "login": login[:254]})
-    raise ValidationError(INVALID_CREDENTIALS, code="invalid_credentials")
+    raise ValidationError(INVALID_CREDENTIALS, code=AccountErrorCode.INVALID_CREDENTIALS)
 
 
 def issue_tokens(user: Any) -> dict[str, str]:

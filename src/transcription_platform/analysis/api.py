@@ -8,6 +8,7 @@ from django.http import HttpRequest
 from ninja import Body, Field, Router, Schema, Status
 
 from transcription_platform.analysis import services
+from transcription_platform.analysis.error_codes import AnalysisErrorCode
 from transcription_platform.analysis.models import Analysis
 from transcription_platform.auth import platform_auth
 from transcription_platform.exceptions import NotFound
@@ -84,7 +85,7 @@ def get_analysis(request: HttpRequest, transcription_id: UUID) -> Analysis:
     if analysis is None:
         raise NotFound(
             "This transcript has not been analysed. POST to this URL to analyse it.",
-            code="analysis_not_found",
+            code=AnalysisErrorCode.ANALYSIS_NOT_FOUND,
         )
     return analysis
 

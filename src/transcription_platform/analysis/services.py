@@ -20,6 +20,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from transcription_platform import signals
+from transcription_platform.accounts.error_codes import AccountErrorCode
 from transcription_platform.accounts.services import (
     provider_api_key_for,
     transcription_defaults_for,
@@ -34,6 +35,7 @@ from transcription_platform.analysis.analyzers import (
     analyzer_names,
     get_analyzer,
 )
+from transcription_platform.analysis.error_codes import AnalysisErrorCode
 from transcription_platform.analysis.models import Analysis, AnalysisStatus
 from transcription_platform.conf import settings
 from transcription_platform.exceptions import Conflict, TranscriptionPlatformError, ValidationError
@@ -49,7 +51,7 @@ IN_PROGRESS = (AnalysisStatus.PENDING, AnalysisStatus.PROCESSING)
 
 
 class AnalysisInProgress(Conflict):
-    code = "analysis_in_progress"
+    code = AnalysisErrorCode.ANALYSIS_IN_PROGRESS
     default_message = "An analysis of this transcript is already pending or running."
 
 
@@ -72,7 +74,7 @@ def validated_analyzer(name: str | None) -> str:
     if name not in analyzer_names():
         raise ValidationError(
             f"Unknown analyzer {name!r}.",
-            code="unknown_analyzer",
+            code=AnalysisErrorCode.UNKNOWN_ANALYZER,
             details={"field": "analyzer", "allowed": analyzer_names()},
         )
     return name
@@ -177,7 +179,7 @@ def run_analysis(transcription_id: Any) -> Analysis | None:
             exc = PermanentAnalysisError(
                 "Your API key was rejected by the analysis provider. Update it in your "
                 "settings and run the analysis again.",
-                code="user_api_key_rejected",
+                code=AccountErrorCode.USER_API_KEY_REJECTED,
                 usage=exc.usage,
             )
         return _fail(analysis, claimed_at, exc.code, exc.message, exc.usage)

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from transcription_platform.audit.error_codes import AuditErrorCode
 from transcription_platform.exceptions import Conflict
 
 
@@ -26,7 +27,7 @@ class AuditAction(models.TextChoices):
 
 
 class AppendOnlyError(Conflict):
-    code = "audit_log_append_only"
+    code = AuditErrorCode.AUDIT_LOG_APPEND_ONLY
     default_message = "Audit log entries cannot be changed or deleted."
 
 

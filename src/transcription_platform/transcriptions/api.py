@@ -26,6 +26,7 @@ from transcription_platform.pagination import PageNumberPagination
 from transcription_platform.ratelimit import rate_limit
 from transcription_platform.schemas import FormBool, error_responses
 from transcription_platform.transcriptions import exports, services, validation
+from transcription_platform.transcriptions.error_codes import TranscriptionErrorCode
 from transcription_platform.transcriptions.models import Status as JobStatus
 from transcription_platform.transcriptions.models import Transcription, search_vector
 from transcription_platform.transcriptions.schemas import (
@@ -163,7 +164,8 @@ def create_transcription(
     idempotency_key = (request.headers.get("Idempotency-Key") or "").strip()
     if len(idempotency_key) > 255:
         raise ValidationError(
-            "Idempotency-Key is longer than 255 characters.", code="invalid_idempotency_key"
+            "Idempotency-Key is longer than 255 characters.",
+            code=TranscriptionErrorCode.INVALID_IDEMPOTENCY_KEY,
         )
     if idempotency_key:
         existing = services.find_idempotent(user, idempotency_key)
@@ -363,7 +365,9 @@ def download_audio(request: HttpRequest, transcription_id: UUID):
     try:
         handle = transcription.audio.open("rb")
     except FileNotFoundError:
-        raise NotFound("The audio file is missing from storage.", code="audio_missing") from None
+        raise NotFound(
+            "The audio file is missing from storage.", code=TranscriptionErrorCode.AUDIO_MISSING
+        ) from None
     log_action("audio_downloaded", request=request, obj=transcription)
     return FileResponse(
         handle,

@@ -25,6 +25,7 @@ from transcription_platform.conf import settings
 from transcription_platform.engines import TranscriptResult
 from transcription_platform.exceptions import Conflict, NotFound
 from transcription_platform.roles import is_support_admin
+from transcription_platform.transcriptions.error_codes import TranscriptionErrorCode
 from transcription_platform.transcriptions.models import (
     ChunkStatus,
     Status,
@@ -45,13 +46,13 @@ ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
 
 
 class IllegalTransition(Conflict):
-    code = "illegal_transition"
+    code = TranscriptionErrorCode.ILLEGAL_TRANSITION
 
 
 class NotCompleted(Conflict):
     """Asked for what only a completed transcription has (its export, its analysis)."""
 
-    code = "not_completed"
+    code = TranscriptionErrorCode.NOT_COMPLETED
     default_message = "The transcript is not ready yet."
 
 

@@ -29,6 +29,7 @@ from django.db import router, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from transcription_platform.accounts.error_codes import AccountErrorCode
 from transcription_platform.accounts.services import provider_api_key_for
 from transcription_platform.conf import settings
 from transcription_platform.engines import (
@@ -44,6 +45,7 @@ from transcription_platform.engines.audio import AudioClip
 from transcription_platform.exceptions import TranscriptionPlatformError
 from transcription_platform.retry import backoff_delay
 from transcription_platform.transcriptions import services
+from transcription_platform.transcriptions.error_codes import TranscriptionErrorCode
 from transcription_platform.transcriptions.models import (
     ChunkStatus,
     Status,
@@ -194,7 +196,7 @@ def recover_stuck_transcriptions() -> dict[str, int]:
         ):
             if services.fail(
                 transcription.pk,
-                "worker_lost",
+                TranscriptionErrorCode.WORKER_LOST,
                 "Processing stopped repeatedly (the worker was lost). Retry the transcription.",
             ):
                 failed += 1
@@ -343,7 +345,7 @@ def _transcribe_chunk(
                 raise PermanentEngineError(
                     "Your API key was rejected by the speech provider. Update it in your "
                     "settings and retry.",
-                    code="user_api_key_rejected",
+                    code=AccountErrorCode.USER_API_KEY_REJECTED,
                 ) from exc
             raise
     with transaction.atomic():

@@ -16,7 +16,9 @@ from typing import Any
 from transcription_platform.accounts.services import transcription_defaults_for
 from transcription_platform.conf import settings
 from transcription_platform.engines import AudioInfo, engine_names, get_engine, probe
+from transcription_platform.error_codes import PlatformErrorCode
 from transcription_platform.exceptions import PayloadTooLarge, ValidationError
+from transcription_platform.transcriptions.error_codes import TranscriptionErrorCode
 from transcription_platform.validators import MAX_TITLE_LENGTH, normalize_language, validate_prompt
 
 
@@ -57,7 +59,7 @@ def probe_audio(path: str) -> AudioInfo:
         raise ValidationError(
             f"The audio lasts {info.duration:.0f} s; the limit is "
             f"{settings.MAX_DURATION_SECONDS:.0f} s.",
-            code="audio_too_long",
+            code=TranscriptionErrorCode.AUDIO_TOO_LONG,
             details={"duration": info.duration, "max_duration": settings.MAX_DURATION_SECONDS},
         )
     return info
@@ -88,7 +90,7 @@ def validated_engine(name: str) -> str:
     if name not in engine_names():
         raise ValidationError(
             f"Unknown engine {name!r}.",
-            code="unknown_engine",
+            code=TranscriptionErrorCode.UNKNOWN_ENGINE,
             details={"field": "engine", "allowed": engine_names()},
         )
     return name
@@ -104,7 +106,7 @@ def validated_language(engine_name: str, language: str) -> str:
     if supported is not None and language not in supported and language.lower() not in supported:
         raise ValidationError(
             f"The {engine_name!r} engine does not support language {language!r}.",
-            code="unsupported_language",
+            code=PlatformErrorCode.UNSUPPORTED_LANGUAGE,
             details={"field": "language", "allowed": sorted(supported)},
         )
     return language

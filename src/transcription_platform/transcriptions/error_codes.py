@@ -1,0 +1,18 @@
+"""Error codes of the transcriptions app (see :mod:`transcription_platform.error_codes`).
+
+Engine and audio codes (``engine_*``, ``not_audio``…) belong to the engines package.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class TranscriptionErrorCode(StrEnum):
+    ILLEGAL_TRANSITION = "illegal_transition"
+    NOT_COMPLETED = "not_completed"
+    INVALID_IDEMPOTENCY_KEY = "invalid_idempotency_key"
+    AUDIO_MISSING = "audio_missing"
+    AUDIO_TOO_LONG = "audio_too_long"
+    UNKNOWN_ENGINE = "unknown_engine"
+    WORKER_LOST = "worker_lost"
