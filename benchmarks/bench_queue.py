@@ -64,20 +64,16 @@ def pipeline_jobs(count: int, clip: Path, cluster: harness.ProcessGroup) -> dict
 
     from transcription_platform.transcriptions import services
     from transcription_platform.transcriptions.models import Status, Transcription
+    from transcription_platform.transcriptions.validation import JobOptions
 
     user = harness.bench_user(f"queue-{uuid.uuid4().hex[:8]}")
     with transaction.atomic():
         for i in range(count):
             services.create_transcription(
                 owner=user,
-                audio_path=clip,
-                original_filename=f"clip-{i}.flac",
-                size_bytes=clip.stat().st_size,
-                content_type="audio/flac",
-                audio_info={},
-                duration=None,
-                engine="fake",
-                language="en",
+                audio=services.AudioFile(clip, f"clip-{i}.flac", clip.stat().st_size, "audio/flac"),
+                info=None,
+                options=JobOptions(engine="fake", language="en", prompt="", title=""),
             )
     committed = timezone.now()
     jobs = Transcription.objects.filter(owner=user)

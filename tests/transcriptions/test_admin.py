@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -19,6 +18,7 @@ from transcription_platform.audit.models import AuditLog
 from transcription_platform.engines import probe
 from transcription_platform.transcriptions import services, tasks
 from transcription_platform.transcriptions.models import Status, Transcription
+from transcription_platform.transcriptions.validation import JobOptions
 
 pytestmark = pytest.mark.django_db
 
@@ -33,15 +33,9 @@ def make(owner, path: Path, *, title: str = "", language: str = "", run: bool = 
     info = probe(str(path))
     transcription, _ = services.create_transcription(
         owner=owner,
-        audio_path=path,
-        original_filename=path.name,
-        size_bytes=path.stat().st_size,
-        content_type="audio/wav",
-        audio_info=asdict(info),
-        duration=info.duration,
-        engine="default",
-        language=language,
-        title=title,
+        audio=services.AudioFile(path, path.name, path.stat().st_size, "audio/wav"),
+        info=info,
+        options=JobOptions(engine="default", language=language, prompt="", title=title),
         enqueue=False,
     )
     if run:

@@ -2,7 +2,6 @@
 
 import os
 import tempfile
-from dataclasses import asdict
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -172,25 +171,20 @@ def create_transcription(
         if existing is not None:
             return _created(request, response, existing, replayed=True)
 
-    options = validation.validated_options(
-        user, engine=engine, language=language, prompt=prompt, title=title
-    )
-    validation.check_size(audio_file.size)
     path, remove_after = _local_path(audio_file)
     try:
-        info = validation.probe_audio(path)
-        transcription, created = services.create_transcription(
-            owner=user,
-            audio_path=path,
-            original_filename=validation.clean_filename(audio_file.name or ""),
-            size_bytes=audio_file.size,
-            content_type=(audio_file.content_type or "")[:100],
-            audio_info=asdict(info),
-            duration=info.duration,
-            engine=options.engine,
-            language=options.language,
-            prompt=options.prompt,
-            title=options.title,
+        transcription, created = services.create_from_file(
+            user,
+            services.AudioFile(
+                path=path,
+                name=audio_file.name or "",
+                size_bytes=audio_file.size,
+                content_type=audio_file.content_type or "",
+            ),
+            engine=engine,
+            language=language,
+            prompt=prompt,
+            title=title,
             idempotency_key=idempotency_key,
             analyze=analyze,
         )

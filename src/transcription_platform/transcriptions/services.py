@@ -11,6 +11,7 @@ import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import asdict, dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -22,9 +23,10 @@ from django.utils import timezone
 from transcription_platform import signals
 from transcription_platform.audit.services import log_action
 from transcription_platform.conf import settings
-from transcription_platform.engines import TranscriptResult
+from transcription_platform.engines import AudioInfo, TranscriptResult
 from transcription_platform.exceptions import Conflict, NotFound
 from transcription_platform.roles import is_support_admin
+from transcription_platform.transcriptions import validation
 from transcription_platform.transcriptions.error_codes import TranscriptionErrorCode
 from transcription_platform.transcriptions.models import (
     ChunkStatus,
@@ -33,6 +35,7 @@ from transcription_platform.transcriptions.models import (
     TranscriptionChunk,
     audio_storage,
 )
+from transcription_platform.transcriptions.validation import JobOptions
 
 logger = logging.getLogger("transcription_platform.transcriptions")
 
@@ -163,16 +166,21 @@ def find_idempotent(owner: Any, key: str) -> Transcription | None:
     ).first()
 
 
-def create_transcription(
-    *,
+@dataclass(frozen=True)
+class AudioFile:
+    """An audio file on this machine's disk, as its client named and typed it."""
+
+    path: str | os.PathLike[str]
+    name: str
+    size_bytes: int
+    content_type: str = ""
+
+
+def create_from_file(
     owner: Any,
-    audio_path: str | os.PathLike[str],
-    original_filename: str,
-    size_bytes: int,
-    content_type: str,
-    audio_info: dict[str, Any],
-    duration: float | None,
-    engine: str,
+    audio: AudioFile,
+    *,
+    engine: str = "",
     language: str = "",
     prompt: str = "",
     title: str = "",
@@ -180,14 +188,73 @@ def create_transcription(
     analyze: bool | None = None,
     enqueue: bool = True,
 ) -> tuple[Transcription, bool]:
-    """Store the audio, create the row and enqueue its job atomically.
+    """Validate an audio file and the requested options, then create its transcription.
+
+    What the upload API and the ``transcribe`` command both do, in the same order, so
+    they refuse the same input with the same errors: options (falling back to the
+    owner's settings), size, a real audio probe (and duration), then
+    :func:`create_transcription`.
+
+    Args:
+        owner: The user the transcription belongs to.
+        audio: The file; its ``name`` is cleaned of paths and control characters.
+        engine: Requested engine name; "" for the owner's or the site's default.
+        language: Requested language; "" for the owner's default or detection.
+        prompt: Requested prompt; "" for the owner's default.
+        title: Title of the transcription.
+        idempotency_key: Makes a repeated request return the first transcription.
+        analyze: Ask for (True) or against (False) analysis; None: owner's or site's choice.
+        enqueue: False when the caller runs the job itself (the ``transcribe`` command).
+
+    Returns:
+        ``(transcription, created)``; ``created`` is False for an idempotent replay.
+
+    Raises:
+        ValidationError: An option is invalid, or the audio is too long.
+        PayloadTooLarge: The file is larger than ``MAX_UPLOAD_BYTES``.
+        InvalidAudio: The file is not usable audio.
+    """
+    options = validation.validated_options(
+        owner, engine=engine, language=language, prompt=prompt, title=title
+    )
+    validation.check_size(audio.size_bytes)
+    info = validation.probe_audio(str(audio.path))
+    return create_transcription(
+        owner=owner,
+        audio=AudioFile(
+            path=audio.path,
+            name=validation.clean_filename(audio.name),
+            size_bytes=audio.size_bytes,
+            content_type=audio.content_type[:100],
+        ),
+        info=info,
+        options=options,
+        idempotency_key=idempotency_key,
+        analyze=analyze,
+        enqueue=enqueue,
+    )
+
+
+def create_transcription(
+    *,
+    owner: Any,
+    audio: AudioFile,
+    info: AudioInfo | None,
+    options: JobOptions,
+    idempotency_key: str = "",
+    analyze: bool | None = None,
+    enqueue: bool = True,
+) -> tuple[Transcription, bool]:
+    """Store the audio, create the row and enqueue its job atomically (no validation:
+    see :func:`create_from_file`).
 
     Returns ``(transcription, created)``; ``created`` is False when ``idempotency_key``
     replays an earlier request. If anything fails, the stored file is deleted.
-    ``analyze`` asks for (True) or against (False) analysis of the transcript; None
-    leaves it to the owner's setting, else the site's ``ANALYSIS_ENABLED``.
-    ``enqueue=False`` is for a caller that runs the job itself, in its own process
-    (the ``transcribe`` command); should it die, stuck-job recovery enqueues the job.
+    ``info`` is the probe of the file (None: not probed). ``analyze`` asks for (True)
+    or against (False) analysis of the transcript; None leaves it to the owner's
+    setting, else the site's ``ANALYSIS_ENABLED``. ``enqueue=False`` is for a caller
+    that runs the job itself, in its own process (the ``transcribe`` command); should
+    it die, stuck-job recovery enqueues the job.
     """
     from transcription_platform.transcriptions import tasks
 
@@ -204,20 +271,20 @@ def create_transcription(
                 )
             transcription = Transcription(
                 owner=owner,
-                title=title,
-                original_filename=original_filename,
-                size_bytes=size_bytes,
-                content_type=content_type,
-                audio_info=audio_info,
-                duration=duration,
-                engine=engine,
-                language=language,
-                prompt=prompt,
+                title=options.title,
+                original_filename=audio.name,
+                size_bytes=audio.size_bytes,
+                content_type=audio.content_type,
+                audio_info=asdict(info) if info is not None else {},
+                duration=info.duration if info is not None else None,
+                engine=options.engine,
+                language=options.language,
+                prompt=options.prompt,
                 idempotency_key=idempotency_key,
                 analyze=analyze,
             )
-            with open(audio_path, "rb") as handle:
-                transcription.audio.save(original_filename, File(handle), save=False)
+            with open(audio.path, "rb") as handle:
+                transcription.audio.save(audio.name, File(handle), save=False)
             stored_name = transcription.audio.name
             transcription.save(force_insert=True)
             if enqueue:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import mimetypes
 import time
 from contextlib import suppress
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any, get_args
 
@@ -28,7 +27,7 @@ from django.db.models import Q
 from transcription_platform.audit.services import log_action
 from transcription_platform.exceptions import TranscriptionPlatformError
 from transcription_platform.hooks import imported_by_apps
-from transcription_platform.transcriptions import exports, services, tasks, validation
+from transcription_platform.transcriptions import exports, services, tasks
 from transcription_platform.transcriptions.models import Status, Transcription
 
 #: The exit status of a program stopped by Ctrl-C (128 + SIGINT).
@@ -154,26 +153,17 @@ class Command(BaseCommand):
         """Validate like the upload API, then store the audio and create the row — with
         no queued job: this process runs it."""
         try:
-            job = validation.validated_options(
+            transcription, _ = services.create_from_file(
                 owner,
+                services.AudioFile(
+                    path=path,
+                    name=path.name,
+                    size_bytes=path.stat().st_size,
+                    content_type=mimetypes.guess_type(path.name)[0] or "",
+                ),
                 engine=options["engine"],
                 language=options["language"],
                 prompt=options["prompt"],
-            )
-            size = path.stat().st_size
-            validation.check_size(size)
-            info = validation.probe_audio(str(path))
-            transcription, _ = services.create_transcription(
-                owner=owner,
-                audio_path=path,
-                original_filename=validation.clean_filename(path.name),
-                size_bytes=size,
-                content_type=mimetypes.guess_type(path.name)[0] or "",
-                audio_info=asdict(info),
-                duration=info.duration,
-                engine=job.engine,
-                language=job.language,
-                prompt=job.prompt,
                 enqueue=False,
             )
         except TranscriptionPlatformError as exc:
