@@ -31,4 +31,5 @@ class PlatformErrorCode(StrEnum):
     PAGE_NOT_FOUND = "page_not_found"
     DECRYPTION_FAILED = "decryption_failed"
     INVALID_LANGUAGE = "invalid_language"
+    REGISTRATION_CLOSED = "registration_closed"
     UNSUPPORTED_LANGUAGE = "unsupported_language"

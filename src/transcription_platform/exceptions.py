@@ -75,7 +75,7 @@ class PermissionDenied(TranscriptionPlatformError):
 
 
 class RegistrationClosed(PermissionDenied):
-    code = "registration_closed"
+    code = PlatformErrorCode.REGISTRATION_CLOSED
     default_message = "Registration is closed on this site; ask an administrator for an account."
 
 

@@ -7,6 +7,7 @@ from ninja_jwt.settings import api_settings as jwt_settings
 from ninja_jwt.tokens import RefreshToken
 
 from transcription_platform.accounts import services
+from transcription_platform.accounts.error_codes import AccountErrorCode
 from transcription_platform.accounts.schemas import (
     AccessOut,
     LoginIn,
@@ -83,10 +84,12 @@ def logout(request: HttpRequest, payload: RefreshIn):
         token = RefreshToken(payload.refresh)
     except TokenError:
         raise ValidationError(
-            "Token is invalid, expired or already revoked.", code="token_not_valid"
+            "Token is invalid, expired or already revoked.", code=AccountErrorCode.TOKEN_NOT_VALID
         ) from None
     if str(token.get(jwt_settings.USER_ID_CLAIM)) != str(request.auth.pk):
-        raise ValidationError("This refresh token belongs to another user.", code="token_not_valid")
+        raise ValidationError(
+            "This refresh token belongs to another user.", code=AccountErrorCode.TOKEN_NOT_VALID
+        )
     token.blacklist()
     return Status(204, None)
 

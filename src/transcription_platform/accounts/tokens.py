@@ -16,6 +16,7 @@ from ninja_jwt.exceptions import TokenError
 from ninja_jwt.settings import api_settings as jwt_settings
 from ninja_jwt.tokens import RefreshToken
 
+from transcription_platform.accounts.error_codes import AccountErrorCode
 from transcription_platform.exceptions import AuthenticationFailed
 
 HASH_PREFIX = "sha256:"
@@ -67,6 +68,6 @@ def refresh_tokens(raw_refresh: str) -> dict[str, str | None]:
             new_refresh = str(token)
     except TokenError:
         raise AuthenticationFailed(
-            "Token is invalid, expired or revoked.", code="token_not_valid"
+            "Token is invalid, expired or revoked.", code=AccountErrorCode.TOKEN_NOT_VALID
         ) from None
     return {"access": access, "refresh": new_refresh}
