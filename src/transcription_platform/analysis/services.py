@@ -320,6 +320,9 @@ def _send_on_commit(signal: Any, analysis: Analysis, **kwargs: Any) -> None:
 # --------------------------------------------------------------------------- owner's key
 
 
+_NOT_A_PROVIDER = object()
+
+
 def owner_api_key(transcription: Transcription, analyzer: Analyzer) -> str | None:
     """The owner's own provider key, when ``analyzer`` talks to the provider it is for.
 
@@ -327,7 +330,8 @@ def owner_api_key(transcription: Transcription, analyzer: Analyzer) -> str | Non
     analyzer only when both use the same OpenAI-compatible endpoint (the same
     ``base_url``; None on both is OpenAI itself), so a Mistral key never goes to OpenAI.
     """
-    if "base_url" not in analyzer.options:
+    analyzer_url = getattr(analyzer, "base_url", _NOT_A_PROVIDER)
+    if analyzer_url is _NOT_A_PROVIDER:
         return None  # not a provider-backed analyzer: no key to send
     try:
         from transcription_platform.accounts.services import provider_api_key_for
@@ -340,7 +344,7 @@ def owner_api_key(transcription: Transcription, analyzer: Analyzer) -> str | Non
         engine = get_engine(engine_name)
     except TranscriptionPlatformError:
         return None
-    if not hasattr(engine, "base_url") or engine.base_url != analyzer.options["base_url"]:
+    if getattr(engine, "base_url", _NOT_A_PROVIDER) != analyzer_url:
         return None
     return provider_api_key_for(transcription.owner, engine=engine_name)
 
