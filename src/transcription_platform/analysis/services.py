@@ -16,7 +16,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 
 from transcription_platform import signals
@@ -33,6 +33,7 @@ from transcription_platform.analysis.analyzers import (
 from transcription_platform.analysis.models import Analysis, AnalysisStatus
 from transcription_platform.conf import settings
 from transcription_platform.exceptions import Conflict, TranscriptionPlatformError, ValidationError
+from transcription_platform.queueing import claim, still_held
 from transcription_platform.retry import backoff_delay
 from transcription_platform.transcriptions.models import Status, Transcription
 
@@ -196,30 +197,29 @@ def _claim(transcription_id: Any) -> tuple[Analysis, Any] | None:
     A processing row whose claim is older than the queue's task timeout belonged to a
     worker that died; django-q2 re-delivers the task then, and it may be claimed again.
     """
-    from django_q.conf import Conf
-
-    now = timezone.now()
-    expired = now - timedelta(seconds=Conf.TIMEOUT or settings.STUCK_AFTER_SECONDS)
-    claimable = Q(status=AnalysisStatus.PENDING) | Q(
-        status=AnalysisStatus.PROCESSING, started_at__lt=expired
-    )
-    rows = (
-        Analysis.objects.filter(transcription_id=transcription_id)
-        .filter(claimable)
-        .filter(transcription__status=Status.COMPLETED)
+    rows = Analysis.objects.filter(
+        transcription_id=transcription_id, transcription__status=Status.COMPLETED
     )
     # Several claims (a redelivery and a scheduled retry) race: the UPDATE decides.
-    if not rows.update(
-        status=AnalysisStatus.PROCESSING, started_at=now, attempts=F("attempts") + 1
-    ):
+    claimed_at = claim(
+        rows,
+        free=AnalysisStatus.PENDING,
+        held=AnalysisStatus.PROCESSING,
+        claimed_at="started_at",
+        attempts=F("attempts") + 1,
+    )
+    if claimed_at is None:
         return None
-    return Analysis.objects.get(transcription_id=transcription_id), now
+    return Analysis.objects.get(transcription_id=transcription_id), claimed_at
 
 
 def _mine(analysis: Analysis, claimed_at: Any) -> Any:
     """The row, only while it is still this run's (not reset by a new request meanwhile)."""
-    return Analysis.objects.filter(
-        pk=analysis.pk, status=AnalysisStatus.PROCESSING, started_at=claimed_at
+    return still_held(
+        Analysis.objects.filter(pk=analysis.pk),
+        held=AnalysisStatus.PROCESSING,
+        claimed_at="started_at",
+        at=claimed_at,
     )
 
 
