@@ -198,26 +198,7 @@ class FasterWhisperEngine(SpeechEngine):
                 # snowball into a loop; chunks are independent anyway.
                 condition_on_previous_text=False,
             )
-            segments = [
-                fit_to_words(
-                    Segment(
-                        i,
-                        round(float(s.start), 3),
-                        round(float(s.end), 3),
-                        s.text.strip(),
-                        tuple(
-                            Word(
-                                round(float(w.start), 3),
-                                round(float(w.end), 3),
-                                w.word.strip(),
-                                round(float(w.probability), 4),
-                            )
-                            for w in (s.words or ())
-                        ),
-                    )
-                )
-                for i, s in enumerate(raw_segments)
-            ]
+            segments = [_segment(i, raw) for i, raw in enumerate(raw_segments)]
         except (RuntimeError, ValueError) as exc:
             raise PermanentEngineError(
                 f"Engine {self.alias!r} failed on this audio: {exc}",
@@ -293,3 +274,20 @@ def _collapse_loops(segment: Segment) -> Segment:
             segment.id, segment.start, segment.end, " ".join(w.text for w in words), words
         )
     return Segment(segment.id, segment.start, segment.end, " ".join(units))
+
+
+def _segment(index: int, raw: Any) -> Segment:
+    """One faster-whisper segment as ours, its times fitted to its words."""
+    words = tuple(
+        Word(
+            round(float(w.start), 3),
+            round(float(w.end), 3),
+            w.word.strip(),
+            round(float(w.probability), 4),
+        )
+        for w in (raw.words or ())
+    )
+    segment = Segment(
+        index, round(float(raw.start), 3), round(float(raw.end), 3), raw.text.strip(), words
+    )
+    return fit_to_words(segment)
