@@ -3,13 +3,14 @@
 No worker sleeps waiting for a retry. A task that must run again later is a one-off
 django-q2 schedule (:func:`enqueue_task` with a ``delay``), written in the caller's
 transaction; the worker is free meanwhile. Work that two deliveries could both pick up
-(a chunk, an analysis) is taken with :func:`claim`: one conditional UPDATE, so only
+(a chunk, an analysis) is taken with :meth:`Claims.take`: one conditional UPDATE, so only
 one of them wins; a claim older than the queue's task timeout belonged to a worker
 that died and may be taken again.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -94,47 +95,50 @@ def claim_expiry() -> timedelta:
     return timedelta(seconds=Conf.TIMEOUT or settings.STUCK_AFTER_SECONDS)
 
 
-def claim(
-    rows: QuerySet[Any],
-    *,
-    free: str,
-    held: str,
-    claimed_at: str,
-    **updates: Any,
-) -> datetime | None:
-    """Take the row(s) of ``rows`` with one conditional UPDATE; None if not ours.
+@dataclass(frozen=True)
+class Claims:
+    """How rows of one kind of work are claimed: their status values and claim field.
 
-    A row is claimable when its ``status`` is ``free``, or ``held`` by a claim older
-    than :func:`claim_expiry` (or with no claim time). Two deliveries racing for the
-    same row both run the UPDATE; the database lets exactly one of them change it.
+    One conditional UPDATE takes a row, so of two deliveries racing for it exactly one
+    wins; a claim older than :func:`claim_expiry` belonged to a worker that died (the
+    queue re-delivers its task then) and may be taken again.
 
-    Args:
-        rows: The row(s) to claim, already filtered (by pk, by parent status...).
+    Attributes:
         free: The status of work waiting to be done.
-        held: The status of work being done; the row gets it.
+        held: The status of work being done.
         claimed_at: The name of the field recording when the claim was taken.
-        **updates: More fields to set with the claim (e.g. ``attempts=F(...) + 1``).
-
-    Returns:
-        The claim time (keep it: :func:`still_held` checks the claim is still this
-        one), or None when another live worker holds the row or it is not claimable.
     """
-    now = timezone.now()
-    expired = now - claim_expiry()
-    claimable = (
-        Q(status=free)
-        | Q(status=held, **{f"{claimed_at}__lt": expired})
-        | Q(status=held, **{f"{claimed_at}__isnull": True})
-    )
-    if not rows.filter(claimable).update(status=held, **{claimed_at: now}, **updates):
-        return None
-    return now
 
+    free: str
+    held: str
+    claimed_at: str
 
-def still_held(rows: QuerySet[Any], *, held: str, claimed_at: str, at: datetime) -> QuerySet[Any]:
-    """``rows`` while they are still held by the claim taken ``at`` (empty otherwise).
+    def take(self, rows: QuerySet[Any], **updates: Any) -> datetime | None:
+        """Claim the row(s) of ``rows`` (already filtered by pk, parent status...).
 
-    Update through it to finish or release work, so a run whose claim expired and
-    was taken over (or whose row was reset meanwhile) changes nothing.
-    """
-    return rows.filter(status=held, **{claimed_at: at})
+        Args:
+            rows: The row(s) to claim.
+            **updates: More fields to set with the claim (``attempts=F(...) + 1``).
+
+        Returns:
+            The claim time (pass it to :meth:`held_by`), or None when another live
+            worker holds the row or it is not claimable.
+        """
+        now = timezone.now()
+        expired = now - claim_expiry()
+        claimable = (
+            Q(status=self.free)
+            | Q(status=self.held, **{f"{self.claimed_at}__lt": expired})
+            | Q(status=self.held, **{f"{self.claimed_at}__isnull": True})
+        )
+        if not rows.filter(claimable).update(status=self.held, **{self.claimed_at: now}, **updates):
+            return None
+        return now
+
+    def held_by(self, rows: QuerySet[Any], claimed_at: datetime) -> QuerySet[Any]:
+        """``rows`` while the claim taken at ``claimed_at`` still holds (else empty).
+
+        Finish or release work by updating through it, so a run whose claim expired
+        and was taken over, or whose row was reset meanwhile, changes nothing.
+        """
+        return rows.filter(status=self.held, **{self.claimed_at: claimed_at})

@@ -33,7 +33,7 @@ from transcription_platform.analysis.analyzers import (
 from transcription_platform.analysis.models import Analysis, AnalysisStatus
 from transcription_platform.conf import settings
 from transcription_platform.exceptions import Conflict, TranscriptionPlatformError, ValidationError
-from transcription_platform.queueing import claim, still_held
+from transcription_platform.queueing import Claims
 from transcription_platform.retry import backoff_delay
 from transcription_platform.transcriptions.models import Status, Transcription
 
@@ -191,23 +191,19 @@ def run_analysis(transcription_id: Any) -> Analysis | None:
     return _complete(analysis, claimed_at, result)
 
 
-def _claim(transcription_id: Any) -> tuple[Analysis, Any] | None:
-    """pending → processing with a conditional UPDATE, so two deliveries never both run.
+#: Analyses are claimed pending → processing; ``started_at`` says since when.
+ANALYSIS_CLAIMS = Claims(
+    free=AnalysisStatus.PENDING, held=AnalysisStatus.PROCESSING, claimed_at="started_at"
+)
 
-    A processing row whose claim is older than the queue's task timeout belonged to a
-    worker that died; django-q2 re-delivers the task then, and it may be claimed again.
-    """
+
+def _claim(transcription_id: Any) -> tuple[Analysis, Any] | None:
+    """pending → processing, so two deliveries (a redelivery and a scheduled retry)
+    never both run; a claim older than the queue's task timeout may be taken again."""
     rows = Analysis.objects.filter(
         transcription_id=transcription_id, transcription__status=Status.COMPLETED
     )
-    # Several claims (a redelivery and a scheduled retry) race: the UPDATE decides.
-    claimed_at = claim(
-        rows,
-        free=AnalysisStatus.PENDING,
-        held=AnalysisStatus.PROCESSING,
-        claimed_at="started_at",
-        attempts=F("attempts") + 1,
-    )
+    claimed_at = ANALYSIS_CLAIMS.take(rows, attempts=F("attempts") + 1)
     if claimed_at is None:
         return None
     return Analysis.objects.get(transcription_id=transcription_id), claimed_at
@@ -215,12 +211,7 @@ def _claim(transcription_id: Any) -> tuple[Analysis, Any] | None:
 
 def _mine(analysis: Analysis, claimed_at: Any) -> Any:
     """The row, only while it is still this run's (not reset by a new request meanwhile)."""
-    return still_held(
-        Analysis.objects.filter(pk=analysis.pk),
-        held=AnalysisStatus.PROCESSING,
-        claimed_at="started_at",
-        at=claimed_at,
-    )
+    return ANALYSIS_CLAIMS.held_by(Analysis.objects.filter(pk=analysis.pk), claimed_at)
 
 
 def _complete(analysis: Analysis, claimed_at: Any, result: AnalysisResult) -> Analysis | None:

@@ -68,17 +68,8 @@ def engine_names() -> list[str]:
 
 
 def get_engine(name: str | None = None) -> SpeechEngine:
-    """The engine configured under ``name`` (default: ``DEFAULT_ENGINE``), built once.
-
-    Args:
-        name: An alias of the ``ENGINES`` setting.
-
-    Returns:
-        The shared engine instance of this process.
-
-    Raises:
-        ConfigurationError: An ``ImproperlyConfigured`` naming the key at fault.
-    """
+    """The engine configured under ``name`` (default: ``DEFAULT_ENGINE``), built once
+    per process; see :meth:`~transcription_platform.plugins.Registry.get`."""
     return engines.get(name)
 
 

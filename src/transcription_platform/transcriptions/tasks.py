@@ -41,7 +41,7 @@ from transcription_platform.engines import (
 )
 from transcription_platform.engines.audio import AudioClip
 from transcription_platform.exceptions import TranscriptionPlatformError
-from transcription_platform.queueing import claim, enqueue_task, still_held
+from transcription_platform.queueing import Claims, enqueue_task
 from transcription_platform.retry import backoff_delay
 from transcription_platform.transcriptions import services
 from transcription_platform.transcriptions.models import (
@@ -264,26 +264,19 @@ def _ensure_chunks(
     return list(TranscriptionChunk.objects.filter(transcription=transcription))
 
 
+#: Chunks are claimed pending → running; ``claimed_at`` says since when.
+CHUNK_CLAIMS = Claims(free=ChunkStatus.PENDING, held=ChunkStatus.RUNNING, claimed_at="claimed_at")
+
+
 def _claim(chunk: TranscriptionChunk) -> datetime | None:
-    """Take the chunk unless another live worker holds it (claims expire after the
-    queue's task timeout, when django-q2 would re-deliver anyway); counts the attempt."""
-    return claim(
-        TranscriptionChunk.objects.filter(pk=chunk.pk),
-        free=ChunkStatus.PENDING,
-        held=ChunkStatus.RUNNING,
-        claimed_at="claimed_at",
-        attempts=F("attempts") + 1,
-    )
+    """Take the chunk unless another live worker holds it; counts the attempt."""
+    rows = TranscriptionChunk.objects.filter(pk=chunk.pk)
+    return CHUNK_CLAIMS.take(rows, attempts=F("attempts") + 1)
 
 
 def _held(chunk: TranscriptionChunk, claimed_at: datetime) -> Any:
     """The chunk's row while this run's claim on it still holds."""
-    return still_held(
-        TranscriptionChunk.objects.filter(pk=chunk.pk),
-        held=ChunkStatus.RUNNING,
-        claimed_at="claimed_at",
-        at=claimed_at,
-    )
+    return CHUNK_CLAIMS.held_by(TranscriptionChunk.objects.filter(pk=chunk.pk), claimed_at)
 
 
 def _provider_key(transcription: Transcription) -> str | None:

@@ -65,17 +65,6 @@ def analyzer_names() -> list[str]:
 
 
 def get_analyzer(name: str | None = None) -> Analyzer:
-    """The analyzer configured under ``name`` (``DEFAULT_ANALYZER`` when None).
-
-    Instances are built once per process and dropped when the settings change.
-
-    Args:
-        name: An alias of the ``ANALYZERS`` setting.
-
-    Returns:
-        The shared analyzer instance of this process.
-
-    Raises:
-        ConfigurationError: An ``ImproperlyConfigured`` naming the key at fault.
-    """
+    """The analyzer configured under ``name`` (``DEFAULT_ANALYZER`` when None), built
+    once per process; see :meth:`~transcription_platform.plugins.Registry.get`."""
     return analyzers.get(name)
