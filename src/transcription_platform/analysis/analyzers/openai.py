@@ -13,9 +13,9 @@ import json
 import math
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import openai
 import pydantic
@@ -173,20 +173,31 @@ def _cost(lines: list[Line]) -> int:
 def split_lines(lines: list[Line], budget: int) -> list[list[Line]]:
     """Consecutive lines packed into parts of at most ``budget`` estimated tokens; a
     line larger than the budget on its own is cut at word boundaries (same id)."""
-    parts: list[list[Line]] = []
-    current: list[Line] = []
+    pieces = [piece for line in lines for piece in _fit_line(line, budget)]
+    return _pack(pieces, lambda piece: estimate_tokens(piece.render()) + 1, budget)
+
+
+T = TypeVar("T")
+
+
+def _pack(
+    items: list[T], cost: Callable[[T], int], budget: int, *, at_least: int = 1
+) -> list[list[T]]:
+    """``items`` in order, packed greedily into groups costing at most ``budget``
+    (a group of fewer than ``at_least`` items takes the next one regardless)."""
+    groups: list[list[T]] = []
+    current: list[T] = []
     used = 0
-    for line in lines:
-        for piece in _fit_line(line, budget):
-            cost = estimate_tokens(piece.render()) + 1
-            if current and used + cost > budget:
-                parts.append(current)
-                current, used = [], 0
-            current.append(piece)
-            used += cost
+    for item in items:
+        price = cost(item)
+        if len(current) >= at_least and used + price > budget:
+            groups.append(current)
+            current, used = [], 0
+        current.append(item)
+        used += price
     if current:
-        parts.append(current)
-    return parts
+        groups.append(current)
+    return groups
 
 
 def _fit_line(line: Line, budget: int) -> Iterator[Line]:
@@ -458,19 +469,9 @@ def _dump_topics(topics: list[TopicOutput]) -> list[dict[str, Any]]:
 def _group(partials: list[dict[str, Any]], budget: int) -> list[list[dict[str, Any]]]:
     """Consecutive partial analyses packed into groups that fit ``budget`` (at least two
     per group, so every round of combining makes progress)."""
-    groups: list[list[dict[str, Any]]] = []
-    current: list[dict[str, Any]] = []
-    used = 0
-    for partial in partials:
-        cost = estimate_tokens(json.dumps(partial, ensure_ascii=False))
-        if len(current) >= 2 and used + cost > budget:
-            groups.append(current)
-            current, used = [], 0
-        current.append(partial)
-        used += cost
-    if current:
-        groups.append(current)
-    return groups
+    return _pack(
+        partials, lambda p: estimate_tokens(json.dumps(p, ensure_ascii=False)), budget, at_least=2
+    )
 
 
 def _topics(topics: list[TopicOutput]) -> list[Topic]:
