@@ -79,7 +79,8 @@ def _error_body(exc: Any) -> tuple[str | None, str]:
     # The SDK stores the body's "error" object, or the whole body, or raw text.
     body = exc.body
     if isinstance(body, dict):
-        error = body.get("error") if isinstance(body.get("error"), dict) else body
+        nested = body.get("error")
+        error: dict[str, Any] = nested if isinstance(nested, dict) else body
         code = error.get("code") or error.get("type")
         message = error.get("message")
         return (
