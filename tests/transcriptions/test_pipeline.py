@@ -157,6 +157,26 @@ def test_a_retry_after_is_waited_out_by_a_schedule_not_a_sleeping_worker(
     assert sent["completed"] == 1
 
 
+def test_a_user_retry_restarts_a_chunk_that_was_waiting_for_its_retry(
+    auth_client, tone_wav, django_capture_on_commit_callbacks
+):
+    config = engine_settings(failures=["retryable", None], retry_after=42.0)
+    with override_settings(TRANSCRIPTION_PLATFORM=config):
+        transcription = run_upload(auth_client, tone_wav, django_capture_on_commit_callbacks)
+        chunk = TranscriptionChunk.objects.get(transcription=transcription)
+        assert (chunk.status, chunk.attempts) == (ChunkStatus.PENDING, 1)
+        services.fail(transcription.pk, "engine_rejected", "Another chunk failed for good.")
+
+        with django_capture_on_commit_callbacks(execute=True):
+            response = auth_client.post(f"{API}/transcriptions/{transcription.pk}/retry")
+        assert response.status_code == 200
+
+    transcription.refresh_from_db()
+    assert transcription.status == Status.COMPLETED
+    # The retry started the chunk's attempts afresh: one call, one attempt.
+    assert TranscriptionChunk.objects.get().attempts == 1
+
+
 def test_backoff_honours_retry_after_and_caps():
     with override_settings(
         TRANSCRIPTION_PLATFORM={"TASK_RETRY_BACKOFF_SECONDS": 2, "TASK_MAX_BACKOFF_SECONDS": 30}
