@@ -119,6 +119,56 @@ class ServiceUnavailable(TranscriptionPlatformError):
     default_message = "The service is temporarily unavailable."
 
 
+class BackendError(TranscriptionPlatformError):
+    """A pluggable backend (an engine, an analyzer...) failed to do its work.
+
+    Every family's errors derive from :class:`RetryableError` or :class:`PermanentError`,
+    so the pipeline decides "try again later" or "fail" the same way for all of them.
+
+    Args:
+        message: For humans; the family's default message when None.
+        code: A stable, documented error code; the class's when None.
+        details: JSON-serialisable context for the API's ``details``.
+        alias: The configured name of the backend (its key in the settings).
+        provider_status: The HTTP status the provider answered with, if any.
+        retry_after: The provider's hint, in seconds, before trying again (or None).
+    """
+
+    status_code = 502
+    default_message = "A backend service failed."
+    #: Whether trying the same work again later may succeed.
+    retryable: bool = False
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        code: str | None = None,
+        details: Any = None,
+        alias: str | None = None,
+        provider_status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        self.alias = alias
+        self.provider_status = provider_status
+        self.retry_after = retry_after
+        super().__init__(message, code=code, details=details)
+
+
+class RetryableError(BackendError, ServiceUnavailable):
+    """Worth trying again later (rate limits, 5xx, timeouts); ``retry_after`` may say when."""
+
+    status_code = 503
+    default_message = "A backend service is temporarily unavailable."
+    retryable = True
+
+
+class PermanentError(BackendError):
+    """Trying the same work again cannot succeed (auth, bad input, refusal)."""
+
+    default_message = "A backend service rejected the request."
+
+
 class ConfigurationError(TranscriptionPlatformError, ImproperlyConfigured):
     """A setting is wrong; subclassing ImproperlyConfigured so nothing swallows it."""
 

@@ -44,7 +44,7 @@ def assert_extractive_summary(result: AnalysisResult, transcript: str | dict, bo
 
 @pytest.fixture
 def analyzer() -> ExtractiveAnalyzer:
-    return ExtractiveAnalyzer("test", {"summary_sentences": 3, "summary_max_chars": 400})
+    return ExtractiveAnalyzer("test", **{"summary_sentences": 3, "summary_max_chars": 400})
 
 
 def test_product_sync_action_items(analyzer):
@@ -141,16 +141,16 @@ def test_speech_sample_text():
 def test_summary_respects_sentence_and_length_bounds():
     sentences = [f"Sentence number {i} talks about the shared roadmap topic." for i in range(30)]
     transcript = " ".join(sentences)
-    one = ExtractiveAnalyzer("one", {"summary_sentences": 1}).analyze(transcript)
+    one = ExtractiveAnalyzer("one", **{"summary_sentences": 1}).analyze(transcript)
     assert one.summary in sentences
-    short = ExtractiveAnalyzer("short", {"summary_max_chars": 120}).analyze(transcript)
+    short = ExtractiveAnalyzer("short", **{"summary_max_chars": 120}).analyze(transcript)
     assert 0 < len(short.summary) <= 120
     assert_extractive_summary(short, transcript, 120)
 
 
 def test_summary_when_every_sentence_is_longer_than_the_bound():
     sentence = "The committee reviewed " + ", ".join(f"proposal {i}" for i in range(20)) + "."
-    result = ExtractiveAnalyzer("tight", {"summary_max_chars": 80}).analyze(sentence)
+    result = ExtractiveAnalyzer("tight", **{"summary_max_chars": 80}).analyze(sentence)
     assert len(result.summary) <= 80
     assert result.summary.endswith("\u2026")
     assert sentence.startswith(result.summary[:-1])
@@ -209,14 +209,21 @@ def test_transcript_of_stop_words_only():
 )
 def test_bad_options_name_the_key(options, key):
     from django.core.exceptions import ImproperlyConfigured
+    from django.test import override_settings
 
-    with pytest.raises(ImproperlyConfigured, match=rf"\['{key}'\]"):
-        ExtractiveAnalyzer("offline", options)
+    from transcription_platform.analysis.analyzers import get_analyzer
+
+    entry = {"BACKEND": f"{ExtractiveAnalyzer.__module__}.ExtractiveAnalyzer", "OPTIONS": options}
+    with (
+        override_settings(TRANSCRIPTION_PLATFORM={"ANALYZERS": {"offline": entry}}),
+        pytest.raises(ImproperlyConfigured, match=rf"\['offline'\]\['OPTIONS'\]\['{key}'\]"),
+    ):
+        get_analyzer("offline")
 
 
 def test_extra_stopwords_remove_topics():
     transcript = load("standup_minutes.txt")
-    result = ExtractiveAnalyzer("x", {"extra_stopwords": ["cluster"]}).analyze(transcript)
+    result = ExtractiveAnalyzer("x", **{"extra_stopwords": ["cluster"]}).analyze(transcript)
     assert all("cluster" not in t.label.lower() for t in result.topics)
 
 

@@ -81,7 +81,7 @@ def make_analyzer(openai_server, monkeypatch):
             "retry_backoff": 0.01,
             "max_retry_delay": 0.5,
         }
-        return OpenAIAnalyzer("gpt", {**defaults, **options})
+        return OpenAIAnalyzer("gpt", **{**defaults, **options})
 
     return make
 

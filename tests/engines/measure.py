@@ -143,7 +143,7 @@ def measure_threads() -> dict:
     clip = AudioClip(str(SPEECH))
     result = {}
     for threads in (1, 2):
-        engine = FasterWhisperEngine(name=f"t{threads}", cpu_threads=threads)
+        engine = FasterWhisperEngine(alias=f"t{threads}", cpu_threads=threads)
         engine.transcribe(AudioClip(str(SPEECH), 0.0, 3.0))  # load + warm up
         runs = []
         for _ in range(3):

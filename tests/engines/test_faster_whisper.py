@@ -55,7 +55,7 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def engine() -> FasterWhisperEngine:
-    return FasterWhisperEngine(name="local")
+    return FasterWhisperEngine(alias="local")
 
 
 @pytest.fixture(scope="module")
@@ -141,7 +141,7 @@ def test_english_only_model_refuses_other_languages(engine):
 
 
 def test_model_loads_once_per_process(engine):
-    assert FasterWhisperEngine(name="other").load() is engine.load()
+    assert FasterWhisperEngine(alias="other").load() is engine.load()
 
 
 def test_bundled_checksum_is_verified(tmp_path):
@@ -161,7 +161,7 @@ def test_a_tampered_bundled_model_is_refused(tmp_path, monkeypatch):
     (package / "__init__.py").write_text("")
     (package / "model" / "model.bin").write_bytes(b"\0" * 1024)
     monkeypatch.syspath_prepend(str(tmp_path))
-    engine = FasterWhisperEngine(name="tampered")
+    engine = FasterWhisperEngine(alias="tampered")
     assert engine.model_path == str(package / "model")
     with pytest.raises(ModelIntegrityError):
         engine.transcribe(AudioClip(SPEECH, 0.0, 2.0))

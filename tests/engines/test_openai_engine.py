@@ -42,7 +42,9 @@ def clip(tmp_path_factory) -> AudioClip:
 
 
 def engine(server, **options) -> OpenAIEngine:
-    return OpenAIEngine(name="remote", base_url=server.base_url, api_key="sk-configured", **options)
+    return OpenAIEngine(
+        alias="remote", base_url=server.base_url, api_key="sk-configured", **options
+    )
 
 
 def test_verbose_json_success_and_multipart_body(openai_server, clip):
@@ -220,7 +222,7 @@ def test_unusable_audio_is_permanent_and_never_uploaded(openai_server, tmp_path)
 )
 def test_bad_options_are_configuration_errors(option, value):
     with pytest.raises(ConfigurationError, match=option):
-        OpenAIEngine(name="bad", **{option: value})
+        OpenAIEngine(alias="bad", **{option: value})
 
 
 @pytest.mark.parametrize(

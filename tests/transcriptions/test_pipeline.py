@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from datetime import timedelta
 
@@ -115,6 +116,65 @@ def test_retryable_errors_exhaust_attempts(
     assert transcription.error_code == "engine_unavailable"
     assert "after 3 attempts" in transcription.error_message
     assert sent["failed"] == 1
+
+
+def test_a_retry_after_is_waited_out_by_a_schedule_not_a_sleeping_worker(
+    auth_client, tone_wav, django_capture_on_commit_callbacks, sent
+):
+    from django_q.brokers import get_broker
+    from django_q.models import Schedule
+    from django_q.scheduler import scheduler
+
+    config = {
+        **engine_settings(failures=["retryable", None], retry_after=42.0),
+        "TASK_MAX_BACKOFF_SECONDS": 300,
+    }
+    before = timezone.now()
+    with override_settings(TRANSCRIPTION_PLATFORM=config):
+        started = time.monotonic()
+        transcription = run_upload(auth_client, tone_wav, django_capture_on_commit_callbacks)
+        assert time.monotonic() - started < 30  # nobody slept through the 42 s
+
+        # The chunk is handed back and waits, pending, for a one-off schedule.
+        assert transcription.status == Status.PROCESSING
+        chunk = TranscriptionChunk.objects.get(transcription=transcription)
+        assert (chunk.status, chunk.attempts, chunk.claimed_at) == (ChunkStatus.PENDING, 1, None)
+        [retry] = Schedule.objects.filter(func=f"{tasks.TASKS}.transcribe_chunk")
+        assert retry.schedule_type == Schedule.ONCE
+        assert retry.next_run >= before + timedelta(seconds=42)
+        assert len(get_engine().calls) == 1
+
+        # django-q2's scheduler (as qcluster runs it) starts the retry once it is due.
+        Schedule.objects.filter(pk=retry.pk).update(next_run=timezone.now() - timedelta(seconds=1))
+        with django_capture_on_commit_callbacks(execute=True):
+            scheduler(broker=get_broker())
+        assert len(get_engine().calls) == 2
+
+    transcription.refresh_from_db()
+    assert transcription.status == Status.COMPLETED
+    assert TranscriptionChunk.objects.get().attempts == 2
+    assert not Schedule.objects.filter(pk=retry.pk).exists()
+    assert sent["completed"] == 1
+
+
+def test_a_user_retry_restarts_a_chunk_that_was_waiting_for_its_retry(
+    auth_client, tone_wav, django_capture_on_commit_callbacks
+):
+    config = engine_settings(failures=["retryable", None], retry_after=42.0)
+    with override_settings(TRANSCRIPTION_PLATFORM=config):
+        transcription = run_upload(auth_client, tone_wav, django_capture_on_commit_callbacks)
+        chunk = TranscriptionChunk.objects.get(transcription=transcription)
+        assert (chunk.status, chunk.attempts) == (ChunkStatus.PENDING, 1)
+        services.fail(transcription.pk, "engine_rejected", "Another chunk failed for good.")
+
+        with django_capture_on_commit_callbacks(execute=True):
+            response = auth_client.post(f"{API}/transcriptions/{transcription.pk}/retry")
+        assert response.status_code == 200
+
+    transcription.refresh_from_db()
+    assert transcription.status == Status.COMPLETED
+    # The retry started the chunk's attempts afresh: one call, one attempt.
+    assert TranscriptionChunk.objects.get().attempts == 1
 
 
 def test_backoff_honours_retry_after_and_caps():

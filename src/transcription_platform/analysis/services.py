@@ -16,7 +16,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 
 from transcription_platform import signals
@@ -39,6 +39,7 @@ from transcription_platform.analysis.error_codes import AnalysisErrorCode
 from transcription_platform.analysis.models import Analysis, AnalysisStatus
 from transcription_platform.conf import settings
 from transcription_platform.exceptions import Conflict, TranscriptionPlatformError, ValidationError
+from transcription_platform.queueing import Claims
 from transcription_platform.retry import backoff_delay
 from transcription_platform.transcriptions import services as transcriptions
 
@@ -195,37 +196,27 @@ def run_analysis(transcription_id: Any) -> Analysis | None:
     return _complete(analysis, claimed_at, result)
 
 
+#: Analyses are claimed pending → processing; ``started_at`` says since when.
+ANALYSIS_CLAIMS = Claims(
+    free=AnalysisStatus.PENDING, held=AnalysisStatus.PROCESSING, claimed_at="started_at"
+)
+
+
 def _claim(transcription_id: Any) -> tuple[Analysis, Any] | None:
-    """pending → processing with a conditional UPDATE, so two deliveries never both run.
-
-    A processing row whose claim is older than the queue's task timeout belonged to a
-    worker that died; django-q2 re-delivers the task then, and it may be claimed again.
-    """
-    from django_q.conf import Conf
-
-    now = timezone.now()
-    expired = now - timedelta(seconds=Conf.TIMEOUT or settings.STUCK_AFTER_SECONDS)
-    claimable = Q(status=AnalysisStatus.PENDING) | Q(
-        status=AnalysisStatus.PROCESSING, started_at__lt=expired
+    """pending → processing, so two deliveries (a redelivery and a scheduled retry)
+    never both run; a claim older than the queue's task timeout may be taken again."""
+    rows = Analysis.objects.filter(
+        transcription_id=transcription_id, transcription__status=transcriptions.Status.COMPLETED
     )
-    rows = (
-        Analysis.objects.filter(transcription_id=transcription_id)
-        .filter(claimable)
-        .filter(transcription__status=transcriptions.Status.COMPLETED)
-    )
-    # Several claims (a redelivery and a scheduled retry) race: the UPDATE decides.
-    if not rows.update(
-        status=AnalysisStatus.PROCESSING, started_at=now, attempts=F("attempts") + 1
-    ):
+    claimed_at = ANALYSIS_CLAIMS.take(rows, attempts=F("attempts") + 1)
+    if claimed_at is None:
         return None
-    return Analysis.objects.get(transcription_id=transcription_id), now
+    return Analysis.objects.get(transcription_id=transcription_id), claimed_at
 
 
 def _mine(analysis: Analysis, claimed_at: Any) -> Any:
     """The row, only while it is still this run's (not reset by a new request meanwhile)."""
-    return Analysis.objects.filter(
-        pk=analysis.pk, status=AnalysisStatus.PROCESSING, started_at=claimed_at
-    )
+    return ANALYSIS_CLAIMS.held_by(Analysis.objects.filter(pk=analysis.pk), claimed_at)
 
 
 def _complete(analysis: Analysis, claimed_at: Any, result: AnalysisResult) -> Analysis | None:
@@ -325,6 +316,9 @@ def _send_on_commit(signal: Any, analysis: Analysis, **kwargs: Any) -> None:
 # --------------------------------------------------------------------------- owner's key
 
 
+_NOT_A_PROVIDER = object()
+
+
 def owner_api_key(transcription: Transcription, analyzer: Analyzer) -> str | None:
     """The owner's own provider key, when ``analyzer`` talks to the provider it is for.
 
@@ -332,7 +326,8 @@ def owner_api_key(transcription: Transcription, analyzer: Analyzer) -> str | Non
     analyzer only when both use the same OpenAI-compatible endpoint (the same
     ``base_url``; None on both is OpenAI itself), so a Mistral key never goes to OpenAI.
     """
-    if "base_url" not in analyzer.options:
+    analyzer_url = getattr(analyzer, "base_url", _NOT_A_PROVIDER)
+    if analyzer_url is _NOT_A_PROVIDER:
         return None  # not a provider-backed analyzer: no key to send
     from transcription_platform.engines import get_engine
 
@@ -341,7 +336,7 @@ def owner_api_key(transcription: Transcription, analyzer: Analyzer) -> str | Non
         engine = get_engine(engine_name)
     except TranscriptionPlatformError:
         return None
-    if not hasattr(engine, "base_url") or engine.base_url != analyzer.options["base_url"]:
+    if getattr(engine, "base_url", _NOT_A_PROVIDER) != analyzer_url:
         return None
     return provider_api_key_for(transcription.owner, engine=engine_name)
 

@@ -6,14 +6,10 @@ analyze_transcription(transcription_id)
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
-from django.db import router, transaction
-from django.utils import timezone
-
 from transcription_platform.analysis.models import Analysis
-from transcription_platform.conf import settings
+from transcription_platform.queueing import enqueue_task
 
 TASK = "transcription_platform.analysis.tasks.analyze_transcription"
 
@@ -28,39 +24,14 @@ def analyze_transcription(transcription_id: str) -> None:
 def enqueue_analysis(transcription_id: Any, *, delay: float = 0.0) -> None:
     """Enqueue the analysis task, now or after ``delay`` seconds.
 
-    Now: with the ORM broker on our database the queue row is written in the caller's
-    transaction; other brokers (and sync mode) enqueue after commit. Later: a one-off
-    django-q2 schedule (written in the caller's transaction), so no worker sleeps
-    through a provider's Retry-After.
+    Through :func:`~transcription_platform.queueing.enqueue_task`: now, in the caller's
+    transaction (or after it commits); later, as a one-off django-q2 schedule, so no
+    worker sleeps through a provider's Retry-After.
+
+    Args:
+        transcription_id: The transcription whose analysis is pending.
+        delay: Seconds to wait first.
     """
     pk = str(transcription_id)
-    if delay > 0:
-        from django_q.models import Schedule
-        from django_q.tasks import schedule
-
-        schedule(
-            TASK,
-            pk,
-            name=f"analysis-retry:{pk}:{timezone.now().timestamp():.6f}",
-            schedule_type=Schedule.ONCE,
-            next_run=timezone.now() + timedelta(seconds=delay),
-            repeats=-1,  # deleted once it has run
-            cluster=settings.TASK_CLUSTER,
-        )
-        return
-
-    def push() -> None:
-        from django_q.tasks import async_task
-
-        async_task(TASK, pk, task_name=f"analyze:{pk}", cluster=settings.TASK_CLUSTER)
-
-    if _orm_broker_shares_our_database():
-        push()
-    else:
-        transaction.on_commit(push)
-
-
-def _orm_broker_shares_our_database() -> bool:
-    from django_q.conf import Conf
-
-    return bool(Conf.ORM) and router.db_for_write(Analysis) == Conf.ORM and not Conf.SYNC
+    name = f"analysis-retry:{pk}" if delay > 0 else f"analyze:{pk}"
+    enqueue_task(TASK, pk, task_name=name, model=Analysis, delay=delay)

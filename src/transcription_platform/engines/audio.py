@@ -305,77 +305,109 @@ def iter_pcm(
         yield from _decode_window(container, stream, max(0.0, start), end)
 
 
-def _decode_window(
-    container: Any, stream: Any, start: float, end: float | None
-) -> Iterator[tuple[float, np.ndarray]]:
-    origin = _origin(stream)
-    time_base = stream.time_base
-    skip_until = max(0.0, start - PREROLL_SECONDS)
-    if skip_until > 0 and container.format.name not in IMPRECISE_SEEK_FORMATS:
-        container.seek(int((skip_until + origin) / time_base), stream=stream)
-    resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
-    out_time: float | None = None  # time of the next output sample
-    in_time: float | None = None  # where the next input frame should start
-    decoded_any = False
-    failures = 0
+class _Window:
+    """The output clock of one decode: trims resampled blocks to ``[start, end)``."""
 
-    def emit(samples: np.ndarray) -> Iterator[tuple[float, np.ndarray]]:
-        nonlocal out_time
-        assert out_time is not None
-        block_start = out_time
-        out_time += len(samples) / SAMPLE_RATE
-        lo = max(0, math.ceil((start - block_start) * SAMPLE_RATE - 1e-6))
+    def __init__(self, start: float, end: float | None) -> None:
+        self.start = start
+        self.end = end
+        self.out_time: float | None = None  # time of the next output sample
+
+    def emit(self, samples: np.ndarray) -> Iterator[tuple[float, np.ndarray]]:
+        """``samples`` (starting at ``out_time``) cut to the window, with their time."""
+        assert self.out_time is not None
+        block_start = self.out_time
+        self.out_time += len(samples) / SAMPLE_RATE
+        lo = max(0, math.ceil((self.start - block_start) * SAMPLE_RATE - 1e-6))
         hi = len(samples)
-        if end is not None:
-            hi = min(hi, max(0, math.ceil((end - block_start) * SAMPLE_RATE - 1e-6)))
+        if self.end is not None:
+            hi = min(hi, max(0, math.ceil((self.end - block_start) * SAMPLE_RATE - 1e-6)))
         if lo < hi:
             yield block_start + lo / SAMPLE_RATE, samples[lo:hi]
 
-    def resampled(frame: Any) -> Iterator[np.ndarray]:
-        for out in resampler.resample(frame):
-            yield out.to_ndarray()[0]
+    @property
+    def full(self) -> bool:
+        return self.end is not None and self.out_time is not None and self.out_time >= self.end
 
+
+@dataclass
+class _DecodeStats:
+    decoded_any: bool = False
+    failures: int = 0  # packets that did not decode
+
+
+def _seek_near(container: Any, stream: Any, start: float, origin: float) -> float:
+    """Seek a little before ``start`` where seeking is exact; returns the time before
+    which packets can be skipped (the pre-roll lets decoders settle)."""
+    skip_until = max(0.0, start - PREROLL_SECONDS)
+    if skip_until > 0 and container.format.name not in IMPRECISE_SEEK_FORMATS:
+        container.seek(int((skip_until + origin) / stream.time_base), stream=stream)
+    return skip_until
+
+
+def _frames(
+    container: Any, stream: Any, skip_until: float, origin: float, stats: _DecodeStats
+) -> Iterator[Any]:
+    """Decoded frames with samples, from ``skip_until`` on; bad packets are counted."""
+    time_base = stream.time_base
+    for packet in container.demux(stream):
+        if packet.size == 0:
+            continue
+        if packet.pts is not None and packet.duration:
+            packet_end = float((packet.pts + packet.duration) * time_base) - origin
+            if packet_end < skip_until:
+                continue
+        try:
+            frames = packet.decode()
+        except av.error.FFmpegError:
+            stats.failures += 1
+            continue
+        yield from (frame for frame in frames if frame.samples)
+
+
+def _resampled(resampler: Any, frame: Any) -> Iterator[np.ndarray]:
+    for out in resampler.resample(frame):
+        yield out.to_ndarray()[0]
+
+
+def _decode_window(
+    container: Any, stream: Any, start: float, end: float | None
+) -> Iterator[tuple[float, np.ndarray]]:
+    """Mono float PCM of ``[start, end)`` in blocks with their times; gaps between
+    frames (dropped packets, discontinuous timestamps) are filled with silence."""
+    origin = _origin(stream)
+    skip_until = _seek_near(container, stream, start, origin)
+    resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+    window = _Window(start, end)
+    stats = _DecodeStats()
+    in_time: float | None = None  # where the next input frame should start
     try:
-        for packet in container.demux(stream):
-            if packet.size == 0:
-                continue
-            if packet.pts is not None and packet.duration:
-                packet_end = float((packet.pts + packet.duration) * time_base) - origin
-                if packet_end < skip_until:
-                    continue
-            try:
-                frames = packet.decode()
-            except av.error.FFmpegError:
-                failures += 1
-                continue
-            for frame in frames:
-                if not frame.samples:
-                    continue
-                frame_time = frame.time - origin if frame.time is not None else in_time
-                if frame_time is None:
-                    frame_time = 0.0
-                if out_time is None:
-                    out_time = frame_time
-                elif in_time is not None and frame_time - in_time > GAP_TOLERANCE_SECONDS:
-                    silence = np.zeros(round((frame_time - in_time) * SAMPLE_RATE), np.float32)
-                    yield from emit(silence)
-                in_time = frame_time + frame.samples / frame.sample_rate
-                decoded_any = True
-                frame.pts = None  # we keep time ourselves; avoids resampler pts warnings
-                for samples in resampled(frame):
-                    yield from emit(samples)
-                if end is not None and out_time >= end:
-                    return
-        if out_time is not None:
-            for samples in resampled(None):
-                yield from emit(samples)
+        for frame in _frames(container, stream, skip_until, origin, stats):
+            frame_time = frame.time - origin if frame.time is not None else in_time
+            if frame_time is None:
+                frame_time = 0.0
+            if window.out_time is None:
+                window.out_time = frame_time
+            elif in_time is not None and frame_time - in_time > GAP_TOLERANCE_SECONDS:
+                silence = np.zeros(round((frame_time - in_time) * SAMPLE_RATE), np.float32)
+                yield from window.emit(silence)
+            in_time = frame_time + frame.samples / frame.sample_rate
+            stats.decoded_any = True
+            frame.pts = None  # we keep time ourselves; avoids resampler pts warnings
+            for samples in _resampled(resampler, frame):
+                yield from window.emit(samples)
+            if window.full:
+                return
+        if window.out_time is not None:
+            for samples in _resampled(resampler, None):
+                yield from window.emit(samples)
     except av.error.FFmpegError as exc:
-        if not decoded_any:
+        if not stats.decoded_any:
             raise InvalidAudio("corrupt_audio", "The audio data cannot be read.") from exc
         # Damage after good audio: keep what decoded, like a truncated file.
-    if not decoded_any and failures:
+    if not stats.decoded_any and stats.failures:
         raise InvalidAudio("corrupt_audio", "The audio data cannot be decoded.")
-    if not decoded_any and start <= 0:
+    if not stats.decoded_any and start <= 0:
         raise _no_samples(container)
 
 

@@ -28,16 +28,20 @@ from transcription_platform.conf import settings
 from transcription_platform.engines.audio import AudioClip, plan_chunks
 from transcription_platform.engines.errors import InvalidAudio, PermanentEngineError
 from transcription_platform.engines.results import TranscriptResult
+from transcription_platform.plugins import Plugin
 
 
-class SpeechEngine:
+class SpeechEngine(Plugin):
     """Base class of every speech engine; subclasses implement :meth:`transcribe`.
 
-    Subclasses take their ``OPTIONS`` as keyword-only ``__init__`` arguments (unknown
-    keys are reported by :func:`~transcription_platform.engines.get_engine`) and must
-    call ``super().__init__(name=name)``. Instances are shared by every job of a worker
-    process, so ``transcribe`` must be thread-safe and keep no per-job state.
+    The plugin convention (:mod:`transcription_platform.plugins`): ``__init__(self,
+    alias="default", *, <options>)`` calling ``super().__init__(alias)``; unknown
+    ``OPTIONS`` are reported by :func:`~transcription_platform.engines.get_engine`.
+    Instances are shared by every job of a worker process, so ``transcribe`` must be
+    thread-safe and keep no per-job state.
     """
+
+    setting = "ENGINES"
 
     #: Short identifier of the implementation, recorded with each transcript.
     backend_name: ClassVar[str] = "base"
@@ -48,11 +52,13 @@ class SpeechEngine:
     default_chunk_seconds: float = 600.0
     model: str = ""
 
-    def __init__(self, *, name: str = "default") -> None:
-        self.name = name
+    @property
+    def name(self) -> str:
+        """The engine's alias (``Transcription.engine`` stores it under this name)."""
+        return self.alias
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.name!r} model={self.model!r}>"
+        return f"<{type(self).__name__} {self.alias!r} model={self.model!r}>"
 
     def transcribe(
         self,
@@ -85,7 +91,7 @@ class SpeechEngine:
             raise self._audio_error(exc) from exc
 
     def _audio_error(self, exc: InvalidAudio) -> PermanentEngineError:
-        return PermanentEngineError(exc.message, code=exc.code, engine=self.name)
+        return PermanentEngineError(exc.message, code=exc.code, engine=self.alias)
 
     @property
     def chunk_seconds(self) -> float:
@@ -102,8 +108,8 @@ class SpeechEngine:
         if language is None or self.languages is None or language in self.languages:
             return
         raise PermanentEngineError(
-            f"Engine {self.name!r} ({self.model}) does not support language {language!r}; "
+            f"Engine {self.alias!r} ({self.model}) does not support language {language!r}; "
             f"supported: {', '.join(sorted(self.languages))}.",
             code="unsupported_language",
-            engine=self.name,
+            engine=self.alias,
         )

@@ -9,9 +9,16 @@ request, unsupported language...).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
-from transcription_platform.exceptions import TranscriptionPlatformError, ValidationError
+from transcription_platform import providers
+from transcription_platform.exceptions import (
+    BackendError,
+    PermanentError,
+    RetryableError,
+    ValidationError,
+)
+from transcription_platform.providers import ProviderFailure
 
 #: Every ``InvalidAudio`` code and the HTTP status the upload API answers with.
 INVALID_AUDIO_STATUS: dict[str, int] = {
@@ -37,7 +44,7 @@ class InvalidAudio(ValidationError):
         )
 
 
-class EngineError(TranscriptionPlatformError):
+class EngineError(BackendError):
     """A speech engine could not transcribe a clip.
 
     ``engine`` names the configured engine, ``provider_status`` is the HTTP status the
@@ -47,41 +54,64 @@ class EngineError(TranscriptionPlatformError):
     status_code = 502
     code = "engine_error"
     default_message = "The speech engine failed."
-    retryable = False
 
-    def __init__(
-        self,
-        message: str | None = None,
-        *,
-        code: str | None = None,
-        engine: str | None = None,
-        provider_status: int | None = None,
-        details: Any = None,
-    ) -> None:
-        self.engine = engine
-        self.provider_status = provider_status
-        super().__init__(message, code=code, details=details)
+    def __init__(self, message: str | None = None, *, engine: str | None = None, **kw: Any):
+        kw.setdefault("alias", engine)
+        super().__init__(message, **kw)
+
+    @property
+    def engine(self) -> str | None:
+        """The configured name of the engine (its alias)."""
+        return self.alias
 
 
-class RetryableEngineError(EngineError):
+class RetryableEngineError(EngineError, RetryableError):
     """Worth retrying later; ``retry_after`` is the server's hint in seconds, if any."""
 
     status_code = 503
     code = "engine_unavailable"
     default_message = "The speech engine is temporarily unavailable."
-    retryable = True
-
-    def __init__(self, message: str | None = None, *, retry_after: float | None = None, **kw: Any):
-        self.retry_after = retry_after
-        super().__init__(message, **kw)
 
 
-class PermanentEngineError(EngineError):
+class PermanentEngineError(EngineError, PermanentError):
     """Retrying the same request cannot succeed (auth, bad audio, unsupported language)."""
 
     status_code = 422
     code = "engine_rejected"
     default_message = "The speech engine rejected the audio."
+
+
+def engine_error(failure: ProviderFailure, engine: str) -> EngineError:
+    """A classified provider failure as a retryable or permanent engine error.
+
+    Args:
+        failure: What went wrong (see :mod:`transcription_platform.providers`).
+        engine: The configured name of the engine.
+
+    Returns:
+        The error, with this family's code for the failure's kind.
+    """
+    code = {
+        providers.TIMEOUT: "engine_timeout",
+        providers.UNREACHABLE: "engine_connection_error",
+        providers.RATE_LIMITED: "engine_rate_limited",
+        providers.UNAVAILABLE: "engine_unavailable",
+        providers.QUOTA_EXCEEDED: "engine_quota_exceeded",
+        providers.AUTH_FAILED: "engine_auth_failed",
+        providers.NO_API_KEY: "engine_auth_failed",
+        providers.NOT_FOUND: "engine_not_found",
+        providers.TOO_LARGE: "chunk_too_large",
+        providers.CONTEXT_TOO_LONG: "engine_bad_request",
+        providers.BAD_REQUEST: "engine_bad_request",
+    }.get(failure.kind, "engine_error")
+    error = failure.error(
+        retryable=RetryableEngineError,
+        permanent=PermanentEngineError,
+        code=code,
+        alias=engine,
+        provider="speech provider",
+    )
+    return cast(EngineError, error)
 
 
 class ModelIntegrityError(PermanentEngineError):

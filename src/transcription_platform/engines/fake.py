@@ -32,7 +32,6 @@ from transcription_platform.engines.errors import (
     RetryableEngineError,
 )
 from transcription_platform.engines.results import Segment, TranscriptResult, Usage, Word
-from transcription_platform.exceptions import ConfigurationError
 
 VOCABULARY = (
     "alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india",
@@ -74,8 +73,8 @@ class FakeEngine(SpeechEngine):
 
     def __init__(
         self,
+        alias: str = "default",
         *,
-        name: str = "default",
         latency: float = 0.0,
         failures: Iterable[str | None] = (),
         fail_on_offsets: Mapping[float, str | Iterable[str]] | None = None,
@@ -87,7 +86,7 @@ class FakeEngine(SpeechEngine):
         languages: Iterable[str] | None = None,
         model: str = "fake-1",
     ) -> None:
-        super().__init__(name=name)
+        super().__init__(alias)
         self.latency = float(latency)
         self.retry_after = retry_after
         self.text = text
@@ -104,8 +103,8 @@ class FakeEngine(SpeechEngine):
         offset_kinds = [k for kinds in self._offset_failures.values() for k in kinds]
         for kind in [*self._failures, *offset_kinds]:
             if kind is not None and kind not in FAILURE_KINDS:
-                raise ConfigurationError(
-                    f"FakeEngine failure kinds are 'retryable', 'permanent' or None, got {kind!r}."
+                raise self.option_error(
+                    "failures", f"kinds are 'retryable', 'permanent' or None, got {kind!r}"
                 )
         self._lock = threading.Lock()
         self.calls: list[AudioClip] = []
@@ -146,12 +145,12 @@ class FakeEngine(SpeechEngine):
             return RetryableEngineError(
                 "Injected retryable failure.",
                 code="engine_unavailable",
-                engine=self.name,
+                engine=self.alias,
                 retry_after=self.retry_after,
             )
         if kind == "permanent":
             return PermanentEngineError(
-                "Injected permanent failure.", code="engine_rejected", engine=self.name
+                "Injected permanent failure.", code="engine_rejected", engine=self.alias
             )
         return None
 

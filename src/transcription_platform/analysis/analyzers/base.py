@@ -8,22 +8,25 @@ checking, the empty-transcript case and option validation happen here, once.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any, ClassVar
+from typing import Any, cast
 
-from transcription_platform.conf import SETTINGS_NAME
+from transcription_platform import providers
 from transcription_platform.exceptions import (
-    ConfigurationError,
-    ServiceUnavailable,
-    TranscriptionPlatformError,
+    BackendError,
+    PermanentError,
+    RetryableError,
     ValidationError,
 )
+from transcription_platform.plugins import Plugin
+from transcription_platform.providers import ProviderFailure
 
 # --------------------------------------------------------------------------- errors
 
 
-class AnalysisError(TranscriptionPlatformError):
+class AnalysisError(BackendError):
     """Base of every analyzer error.
 
     ``analyzer`` names the configured alias; ``provider_status`` is the HTTP status
@@ -40,17 +43,20 @@ class AnalysisError(TranscriptionPlatformError):
         message: str | None = None,
         *,
         analyzer: str | None = None,
-        provider_status: int | None = None,
         usage: Usage | None = None,
         **kw: Any,
     ) -> None:
-        self.analyzer = analyzer
-        self.provider_status = provider_status
+        kw.setdefault("alias", analyzer)
         self.usage = usage
         super().__init__(message, **kw)
 
+    @property
+    def analyzer(self) -> str | None:
+        """The configured name of the analyzer (its alias)."""
+        return self.alias
 
-class RetryableAnalysisError(AnalysisError, ServiceUnavailable):
+
+class RetryableAnalysisError(AnalysisError, RetryableError):
     """A transient failure (rate limit, 5xx, timeout): run the analysis again later.
 
     ``retry_after`` is the delay in seconds the provider asked for, or None.
@@ -60,23 +66,57 @@ class RetryableAnalysisError(AnalysisError, ServiceUnavailable):
     code = "analysis_unavailable"
     default_message = "The analysis service is temporarily unavailable."
 
-    def __init__(
-        self, message: str | None = None, *, retry_after: float | None = None, **kw: Any
-    ) -> None:
-        self.retry_after = retry_after
-        super().__init__(message, **kw)
 
-
-class PermanentAnalysisError(AnalysisError):
+class PermanentAnalysisError(AnalysisError, PermanentError):
     """A failure that retrying the same request will not fix (bad output, auth, refusal).
 
     Stable codes: ``analysis_failed`` (generic), ``analysis_invalid_output``,
     ``analysis_auth_failed``, ``analysis_quota_exceeded``, ``analysis_rejected``,
-    ``analysis_refused``, ``invalid_transcript``.
+    ``analysis_refused``, ``analysis_context_too_long``, ``invalid_transcript``.
     """
 
+    status_code = 502
     code = "analysis_failed"
     default_message = "The transcript could not be analysed."
+
+
+class ContextTooLong(PermanentAnalysisError):
+    """The provider said the request exceeds the model's context window."""
+
+    code = "analysis_context_too_long"
+
+
+def analysis_error(failure: ProviderFailure, analyzer: str) -> AnalysisError:
+    """A classified provider failure as a retryable or permanent analysis error.
+
+    Args:
+        failure: What went wrong (see :mod:`transcription_platform.providers`).
+        analyzer: The configured name of the analyzer.
+
+    Returns:
+        The error, with this family's code for the failure's kind.
+    """
+    code = {
+        providers.QUOTA_EXCEEDED: "analysis_quota_exceeded",
+        providers.AUTH_FAILED: "analysis_auth_failed",
+        providers.NO_API_KEY: "analysis_auth_failed",
+        providers.NOT_FOUND: "analysis_rejected",
+        providers.TOO_LARGE: "analysis_rejected",
+        providers.BAD_REQUEST: "analysis_rejected",
+        providers.CONTEXT_TOO_LONG: "analysis_context_too_long",
+        providers.UNEXPECTED: "analysis_failed",
+    }.get(failure.kind, "analysis_unavailable")  # every retryable kind
+    permanent = (
+        ContextTooLong if failure.kind == providers.CONTEXT_TOO_LONG else PermanentAnalysisError
+    )
+    error = failure.error(
+        retryable=RetryableAnalysisError,
+        permanent=permanent,
+        code=code,
+        alias=analyzer,
+        provider="analysis provider",
+    )
+    return cast(AnalysisError, error)
 
 
 class InvalidTranscriptError(PermanentAnalysisError, ValidationError):
@@ -240,46 +280,28 @@ class AnalysisResult:
 # --------------------------------------------------------------------------- backend
 
 
-class Analyzer:
+class Analyzer(Plugin):
     """Base class of analyzer backends, configured like a ``CACHES`` entry.
 
-    Subclasses list the options they accept in ``default_options`` and implement
-    :meth:`analyze_transcript`; callers use :meth:`analyze`.
+    The plugin convention (:mod:`transcription_platform.plugins`): ``__init__(self,
+    alias="default", *, <options>)`` calling ``super().__init__(alias)``, the provider's
+    model in :attr:`model`. Implement :meth:`analyze_transcript`; callers use
+    :meth:`analyze`.
     """
 
-    #: Options this backend accepts and their defaults; any other key is an error.
-    default_options: ClassVar[dict[str, Any]] = {}
-
-    def __init__(self, alias: str = "default", options: Mapping[str, Any] | None = None) -> None:
-        self.alias = alias
-        given = dict(options or {})
-        unknown = sorted(set(given) - set(self.default_options))
-        if unknown:
-            raise self.option_error(
-                unknown[0],
-                f"is not an option of {type(self).__name__} "
-                f"(known: {', '.join(sorted(self.default_options)) or 'none'})",
-            )
-        self.options = {**self.default_options, **given}
+    setting = "ANALYZERS"
+    #: The model recorded on results (priced by the billing app).
+    model: str = ""
 
     @property
     def model_name(self) -> str:
-        """The model recorded on results (priced by the billing app)."""
-        raise NotImplementedError
-
-    def option_error(self, key: str, problem: str) -> ConfigurationError:
-        """A ConfigurationError (an ImproperlyConfigured) naming the exact key that is wrong."""
-        return ConfigurationError(
-            f"{SETTINGS_NAME}['ANALYZERS'][{self.alias!r}]['OPTIONS'][{key!r}] {problem}."
+        """Deprecated spelling of :attr:`model` (kept for code written against 0.x)."""
+        warnings.warn(
+            "Analyzer.model_name is deprecated; use Analyzer.model.",
+            DeprecationWarning,
+            stacklevel=2,
         )
-
-    def positive_number(self, key: str, *, integer: bool = False) -> float:
-        """The option ``key``, checked to be a positive number (an int if ``integer``)."""
-        value = self.options[key]
-        types = int if integer else int | float
-        if isinstance(value, bool) or not isinstance(value, types) or value <= 0:
-            raise self.option_error(key, f"must be a positive {'int' if integer else 'number'}")
-        return value
+        return self.model
 
     def analyze(
         self, transcript: Any, *, language: str | None = None, api_key: str | None = None
@@ -295,7 +317,7 @@ class Analyzer:
             raise InvalidTranscriptError("language must be a language code string.")
         if not data.text.strip():
             # Silence transcribes to nothing; there is nothing to pay a model for.
-            return AnalysisResult(summary="", model=self.model_name)
+            return AnalysisResult(summary="", model=self.model)
         return self.analyze_transcript(data, language=language or None, api_key=api_key)
 
     def analyze_transcript(

@@ -17,7 +17,7 @@ import bisect
 import math
 import re
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from transcription_platform.analysis.analyzers.base import (
@@ -313,28 +313,31 @@ class ExtractiveAnalyzer(Analyzer):
     (default 5), ``extra_stopwords`` (words never to report as topics).
     """
 
-    default_options = {
-        "summary_sentences": 3,
-        "summary_max_chars": 600,
-        "max_topics": 5,
-        "extra_stopwords": [],
-    }
     #: Recorded as ``model`` on results: there is no model, only this algorithm.
-    algorithm = "extractive-v1"
+    model = "extractive-v1"
 
-    def __init__(self, alias: str = "default", options: dict | None = None) -> None:
-        super().__init__(alias, options)
-        self.summary_sentences = int(self.positive_number("summary_sentences", integer=True))
-        self.summary_max_chars = int(self.positive_number("summary_max_chars", integer=True))
-        self.max_topics = int(self.positive_number("max_topics", integer=True))
-        extra = self.options["extra_stopwords"]
-        if not isinstance(extra, list | tuple) or not all(isinstance(w, str) for w in extra):
+    def __init__(
+        self,
+        alias: str = "default",
+        *,
+        summary_sentences: int = 3,
+        summary_max_chars: int = 600,
+        max_topics: int = 5,
+        extra_stopwords: Sequence[str] = (),
+    ) -> None:
+        super().__init__(alias)
+        self.summary_sentences = self.positive_number(
+            "summary_sentences", summary_sentences, integer=True
+        )
+        self.summary_max_chars = self.positive_number(
+            "summary_max_chars", summary_max_chars, integer=True
+        )
+        self.max_topics = self.positive_number("max_topics", max_topics, integer=True)
+        if not isinstance(extra_stopwords, list | tuple) or not all(
+            isinstance(w, str) for w in extra_stopwords
+        ):
             raise self.option_error("extra_stopwords", "must be a list of words")
-        self.stopwords = STOPWORDS | {w.lower() for w in extra}
-
-    @property
-    def model_name(self) -> str:
-        return self.algorithm
+        self.stopwords = STOPWORDS | {w.lower() for w in extra_stopwords}
 
     def analyze_transcript(
         self, transcript: TranscriptInput, *, language: str | None, api_key: str | None
@@ -348,7 +351,7 @@ class ExtractiveAnalyzer(Analyzer):
             summary=self.summarise(sentences, words),
             topics=self.find_topics(sentences, normal),
             action_items=find_action_items(sentences),
-            model=self.model_name,
+            model=self.model,
         )
 
     # -- summary

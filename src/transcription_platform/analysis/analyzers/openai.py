@@ -13,9 +13,9 @@ import json
 import math
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import openai
 import pydantic
@@ -26,13 +26,15 @@ from transcription_platform.analysis.analyzers.base import (
     AnalysisError,
     AnalysisResult,
     Analyzer,
+    ContextTooLong,
     PermanentAnalysisError,
     RetryableAnalysisError,
     Topic,
     TranscriptInput,
     Usage,
+    analysis_error,
 )
-from transcription_platform.retry import retry_after_seconds
+from transcription_platform.openai_client import classify, create_client
 
 # --------------------------------------------------------------------------- output schema
 
@@ -171,20 +173,31 @@ def _cost(lines: list[Line]) -> int:
 def split_lines(lines: list[Line], budget: int) -> list[list[Line]]:
     """Consecutive lines packed into parts of at most ``budget`` estimated tokens; a
     line larger than the budget on its own is cut at word boundaries (same id)."""
-    parts: list[list[Line]] = []
-    current: list[Line] = []
+    pieces = [piece for line in lines for piece in _fit_line(line, budget)]
+    return _pack(pieces, lambda piece: estimate_tokens(piece.render()) + 1, budget)
+
+
+T = TypeVar("T")
+
+
+def _pack(
+    items: list[T], cost: Callable[[T], int], budget: int, *, at_least: int = 1
+) -> list[list[T]]:
+    """``items`` in order, packed greedily into groups costing at most ``budget``
+    (a group of fewer than ``at_least`` items takes the next one regardless)."""
+    groups: list[list[T]] = []
+    current: list[T] = []
     used = 0
-    for line in lines:
-        for piece in _fit_line(line, budget):
-            cost = estimate_tokens(piece.render()) + 1
-            if current and used + cost > budget:
-                parts.append(current)
-                current, used = [], 0
-            current.append(piece)
-            used += cost
+    for item in items:
+        price = cost(item)
+        if len(current) >= at_least and used + price > budget:
+            groups.append(current)
+            current, used = [], 0
+        current.append(item)
+        used += price
     if current:
-        parts.append(current)
-    return parts
+        groups.append(current)
+    return groups
 
 
 def _fit_line(line: Line, budget: int) -> Iterator[Line]:
@@ -200,74 +213,6 @@ def _fit_line(line: Line, budget: int) -> Iterator[Line]:
         words.append(word)
     if words:
         yield Line(line.id, line.start, " ".join(words))
-
-
-# --------------------------------------------------------------------------- errors
-
-
-def _provider_error(exc: openai.APIStatusError) -> tuple[str | None, str]:
-    """(code, message) from the provider's error body, as far as it has them."""
-    body = exc.body
-    if isinstance(body, dict):
-        error = body.get("error") if isinstance(body.get("error"), dict) else body
-        code = error.get("code") or error.get("type")
-        message = error.get("message")
-        return (
-            code if isinstance(code, str) else None,
-            message if isinstance(message, str) and message else exc.message,
-        )
-    return None, exc.message
-
-
-class ContextTooLong(PermanentAnalysisError):
-    """The provider said the request exceeds the model's context window."""
-
-    code = "analysis_context_too_long"
-
-
-def translate_error(exc: openai.OpenAIError, alias: str) -> AnalysisError:
-    """An SDK error as a retryable or permanent analysis error with a stable code."""
-    if isinstance(exc, openai.APITimeoutError):
-        return RetryableAnalysisError("The analysis service timed out.", analyzer=alias)
-    if isinstance(exc, openai.APIConnectionError):
-        return RetryableAnalysisError("The analysis service could not be reached.", analyzer=alias)
-    if not isinstance(exc, openai.APIStatusError):
-        return PermanentAnalysisError(f"The analysis request failed: {exc}", analyzer=alias)
-    status = exc.status_code
-    code, message = _provider_error(exc)
-    detail = f"HTTP {status}: {message}"
-    if status == 429 and code == "insufficient_quota":
-        # Billing, not load: waiting will not help.
-        return PermanentAnalysisError(
-            f"The analysis provider account is out of quota ({detail}).",
-            code="analysis_quota_exceeded",
-            analyzer=alias,
-            provider_status=status,
-        )
-    if status in (408, 409, 429) or status >= 500:
-        return RetryableAnalysisError(
-            f"The analysis service is busy or failing ({detail}).",
-            retry_after=retry_after_seconds(exc.response.headers),
-            analyzer=alias,
-            provider_status=status,
-        )
-    if status in (401, 403):
-        return PermanentAnalysisError(
-            f"The analysis provider rejected the API key ({detail}).",
-            code="analysis_auth_failed",
-            analyzer=alias,
-            provider_status=status,
-        )
-    if code == "context_length_exceeded":
-        return ContextTooLong(
-            f"The transcript part is too long ({detail}).", analyzer=alias, provider_status=status
-        )
-    return PermanentAnalysisError(
-        f"The analysis provider rejected the request ({detail}).",
-        code="analysis_rejected",
-        analyzer=alias,
-        provider_status=status,
-    )
 
 
 # --------------------------------------------------------------------------- analyzer
@@ -293,33 +238,37 @@ class OpenAIAnalyzer(Analyzer):
     longer Retry-After is not slept through: the error goes to the task queue).
     """
 
-    default_options = {
-        "model": "gpt-4o-mini",
-        "base_url": None,
-        "api_key": None,
-        "timeout": 60.0,
-        "max_input_tokens": 96_000,
-        "max_retries": 2,
-        "retry_backoff": 1.0,
-        "max_retry_delay": 30.0,
-    }
-
-    def __init__(self, alias: str = "default", options: dict | None = None) -> None:
-        super().__init__(alias, options)
-        for key in ("model", "base_url", "api_key"):
-            value = self.options[key]
+    def __init__(
+        self,
+        alias: str = "default",
+        *,
+        model: str = "gpt-4o-mini",
+        base_url: str | None = None,
+        api_key: str | None = None,
+        timeout: float = 60.0,
+        max_input_tokens: int = 96_000,
+        max_retries: int = 2,
+        retry_backoff: float = 1.0,
+        max_retry_delay: float = 30.0,
+    ) -> None:
+        super().__init__(alias)
+        for option, value in (("model", model), ("base_url", base_url), ("api_key", api_key)):
             if value is not None and (not isinstance(value, str) or not value):
-                raise self.option_error(key, "must be a non-empty string")
-        if self.options["model"] is None:
+                raise self.option_error(option, "must be a non-empty string")
+        if model is None:
             raise self.option_error("model", "must be a model name")
-        self.timeout = self.positive_number("timeout")
-        self.max_input_tokens = int(self.positive_number("max_input_tokens", integer=True))
-        retries = self.options["max_retries"]
-        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+        self.model = model
+        self.base_url = base_url
+        self.api_key = api_key
+        self.timeout = self.positive_number("timeout", timeout)
+        self.max_input_tokens = int(
+            self.positive_number("max_input_tokens", max_input_tokens, integer=True)
+        )
+        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
             raise self.option_error("max_retries", "must be an int >= 0")
-        self.max_retries = retries
-        self.retry_backoff = self.positive_number("retry_backoff")
-        self.max_retry_delay = self.positive_number("max_retry_delay")
+        self.max_retries = max_retries
+        self.retry_backoff = self.positive_number("retry_backoff", retry_backoff)
+        self.max_retry_delay = self.positive_number("max_retry_delay", max_retry_delay)
         self.analysis_schema = strict_json_schema(AnalysisOutput)
         self.combined_schema = strict_json_schema(CombinedOutput)
         overhead = self._overhead()
@@ -329,10 +278,6 @@ class OpenAIAnalyzer(Analyzer):
                 f"is too small: the instructions and schema alone take about {overhead} tokens",
             )
         self._site_client: openai.OpenAI | None = None
-
-    @property
-    def model_name(self) -> str:
-        return self.options["model"]
 
     # -- public
 
@@ -349,23 +294,13 @@ class OpenAIAnalyzer(Analyzer):
 
     def _client(self, api_key: str | None) -> openai.OpenAI:
         try:
-            return openai.OpenAI(
-                api_key=api_key,
-                base_url=self.options["base_url"],
-                timeout=self.timeout,
-                max_retries=0,  # retries are ours: classified, bounded, Retry-After aware
-            )
+            return create_client(api_key=api_key, base_url=self.base_url, timeout=self.timeout)
         except openai.OpenAIError as exc:
-            raise PermanentAnalysisError(
-                f"No API key for the analysis provider: set OPTIONS['api_key'] of analyzer "
-                f"{self.alias!r}, OPENAI_API_KEY, or the user's own key ({exc}).",
-                code="analysis_auth_failed",
-                analyzer=self.alias,
-            ) from exc
+            raise analysis_error(classify(exc), self.alias) from exc
 
     def _shared_client(self) -> openai.OpenAI:
         if self._site_client is None:
-            self._site_client = self._client(self.options["api_key"])
+            self._site_client = self._client(self.api_key)
         return self._site_client
 
     # -- map-reduce
@@ -404,7 +339,7 @@ class OpenAIAnalyzer(Analyzer):
             summary=summary.strip(),
             topics=_topics(topics),
             action_items=_action_items(outputs, starts),
-            model=self.model_name,
+            model=self.model,
             usage=run.usage,
         )
 
@@ -489,7 +424,7 @@ class OpenAIAnalyzer(Analyzer):
         while True:
             try:
                 return run.client.chat.completions.create(
-                    model=self.model_name,
+                    model=self.model,
                     messages=messages,
                     response_format={
                         "type": "json_schema",
@@ -497,7 +432,7 @@ class OpenAIAnalyzer(Analyzer):
                     },
                 )
             except openai.OpenAIError as exc:
-                error = translate_error(exc, self.alias)
+                error = analysis_error(classify(exc), self.alias)
                 if not isinstance(error, RetryableAnalysisError) or attempt >= self.max_retries:
                     raise error from exc
                 delay = error.retry_after
@@ -534,19 +469,9 @@ def _dump_topics(topics: list[TopicOutput]) -> list[dict[str, Any]]:
 def _group(partials: list[dict[str, Any]], budget: int) -> list[list[dict[str, Any]]]:
     """Consecutive partial analyses packed into groups that fit ``budget`` (at least two
     per group, so every round of combining makes progress)."""
-    groups: list[list[dict[str, Any]]] = []
-    current: list[dict[str, Any]] = []
-    used = 0
-    for partial in partials:
-        cost = estimate_tokens(json.dumps(partial, ensure_ascii=False))
-        if len(current) >= 2 and used + cost > budget:
-            groups.append(current)
-            current, used = [], 0
-        current.append(partial)
-        used += cost
-    if current:
-        groups.append(current)
-    return groups
+    return _pack(
+        partials, lambda p: estimate_tokens(json.dumps(p, ensure_ascii=False)), budget, at_least=2
+    )
 
 
 def _topics(topics: list[TopicOutput]) -> list[Topic]:
