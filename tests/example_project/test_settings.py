@@ -225,7 +225,7 @@ class TestLogging:
             "import logging, django; django.setup()\n"
             "logging.getLogger('transcription_platform').info('app-line')\n"
             "logging.getLogger('transcription_platform').error('error-line')\n"
-            "logging.getLogger('django_q').info('worker-line')\n"
+            "logging.getLogger('django-q').info('worker-line')\n"
             "logging.getLogger('django.request').warning('request-line')\n"
         )
         log_dir = example.tmp / "nested" / "logs"
@@ -243,6 +243,29 @@ class TestLogging:
         assert "worker-line" not in app
         # The console gets them too (stderr of the process).
         assert "app-line" in result.stderr
+
+    def test_a_task_run_by_django_q_logs_to_worker_log(self, example: ExampleProject) -> None:
+        # A real task through django-q2's worker and monitor (sync mode runs both in this
+        # process), with the project's LOGGING untouched: their own lines must land in
+        # worker.log, whatever name django-q2 gives its logger.
+        code = (
+            "import django; django.setup()\n"
+            "from django.core.management import call_command\n"
+            "call_command('migrate', 'django_q', verbosity=0)\n"
+            "from django_q.conf import Conf\n"
+            "Conf.SYNC = True\n"
+            "from django_q.tasks import async_task, result\n"
+            "task_id = async_task('math.floor', 2.5, task_name='log-probe-task')\n"
+            "print('result', result(task_id))\n"
+        )
+        log_dir = example.tmp / "logs"
+        result = example.run(["-c", code], "local", DJANGO_LOG_DIR=str(log_dir))
+        assert result.returncode == 0, result.output
+        assert "result 2" in result.stdout
+        worker = (log_dir / "worker.log").read_text()
+        assert "Processed 'math.floor' (log-probe-task)" in worker
+        app_log = log_dir / "app.log"
+        assert not app_log.exists() or "log-probe-task" not in app_log.read_text()
 
     def test_handlers_rotate_at_15_mb_keeping_10(self, example: ExampleProject) -> None:
         handlers = example.settings("local", "LOGGING")["LOGGING"]["handlers"]

@@ -324,7 +324,8 @@ def build_logging(log_dir: Path, level: str = "INFO") -> dict[str, Any]:
                 "level": level,
                 "propagate": False,
             },
-            "django_q": {
+            # django-q2 logs as "django-q" (hyphen), not as its package name "django_q".
+            "django-q": {
                 "handlers": ["console", "worker_file", "error_file"],
                 "level": level,
                 "propagate": False,
