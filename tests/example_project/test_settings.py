@@ -174,6 +174,15 @@ class TestLocalSettings:
         )
         assert q["timeout"] < q["retry"]
 
+    @pytest.mark.parametrize(
+        ("value", "debug"), [(None, True), ("false", False), ("0", False), ("true", True)]
+    )
+    def test_debug_follows_django_debug(
+        self, example: ExampleProject, value: str | None, debug: bool
+    ) -> None:
+        values = example.settings("local", "DEBUG", DJANGO_DEBUG=value)
+        assert values["DEBUG"] is debug
+
     def test_offline_engine_by_default_cloud_engines_from_keys(
         self, example: ExampleProject
     ) -> None:
