@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import re
+from pathlib import Path
 
 import pytest
 import srt
@@ -13,6 +14,8 @@ from django.core.management import CommandError, call_command
 from django_q.models import OrmQ, Task
 
 from tests.conftest import assert_error
+from tests.engines.test_bad_audio import CASES as BAD_AUDIO_CASES
+from tests.engines.test_bad_audio import corpus  # noqa: F401  (fixture used below)
 from tests.transcriptions.conftest import stored_files, upload
 from transcription_platform.engines import get_engine
 from transcription_platform.engines.fake import VOCABULARY
@@ -20,6 +23,8 @@ from transcription_platform.management.commands.transcribe import Command as Tra
 from transcription_platform.transcriptions.models import Status, Transcription
 
 pytestmark = pytest.mark.django_db
+
+ROOT = Path(__file__).resolve().parents[2]
 
 PROGRESS_LINE = re.compile(r"\[[#.]{30}\] +(\d+)%  (\d+)/(\d+) chunks  \d+\.\d s")
 
@@ -320,3 +325,45 @@ def test_analysis_runs_in_process_and_lands_in_the_json_export(tmp_path, user, m
     assert data["analysis"]["status"] == "completed"
     assert [item["owner"] for item in data["analysis"]["action_items"]] == ["Alice"]
     assert OrmQ.objects.count() == 1  # the queued copy: a worker will find it done
+
+
+# --------------------------------------------------------------------------- documented codes
+
+
+def documented_cli_codes() -> set[str]:
+    """The codes named in the exit-status table of docs/cli-and-admin.md."""
+    page = (ROOT / "docs" / "cli-and-admin.md").read_text(encoding="utf-8")
+    section = page.split("### Exit status and errors", 1)[1].split("\n### ", 1)[0]
+    table = "\n".join(line for line in section.splitlines() if line.startswith("|"))
+    return set(re.findall(r"`([a-z][a-z0-9_]+)`", table))
+
+
+def test_every_cli_error_code_is_documented() -> None:
+    """Every code the command can print: its own, the shared upload validation's and the
+    audio probe's (the same the API answers with)."""
+    from transcription_platform.engines.errors import INVALID_AUDIO_STATUS
+    from transcription_platform.exceptions import PayloadTooLarge, ValidationError
+    from transcription_platform.management.commands import transcribe as command_module
+    from transcription_platform.transcriptions import validation
+
+    own = re.findall(r'CommandError\(\s*f?"([a-z_]+): ', Path(command_module.__file__).read_text())
+    shared = re.findall(r'code="([a-z_]+)"', Path(validation.__file__).read_text())
+    codes = {*own, *shared, *INVALID_AUDIO_STATUS, PayloadTooLarge.code, ValidationError.code}
+    assert {"file_not_found", "output_not_writable", "interrupted", "unknown_engine"} <= codes
+    assert codes - documented_cli_codes() == set()
+
+
+@pytest.mark.parametrize("name", BAD_AUDIO_CASES)
+def test_bad_audio_codes_printed_by_the_command_are_documented(
+    user,
+    corpus,  # noqa: F811
+    media_root,
+    name,
+) -> None:
+    path, code = corpus[name]
+    with pytest.raises(CommandError) as exc:
+        transcribe(str(path), user="alice")
+    printed = str(exc.value).split(":", 1)[0]
+    assert printed == code
+    assert printed in documented_cli_codes()
+    assert not Transcription.objects.exists()
