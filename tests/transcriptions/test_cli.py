@@ -26,7 +26,7 @@ pytestmark = pytest.mark.django_db
 
 ROOT = Path(__file__).resolve().parents[2]
 
-PROGRESS_LINE = re.compile(r"\[[#.]{30}\] +(\d+)%  (\d+)/(\d+) chunks  \d+\.\d s")
+PROGRESS_LINE = re.compile(r"\[[#.]{30}\] +(\d+)%  (\d+)/(\d+) chunks  \d+\.\d s  ETA (--|\d+ s)")
 
 
 def transcribe(*args: str, stdout=None, stderr=None, **options) -> tuple[str, str]:
@@ -82,11 +82,15 @@ def test_transcribes_in_process_with_progress_and_prints_the_transcript(
     assert not OrmQ.objects.exists()
     assert not Task.objects.exists()
 
-    # The bar advanced chunk by chunk: 0/N after planning, then 1/N ... N/N.
+    # The bar advanced through every chunk (0/N after planning ... N/N), its percent
+    # never going back, and ended at 100% with nothing left to wait for.
     steps = [PROGRESS_LINE.fullmatch(line) for line in err.splitlines()[1:]]
     assert all(steps), err
-    assert [(int(m[2]), int(m[3])) for m in steps] == [(i, chunks) for i in range(chunks + 1)]
-    assert steps[-1][1] == "100"
+    assert sorted({int(m[2]) for m in steps}) == list(range(chunks + 1))
+    assert {int(m[3]) for m in steps} == {chunks}
+    percents = [int(m[1]) for m in steps]
+    assert percents == sorted(percents)
+    assert (steps[0][4], steps[-1][1], steps[-1][4]) == ("--", "100", "0 s")
     assert err.splitlines()[0] == f"Transcription {transcription.pk}: tone.wav"
 
 
@@ -101,9 +105,13 @@ def test_progress_is_redrawn_in_place_on_a_terminal(user, tone_wav, engine_optio
 
     bar = err.split("\n")[1]  # not splitlines(): it splits on "\r" too
     frames = bar.split("\r")[1:]
-    assert len(frames) == Transcription.objects.get().chunks.count() + 1
+    # At least one frame per chunk boundary (more when a chunk takes a while).
+    assert len(frames) >= Transcription.objects.get().chunks.count() + 1
     assert all(PROGRESS_LINE.fullmatch(frame) for frame in frames)
-    assert err.endswith(" s\n")  # the finished bar is left on its own line
+    chunks = Transcription.objects.get().chunks.count()
+    last = PROGRESS_LINE.fullmatch(frames[-1].rstrip("\n"))
+    assert (last[1], last[2], last[3], last[4]) == ("100", str(chunks), str(chunks), "0 s")
+    assert err.endswith(" ETA 0 s\n")  # the finished bar is left on its own line
 
 
 def test_quiet_run_prints_only_the_transcript(user, tone_wav) -> None:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from transcription_platform.engines.audio import SAMPLE_RATE, AudioClip
-from transcription_platform.engines.base import SpeechEngine
+from transcription_platform.engines.base import ProgressCallback, SpeechEngine
 from transcription_platform.engines.errors import ModelIntegrityError, PermanentEngineError
 from transcription_platform.engines.results import (
     Segment,
@@ -179,6 +179,7 @@ class FasterWhisperEngine(SpeechEngine):
         language: str | None = None,
         prompt: str | None = None,
         api_key: str | None = None,
+        progress: ProgressCallback | None = None,
     ) -> TranscriptResult:
         self.check_language(language)
         model = self.load()
@@ -198,26 +199,31 @@ class FasterWhisperEngine(SpeechEngine):
                 # snowball into a loop; chunks are independent anyway.
                 condition_on_previous_text=False,
             )
-            segments = [
-                fit_to_words(
-                    Segment(
-                        i,
-                        round(float(s.start), 3),
-                        round(float(s.end), 3),
-                        s.text.strip(),
-                        tuple(
-                            Word(
-                                round(float(w.start), 3),
-                                round(float(w.end), 3),
-                                w.word.strip(),
-                                round(float(w.probability), 4),
-                            )
-                            for w in (s.words or ())
-                        ),
+            segments = []
+            # raw_segments is a generator: each segment is decoded as it is asked for,
+            # so its end time tells how far into the clip the model has got.
+            for i, s in enumerate(raw_segments):
+                segments.append(
+                    fit_to_words(
+                        Segment(
+                            i,
+                            round(float(s.start), 3),
+                            round(float(s.end), 3),
+                            s.text.strip(),
+                            tuple(
+                                Word(
+                                    round(float(w.start), 3),
+                                    round(float(w.end), 3),
+                                    w.word.strip(),
+                                    round(float(w.probability), 4),
+                                )
+                                for w in (s.words or ())
+                            ),
+                        )
                     )
                 )
-                for i, s in enumerate(raw_segments)
-            ]
+                if progress is not None and duration:
+                    progress(min(float(s.end) / duration, 1.0))
         except (RuntimeError, ValueError) as exc:
             raise PermanentEngineError(
                 f"Engine {self.name!r} failed on this audio: {exc}",
@@ -225,6 +231,8 @@ class FasterWhisperEngine(SpeechEngine):
                 engine=self.name,
             ) from exc
         segments = remove_repetitions(segments, duration)
+        if progress is not None:
+            progress(1.0)  # trailing silence yields no segment
         return TranscriptResult(
             text=" ".join(s.text for s in segments),
             segments=tuple(segments),

@@ -18,7 +18,7 @@ from typing import Any
 
 from transcription_platform.conf import MiB
 from transcription_platform.engines.audio import MIME_TYPES, AudioClip
-from transcription_platform.engines.base import SpeechEngine
+from transcription_platform.engines.base import ProgressCallback, SpeechEngine
 from transcription_platform.engines.errors import (
     EngineError,
     PermanentEngineError,
@@ -108,6 +108,7 @@ class OpenAIEngine(SpeechEngine):
         language: str | None = None,
         prompt: str | None = None,
         api_key: str | None = None,
+        progress: ProgressCallback | None = None,
     ) -> TranscriptResult:
         import openai
 
@@ -141,7 +142,12 @@ class OpenAIEngine(SpeechEngine):
         except openai.APIError as exc:
             raise classify_openai_error(exc, self.name) from exc
         payload = response if isinstance(response, dict) else response.model_dump()
-        return parse_transcription(payload, model=self.model, duration=duration, language=language)
+        result = parse_transcription(
+            payload, model=self.model, duration=duration, language=language
+        )
+        if progress is not None:
+            progress(1.0)  # one request per clip: done when it answers
+        return result
 
 
 def parse_transcription(
