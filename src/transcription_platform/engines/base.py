@@ -92,8 +92,12 @@ class SpeechEngine:
         raise NotImplementedError
 
     def accepts_progress(self) -> bool:
-        """Whether :meth:`transcribe` takes ``progress`` (third-party engines written
-        before the parameter existed do not; they report per chunk only)."""
+        """Whether :meth:`transcribe` takes ``progress``.
+
+        Returns:
+            False for third-party engines written before the parameter existed: the
+            pipeline then calls them without it and reports progress per chunk only.
+        """
         parameters = inspect.signature(self.transcribe).parameters.values()
         return any(
             p.name == "progress" or p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters

@@ -89,7 +89,15 @@ class JobProgress:
 
 
 def job_percent(progress: JobProgress) -> int:
-    """The ``progress`` value (PLANNED_PROGRESS to 99) of a job this far."""
+    """The ``Transcription.progress`` value of a job this far.
+
+    Args:
+        progress: How far the job is.
+
+    Returns:
+        ``PLANNED_PROGRESS`` (chunks planned, nothing transcribed) to 99; 100 is kept
+        for the saved transcript.
+    """
     return PLANNED_PROGRESS + int((99 - PLANNED_PROGRESS) * progress.fraction)
 
 
@@ -439,7 +447,13 @@ def _job_progress(chunks: list[TranscriptionChunk]) -> JobProgress:
 
 class ChunkProgress:
     """The engine's progress callback for one chunk: turns "this much of the clip" into
-    the job's ``progress``, throttled, never backwards, never failing the chunk."""
+    the job's ``progress``, throttled, never backwards, never failing the chunk.
+
+    Args:
+        transcription_pk: The job whose ``progress`` to write.
+        chunk: The chunk being transcribed (its start and end weigh its share).
+        listener: Hears every report, unthrottled (the ``transcribe`` command's bar).
+    """
 
     def __init__(
         self,
