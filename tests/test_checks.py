@@ -349,3 +349,125 @@ class TestOptionalPackagesCheck:
             messages = checks.check_optional_packages()
         assert ids(messages) == ["transcription_platform.E015"]
         assert messages[0].hint == f'pip install "transcription-platform[{extra}]"'
+
+
+class TestPlaceholderApiKeys:
+    @pytest.mark.parametrize(
+        "value",
+        [
+            "your_openai_api_key_here",
+            "your-api-key",
+            "YOUR_KEY_HERE",
+            "<your api key>",
+            "sk-xxxx",
+            "xxxxxxxx",
+            "changeme",
+            "REPLACE_ME",
+            "placeholder",
+            "...",
+        ],
+    )
+    def test_placeholders_are_recognised(self, value: str) -> None:
+        assert checks.looks_like_placeholder(value)
+
+    @pytest.mark.parametrize(
+        "value",
+        [
+            None,
+            "",
+            "sk-proj-4f9Kq2LxT7vB1nR8sW3eY6uZ0aC5dH9j",
+            "sk-test",
+            "9xKp2Lq7RvT3mW8sY1bN6cZ4",
+            "sk-there-7Hq2",  # "here" inside a word is not the template's "_here"
+        ],
+    )
+    def test_real_looking_keys_are_not_placeholders(self, value: str | None) -> None:
+        assert not checks.looks_like_placeholder(value)
+
+    def test_engine_with_a_placeholder_key_is_w030(self) -> None:
+        engines = {
+            "default": FAKE_ENGINE,
+            "openai": {
+                "BACKEND": "transcription_platform.engines.openai.OpenAIEngine",
+                "OPTIONS": {"api_key": "your_openai_api_key_here"},
+            },
+        }
+        with override_settings(TRANSCRIPTION_PLATFORM=platform(ENGINES=engines)):
+            [warning] = checks.check_placeholder_api_keys()
+        assert warning.id == "transcription_platform.W030"
+        assert "engine 'openai'" in warning.msg
+        assert "['ENGINES']['openai']['OPTIONS']['api_key']" in warning.msg
+        assert "your_openai" not in warning.msg + warning.hint  # never echo a key
+
+    def test_analyzer_with_a_placeholder_key_is_w030(self) -> None:
+        analyzers = {
+            "default": {
+                "BACKEND": "transcription_platform.analysis.analyzers.openai.OpenAIAnalyzer",
+                "OPTIONS": {"api_key": "<api key>"},
+            }
+        }
+        with override_settings(TRANSCRIPTION_PLATFORM=platform(ANALYZERS=analyzers)):
+            assert ids(checks.check_placeholder_api_keys()) == ["transcription_platform.W030"]
+
+    def test_openai_backend_falls_back_to_a_placeholder_environment_key(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        engines = {
+            "default": {"BACKEND": "transcription_platform.engines.openai.OpenAIEngine"},
+        }
+        monkeypatch.setenv("OPENAI_API_KEY", "your_openai_api_key_here")
+        with override_settings(TRANSCRIPTION_PLATFORM=platform(ENGINES=engines)):
+            [warning] = checks.check_placeholder_api_keys()
+        assert "OPENAI_API_KEY environment variable" in warning.msg
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-proj-4f9Kq2LxT7vB1nR8sW3eY6uZ0aC5dH9j")
+        with override_settings(TRANSCRIPTION_PLATFORM=platform(ENGINES=engines)):
+            assert checks.check_placeholder_api_keys() == []
+
+    def test_real_keys_and_keyless_engines_pass(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("OPENAI_API_KEY", "your_openai_api_key_here")
+        engines = {
+            "default": FAKE_ENGINE,  # not an OpenAI backend: the variable is not its key
+            "openai": {
+                "BACKEND": "transcription_platform.engines.openai.OpenAIEngine",
+                "OPTIONS": {"api_key": "sk-proj-4f9Kq2LxT7vB1nR8sW3eY6uZ0aC5dH9j"},
+            },
+        }
+        with override_settings(TRANSCRIPTION_PLATFORM=platform(ENGINES=engines)):
+            assert checks.check_placeholder_api_keys() == []
+
+    def test_registered_under_the_library_tag(self) -> None:
+        engines = {"default": {**FAKE_ENGINE, "OPTIONS": {"model": "x"}}}
+        engines["cloud"] = {
+            "BACKEND": "transcription_platform.engines.openai.OpenAIEngine",
+            "OPTIONS": {"api_key": "changeme"},
+        }
+        with override_settings(TRANSCRIPTION_PLATFORM=platform(ENGINES=engines)):
+            assert "transcription_platform.W030" in ids(run_checks(tags=[checks.TAG]))
+
+
+class TestHintsNameLibraryOrDjangoSettings:
+    """The library's checks run on any site: their hints name Django settings and our
+    docs, never a variable that only the example project reads."""
+
+    EXAMPLE_PROJECT_VARIABLES = ("REDIS_URL", "CACHE_URL", "DATABASE_URL", "DJANGO_")
+
+    def test_cache_warning_names_caches_and_the_docs(self) -> None:
+        with override_settings(DEBUG=False, SECRET_KEY=STRONG_KEY, ALLOWED_HOSTS=["a.example"]):
+            [warning] = checks.check_deployment()
+        assert warning.id == "transcription_platform.W013"
+        assert "CACHES['default']" in warning.hint
+        assert "operations.md#cache" in warning.hint
+        assert "REDIS_URL" not in warning.hint
+
+    def test_no_hint_names_an_example_project_variable(self, unreachable_database: str) -> None:
+        with override_settings(DEBUG=False, SECRET_KEY="", ALLOWED_HOSTS=[]):
+            messages = checks.check_hosts_and_secret()
+        with override_settings(DEBUG=False, SECRET_KEY="weak", ALLOWED_HOSTS=["*"]):
+            messages += checks.check_deployment()
+        messages += checks.check_database_connection(databases=[unreachable_database])
+        assert {m.id.rsplit(".", 1)[1] for m in messages} >= {
+            "E010", "E011", "E012", "W012", "W013", "E014"
+        }  # fmt: skip
+        for message in messages:
+            for variable in self.EXAMPLE_PROJECT_VARIABLES:
+                assert variable not in (message.hint or ""), message

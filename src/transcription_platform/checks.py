@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Any
 
@@ -124,6 +125,66 @@ def check_library_wiring(app_configs: Any = None, **kwargs: Any) -> list[CheckMe
     return errors
 
 
+# "your_openai_api_key_here", "<your key>", "sk-xxxx", "changeme", "REPLACE_ME"...: what
+# templates and tutorials put where a secret goes. No real provider key looks like it.
+_PLACEHOLDER_RE = re.compile(
+    r"^(?:your[\W_]|<.*>$|(?:sk-)?x{4,}$|\.\.\.$|\*+$)"
+    r"|(?:^|[\W_])(?:here|placeholder|changeme|change[\W_]me|replace[\W_]?me|dummy|todo)"
+    r"(?:$|[\W_])",
+    re.IGNORECASE,
+)
+
+
+def looks_like_placeholder(value: str | None) -> bool:
+    """Whether ``value`` is a template placeholder rather than a real secret.
+
+    Args:
+        value: A configured secret, such as an API key.
+
+    Returns:
+        True for values like ``your_openai_api_key_here``, ``<api key>``, ``sk-xxxx``
+        or ``changeme``; False for empty values and anything that may be a real key.
+    """
+    return bool(value) and bool(_PLACEHOLDER_RE.search(str(value).strip()))
+
+
+@register(Tags.compatibility, TAG)
+def check_placeholder_api_keys(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """W030: an engine's or analyzer's API key is a template placeholder.
+
+    Such a backend is configured but fails with an authentication error as soon as a
+    request picks it. Checked: ``OPTIONS['api_key']`` and, for OpenAI backends without
+    one, the ``OPENAI_API_KEY`` environment variable the SDK falls back to.
+    """
+    values = _library_values()
+    if values is None:
+        return []
+    warnings: list[CheckMessage] = []
+    for key in ("ENGINES", "ANALYZERS"):
+        for alias, config in values[key].items():
+            if not isinstance(config, dict) or not isinstance(config.get("OPTIONS", {}), dict):
+                continue  # E002 reports it
+            options = config.get("OPTIONS", {})
+            source = f"TRANSCRIPTION_PLATFORM[{key!r}][{alias!r}]['OPTIONS']['api_key']"
+            api_key = options.get("api_key")
+            if not api_key and "openai" in str(config.get("BACKEND", "")).lower():
+                source, api_key = (
+                    "the OPENAI_API_KEY environment variable",
+                    os.environ.get("OPENAI_API_KEY"),
+                )
+            if looks_like_placeholder(api_key):
+                warnings.append(
+                    Warning(
+                        f"The API key of {key[:-1].lower()} {alias!r} ({source}) looks like a "
+                        "placeholder: every request that uses it will fail authentication.",
+                        hint="Set the real key, or remove the entry so that the backend is "
+                        "not offered until it has one.",
+                        id="transcription_platform.W030",
+                    )
+                )
+    return warnings
+
+
 @register(Tags.security, TAG)
 def check_hosts_and_secret(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """E010: SECRET_KEY is set. E012: ALLOWED_HOSTS is not empty with DEBUG off."""
@@ -136,7 +197,7 @@ def check_hosts_and_secret(app_configs: Any = None, **kwargs: Any) -> list[Check
         errors.append(
             Error(
                 "SECRET_KEY is not set.",
-                hint="Set DJANGO_SECRET_KEY in the environment (50+ random characters).",
+                hint="Set SECRET_KEY to 50+ random characters, read from the environment.",
                 id="transcription_platform.E010",
             )
         )
@@ -144,7 +205,7 @@ def check_hosts_and_secret(app_configs: Any = None, **kwargs: Any) -> list[Check
         errors.append(
             Error(
                 "ALLOWED_HOSTS is empty with DEBUG off: every request would be rejected.",
-                hint="Set DJANGO_ALLOWED_HOSTS to the site's host names, comma-separated.",
+                hint="Set ALLOWED_HOSTS to the site's host names.",
                 id="transcription_platform.E012",
             )
         )
@@ -177,7 +238,7 @@ def check_deployment(app_configs: Any = None, **kwargs: Any) -> list[CheckMessag
             Warning(
                 "ALLOWED_HOSTS contains '*': any Host header is accepted, which enables "
                 "host-header poisoning of password-reset links and redirects.",
-                hint="List the site's host names in DJANGO_ALLOWED_HOSTS.",
+                hint="List the site's host names in ALLOWED_HOSTS.",
                 id="transcription_platform.W012",
             )
         )
@@ -187,8 +248,8 @@ def check_deployment(app_configs: Any = None, **kwargs: Any) -> list[CheckMessag
             Warning(
                 f"The default cache is {backend.rsplit('.', 1)[-1]}: rate limits are counted "
                 "per process, so each web worker allows the full rate.",
-                hint="Use a cache every process shares: Redis (REDIS_URL), a database or "
-                "a file cache.",
+                hint="Point CACHES['default'] at a cache every process shares: Django's "
+                "RedisCache, DatabaseCache or FileBasedCache (docs: operations.md#cache).",
                 id="transcription_platform.W013",
             )
         )
@@ -217,7 +278,7 @@ def check_database_connection(
                 Error(
                     f"Cannot connect to database {alias!r} ({target}): "
                     f"{' '.join(str(exc).split()) or type(exc).__name__}",
-                    hint="Check DATABASE_URL and that the database server is running.",
+                    hint="Check DATABASES and that the database server is running.",
                     id="transcription_platform.E014",
                 )
             )

@@ -60,13 +60,15 @@ def test_product_sync_action_items(analyzer):
     assert (usability.owner, usability.due) == ("Tom", "next week")
     build = items["David to submit the build to the app store review no later than Friday."]
     assert (build.owner, build.due) == ("David", "Friday")
+    review = items["Schedule a security review of the payment service next month."]
+    assert (review.owner, review.due) == (None, "next month")  # an explicit marker
     shorten = items["We need to shorten the onboarding screens before the public release."]
     assert shorten.owner is None
     # Small talk, questions and negations with the shape of a commitment are not items.
     texts = " ".join(items)
     for phrase in ("get started", "pricing page", "be honest", "wrap up", "release notes?"):
         assert phrase not in texts
-    assert len(items) == 5
+    assert len(items) == 6
 
     assert_extractive_summary(result, transcript, 400)
     labels = [t.label for t in result.topics]
@@ -121,6 +123,24 @@ def test_minutes_style_and_markers(analyzer):
 
     assert_extractive_summary(result, transcript, 400)
     assert "cluster" in [t.label for t in result.topics]
+
+
+def test_explicit_markers_in_unpunctuated_speech(analyzer):
+    """What the bundled Whisper model wrote for a spoken meeting: no punctuation, several
+    markers and a named commitment run together in one segment."""
+    transcript = load("payments_sync_asr.json")
+    result = analyzer.analyze(transcript, language="en")
+
+    found = [(i.text, i.owner, i.due, i.start) for i in result.action_items]
+    assert found == [
+        ("Schedule security review of the payment service next month", None, "next month", 0.0),
+        ("Maria will prepare the rollback plan before next Tuesday", "Maria", "next Tuesday", 0.0),
+        ("Migrate the billing database to the new cluster", None, None, 0.0),
+        ("Update the incident runbook for the payment outage", None, None, 0.0),
+        ("Follow up with the vendor", None, None, 0.0),
+        ("Rotate the API keys on the gateway", "Omar", None, 29.76),
+    ]
+    assert_extractive_summary(result, transcript, 400)
 
 
 @pytest.mark.skipif(not SPEECH_SAMPLE.exists(), reason="samples/speech_en.txt not committed yet")
@@ -264,4 +284,110 @@ def test_commitments_are_found(sentence, owner, due):
     ],
 )
 def test_small_talk_questions_and_negations_are_not_items(sentence):
+    assert ExtractiveAnalyzer().analyze(sentence).action_items == []
+
+
+@pytest.mark.parametrize(
+    ("transcript", "text", "owner", "due"),
+    [
+        (
+            "Action item: schedule a security review of the payment service next month.",
+            "Schedule a security review of the payment service next month.",
+            None,
+            "next month",
+        ),
+        (
+            "Action item, schedule a security review of the payment service next month.",
+            "Schedule a security review of the payment service next month.",
+            None,
+            "next month",
+        ),
+        (
+            "action item schedule a security review of the payment service next month",
+            "Schedule a security review of the payment service next month",
+            None,
+            "next month",
+        ),
+        (
+            "The action item is to schedule a security review of the payment service.",
+            "Schedule a security review of the payment service.",
+            None,
+            None,
+        ),
+        (
+            "Action item. Schedule a security review of the payment service next month.",
+            "Schedule a security review of the payment service next month.",
+            None,
+            "next month",
+        ),
+        ("Action Item: archive the old dashboards.", "Archive the old dashboards.", None, None),
+        (
+            "Action item for Omar: rotate the API keys on the gateway.",
+            "Rotate the API keys on the gateway.",
+            "Omar",
+            None,
+        ),
+        (
+            "Action item for Omar rotate the API keys on the gateway",
+            "Rotate the API keys on the gateway",
+            "Omar",
+            None,
+        ),
+        (
+            "Next step: migrate the billing database to the new cluster.",
+            "Migrate the billing database to the new cluster.",
+            None,
+            None,
+        ),
+        (
+            "The next step is to migrate the billing database by Friday.",
+            "Migrate the billing database by Friday.",
+            None,
+            "Friday",
+        ),
+        ("To do: update the incident runbook.", "Update the incident runbook.", None, None),
+        ("TODO update the incident runbook", "Update the incident runbook", None, None),
+        ("To-do, update the incident runbook.", "Update the incident runbook.", None, None),
+        (
+            "Follow-up: send the signed contract to legal.",
+            "Send the signed contract to legal.",
+            None,
+            None,
+        ),
+        (
+            "Follow up with the vendor about the expired certificate.",
+            "Follow up with the vendor about the expired certificate.",
+            None,
+            None,
+        ),
+        (
+            "One more action item: Priya, can you send the notes?",
+            "Priya, can you send the notes?",
+            "Priya",
+            None,
+        ),
+    ],
+)
+def test_explicit_markers_are_always_caught(transcript, text, owner, due):
+    [item] = ExtractiveAnalyzer().analyze(transcript).action_items
+    assert (item.text, item.owner, item.due) == (text, owner, due)
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "What are the action items?",
+        "Any action items?",
+        "Are there any action items from last week?",
+        "We reviewed the action items from last week.",
+        "That is the next step.",
+        "The next step in the old process was manual.",
+        "I have nothing to do with the budget.",
+        "There is a lot to do before the launch.",
+        "What to do about the budget is unclear.",
+        "I don't know what to do.",
+        "The follow up meeting went well.",
+    ],
+)
+def test_marker_words_that_give_no_task_are_not_items(sentence):
     assert ExtractiveAnalyzer().analyze(sentence).action_items == []

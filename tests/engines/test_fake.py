@@ -108,3 +108,32 @@ def test_chunked_transcripts_stitch_in_order(tones):
     assert all(1.0 <= w.start < 4.0 or 5.5 <= w.start < 8.0 for w in merged.words)
     assert [s.id for s in merged.segments] == list(range(len(merged.segments)))
     assert merged.duration == pytest.approx(8.0, abs=0.01)
+
+
+def test_progress_is_reported_segment_by_segment(tmp_path):
+    # 25 s of sound: three segments of up to 10 s, reported as each is "decoded".
+    path = str(write_audio(tmp_path / "long.flac", [(25.0, 440.0), (1.0, None)]))
+    seen: list[float] = []
+    result = FakeEngine().transcribe(AudioClip(path), progress=seen.append)
+    assert len(result.segments) == 3
+    assert seen == [pytest.approx(s.end / result.duration, abs=1e-3) for s in result.segments]
+    assert 0.0 < seen[0] < seen[1] < seen[2] <= 1.0
+
+
+def test_progress_on_silence_still_ends_the_clip(tmp_path):
+    path = str(write_audio(tmp_path / "silence.flac", [(2.0, None)]))
+    seen: list[float] = []
+    assert FakeEngine().transcribe(AudioClip(path), progress=seen.append).segments == ()
+    assert seen == [1.0]
+
+
+def test_latency_is_spread_over_the_segments(tmp_path):
+    path = str(write_audio(tmp_path / "long.flac", [(25.0, 440.0)]))
+    times: list[float] = []
+    started = time.perf_counter()
+    FakeEngine(latency=0.6).transcribe(
+        AudioClip(path), progress=lambda _: times.append(time.perf_counter() - started)
+    )
+    assert len(times) == 3
+    assert times[0] >= 0.2 - 0.01  # a third of the latency before the first report
+    assert times[-1] >= 0.6 - 0.01

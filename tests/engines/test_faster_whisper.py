@@ -93,6 +93,18 @@ def test_word_error_rate_on_the_speech_sample(engine):
     assert [w.start for w in words] == sorted(w.start for w in words)
 
 
+def test_progress_follows_the_segments_as_the_model_yields_them(engine):
+    seen: list[float] = []
+    result = engine.transcribe(AudioClip(SPEECH), progress=seen.append)
+    # One report per segment as it is decoded (its end over the clip), then the end.
+    assert len(result.segments) >= 3
+    assert len(seen) >= len(result.segments) + 1
+    assert seen == sorted(seen)
+    assert 0.0 < seen[0] < 0.5
+    assert any(0.3 < fraction < 0.9 for fraction in seen)
+    assert seen[-1] == 1.0
+
+
 def test_chunked_and_unchunked_give_the_same_words(engine, two_minutes):
     path, offsets = two_minutes
     whole = engine.transcribe(AudioClip(path))

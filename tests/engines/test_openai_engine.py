@@ -77,6 +77,13 @@ def test_verbose_json_success_and_multipart_body(openai_server, clip):
     assert info.duration == pytest.approx(6.0, abs=0.1)
 
 
+def test_progress_is_reported_when_the_request_returns(openai_server, clip):
+    openai_server.enqueue(TRANSCRIPTIONS, json=VERBOSE)
+    seen: list[float] = []
+    engine(openai_server).transcribe(clip, progress=seen.append)
+    assert seen == [1.0]  # one request per clip: nothing to report before it answers
+
+
 def test_json_only_model(openai_server, clip):
     openai_server.enqueue(
         TRANSCRIPTIONS,

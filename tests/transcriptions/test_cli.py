@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import re
+from pathlib import Path
 
 import pytest
 import srt
@@ -13,6 +14,8 @@ from django.core.management import CommandError, call_command
 from django_q.models import OrmQ, Task
 
 from tests.conftest import assert_error
+from tests.engines.test_bad_audio import CASES as BAD_AUDIO_CASES
+from tests.engines.test_bad_audio import corpus  # noqa: F401  (fixture used below)
 from tests.transcriptions.conftest import stored_files, upload
 from transcription_platform.audit.models import AuditLog
 from transcription_platform.engines import get_engine
@@ -24,7 +27,9 @@ from transcription_platform.transcriptions.models import Status, Transcription
 
 pytestmark = pytest.mark.django_db
 
-PROGRESS_LINE = re.compile(r"\[[#.]{30}\] +(\d+)%  (\d+)/(\d+) chunks  \d+\.\d s")
+ROOT = Path(__file__).resolve().parents[2]
+
+PROGRESS_LINE = re.compile(r"\[[#.]{30}\] +(\d+)%  (\d+)/(\d+) chunks  \d+\.\d s  ETA (--|\d+ s)")
 
 
 def transcribe(*args: str, stdout=None, stderr=None, **options) -> tuple[str, str]:
@@ -80,11 +85,15 @@ def test_transcribes_in_process_with_progress_and_prints_the_transcript(
     assert not OrmQ.objects.exists()
     assert not Task.objects.exists()
 
-    # The bar advanced chunk by chunk: 0/N after planning, then 1/N ... N/N.
+    # The bar advanced through every chunk (0/N after planning ... N/N), its percent
+    # never going back, and ended at 100% with nothing left to wait for.
     steps = [PROGRESS_LINE.fullmatch(line) for line in err.splitlines()[1:]]
     assert all(steps), err
-    assert [(int(m[2]), int(m[3])) for m in steps] == [(i, chunks) for i in range(chunks + 1)]
-    assert steps[-1][1] == "100"
+    assert sorted({int(m[2]) for m in steps}) == list(range(chunks + 1))
+    assert {int(m[3]) for m in steps} == {chunks}
+    percents = [int(m[1]) for m in steps]
+    assert percents == sorted(percents)
+    assert (steps[0][4], steps[-1][1], steps[-1][4]) == ("--", "100", "0 s")
     assert err.splitlines()[0] == f"Transcription {transcription.pk}: tone.wav"
 
 
@@ -99,9 +108,13 @@ def test_progress_is_redrawn_in_place_on_a_terminal(user, tone_wav, engine_optio
 
     bar = err.split("\n")[1]  # not splitlines(): it splits on "\r" too
     frames = bar.split("\r")[1:]
-    assert len(frames) == Transcription.objects.get().chunks.count() + 1
+    # At least one frame per chunk boundary (more when a chunk takes a while).
+    assert len(frames) >= Transcription.objects.get().chunks.count() + 1
     assert all(PROGRESS_LINE.fullmatch(frame) for frame in frames)
-    assert err.endswith(" s\n")  # the finished bar is left on its own line
+    chunks = Transcription.objects.get().chunks.count()
+    last = PROGRESS_LINE.fullmatch(frames[-1].rstrip("\n"))
+    assert (last[1], last[2], last[3], last[4]) == ("100", str(chunks), str(chunks), "0 s")
+    assert err.endswith(" ETA 0 s\n")  # the finished bar is left on its own line
 
 
 def test_quiet_run_prints_only_the_transcript(user, tone_wav) -> None:
@@ -329,3 +342,45 @@ def test_analysis_runs_in_process_and_lands_in_the_json_export(tmp_path, user, m
     assert data["analysis"]["status"] == "completed"
     assert [item["owner"] for item in data["analysis"]["action_items"]] == ["Alice"]
     assert OrmQ.objects.count() == 1  # the queued copy: a worker will find it done
+
+
+# --------------------------------------------------------------------------- documented codes
+
+
+def documented_cli_codes() -> set[str]:
+    """The codes named in the exit-status table of docs/cli-and-admin.md."""
+    page = (ROOT / "docs" / "cli-and-admin.md").read_text(encoding="utf-8")
+    section = page.split("### Exit status and errors", 1)[1].split("\n### ", 1)[0]
+    table = "\n".join(line for line in section.splitlines() if line.startswith("|"))
+    return set(re.findall(r"`([a-z][a-z0-9_]+)`", table))
+
+
+def test_every_cli_error_code_is_documented() -> None:
+    """Every code the command can print: its own, the shared upload validation's and the
+    audio probe's (the same the API answers with)."""
+    from transcription_platform.engines.errors import INVALID_AUDIO_STATUS
+    from transcription_platform.exceptions import PayloadTooLarge, ValidationError
+    from transcription_platform.management.commands import transcribe as command_module
+    from transcription_platform.transcriptions import validation
+
+    own = re.findall(r'CommandError\(\s*f?"([a-z_]+): ', Path(command_module.__file__).read_text())
+    shared = re.findall(r'code="([a-z_]+)"', Path(validation.__file__).read_text())
+    codes = {*own, *shared, *INVALID_AUDIO_STATUS, PayloadTooLarge.code, ValidationError.code}
+    assert {"file_not_found", "output_not_writable", "interrupted", "unknown_engine"} <= codes
+    assert codes - documented_cli_codes() == set()
+
+
+@pytest.mark.parametrize("name", BAD_AUDIO_CASES)
+def test_bad_audio_codes_printed_by_the_command_are_documented(
+    user,
+    corpus,  # noqa: F811
+    media_root,
+    name,
+) -> None:
+    path, code = corpus[name]
+    with pytest.raises(CommandError) as exc:
+        transcribe(str(path), user="alice")
+    printed = str(exc.value).split(":", 1)[0]
+    assert printed == code
+    assert printed in documented_cli_codes()
+    assert not Transcription.objects.exists()

@@ -16,6 +16,8 @@ import environ
 from corsheaders.defaults import default_headers as default_cors_headers
 from django.core.exceptions import ImproperlyConfigured
 
+from transcription_platform.checks import looks_like_placeholder
+
 # example_project/
 BASE_DIR = Path(__file__).resolve().parents[2]
 
@@ -227,20 +229,31 @@ Q_CLUSTER = {
 # --------------------------------------------------------------------------- library
 
 # The offline engine (faster-whisper with the model bundled in the `demo` extra) is
-# "default"; cloud engines join when their keys are set and a request picks one by
-# name, or TP_DEFAULT_ENGINE makes one the default.
+# "default"; cloud engines join when their keys are set (to a real key, not the
+# template's placeholder) and a request picks one by name, or TP_DEFAULT_ENGINE makes
+# one the default.
 ENGINES: dict[str, dict[str, Any]] = {
     "default": {
         "BACKEND": "transcription_platform.engines.faster_whisper.FasterWhisperEngine",
         "OPTIONS": {},
     }
 }
-if OPENAI_API_KEY := env.str("OPENAI_API_KEY", default=""):
+
+
+def engine_api_key(value: str) -> str:
+    """``value``, or "" when it is a template placeholder (``your_..._here``): an engine
+    without a real key is not offered, rather than offered and failing at its first
+    request."""
+    value = value.strip()
+    return "" if looks_like_placeholder(value) else value
+
+
+if OPENAI_API_KEY := engine_api_key(env.str("OPENAI_API_KEY", default="")):
     ENGINES["openai"] = {
         "BACKEND": "transcription_platform.engines.openai.OpenAIEngine",
         "OPTIONS": {"model": "whisper-1", "api_key": OPENAI_API_KEY},
     }
-if VOXTRAL_API_KEY := env.str("VOXTRAL_API_KEY", default=""):
+if VOXTRAL_API_KEY := engine_api_key(env.str("VOXTRAL_API_KEY", default="")):
     # Mistral's Voxtral speaks the OpenAI transcription protocol.
     ENGINES["voxtral"] = {
         "BACKEND": "transcription_platform.engines.openai.OpenAIEngine",
@@ -324,7 +337,8 @@ def build_logging(log_dir: Path, level: str = "INFO") -> dict[str, Any]:
                 "level": level,
                 "propagate": False,
             },
-            "django_q": {
+            # django-q2 logs as "django-q" (hyphen), not as its package name "django_q".
+            "django-q": {
                 "handlers": ["console", "worker_file", "error_file"],
                 "level": level,
                 "propagate": False,

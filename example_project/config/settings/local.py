@@ -1,4 +1,5 @@
-"""Local development and the demo: DEBUG on, the offline speech engine by default.
+"""Local development and the demo: DEBUG on (``DJANGO_DEBUG=false`` turns it off), the
+offline speech engine by default.
 
 Cloud engines are added when their keys are set (``OPENAI_API_KEY``,
 ``VOXTRAL_API_KEY``); a transcription picks one with ``engine="openai"``.
@@ -9,7 +10,9 @@ from pathlib import Path
 from .base import *  # noqa: F403
 from .base import BASE_DIR, LOG_LEVEL, SECRET_KEY, VAR_DIR, build_logging, env, init_sentry
 
-DEBUG = True
+# On by default for development; DJANGO_DEBUG=false turns it off, e.g. to measure
+# without DEBUG's per-query logging or to see the production error pages.
+DEBUG = env.bool("DJANGO_DEBUG", default=True)
 SECRET_KEY = SECRET_KEY or (
     "django-insecure-local-development-only-never-use-this-key-in-production"
 )

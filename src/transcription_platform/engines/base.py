@@ -20,6 +20,8 @@ attributes, so the pipeline can plan without calling it:
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
@@ -29,6 +31,9 @@ from transcription_platform.engines.audio import AudioClip, plan_chunks
 from transcription_platform.engines.errors import InvalidAudio, PermanentEngineError
 from transcription_platform.engines.results import TranscriptResult
 from transcription_platform.plugins import Plugin
+
+#: ``progress(fraction)``: how much of the clip is transcribed so far, 0.0 to 1.0.
+ProgressCallback = Callable[[float], None]
 
 
 class SpeechEngine(Plugin):
@@ -67,14 +72,42 @@ class SpeechEngine(Plugin):
         language: str | None = None,
         prompt: str | None = None,
         api_key: str | None = None,
+        progress: ProgressCallback | None = None,
     ) -> TranscriptResult:
         """Transcribe ``clip``; timestamps in the result are relative to ``clip.start``.
 
-        ``api_key`` overrides the configured key for this call (a user's own key).
-        Raises only :class:`RetryableEngineError` or :class:`PermanentEngineError`
-        (unusable audio included: its ``InvalidAudio`` code is kept).
+        Args:
+            clip: The audio to transcribe.
+            language: ISO 639-1 code of the speech, or None to detect it.
+            prompt: Vocabulary or context for the engine.
+            api_key: Overrides the configured key for this call (a user's own key).
+            progress: Optional; call it with the fraction of the clip done (0.0 to 1.0)
+                as the work advances — a local model after each segment it yields (its
+                end time over the clip's duration), a remote API when a request
+                returns. It is cheap and never raises; calls that go backwards are
+                ignored. Engines written before it existed may omit the parameter.
+
+        Returns:
+            The transcript of the clip.
+
+        Raises:
+            RetryableEngineError: A transient failure (rate limit, 5xx, timeout).
+            PermanentEngineError: Anything else, unusable audio included (its
+                ``InvalidAudio`` code is kept).
         """
         raise NotImplementedError
+
+    def accepts_progress(self) -> bool:
+        """Whether :meth:`transcribe` takes ``progress``.
+
+        Returns:
+            False for third-party engines written before the parameter existed: the
+            pipeline then calls them without it and reports progress per chunk only.
+        """
+        parameters = inspect.signature(self.transcribe).parameters.values()
+        return any(
+            p.name == "progress" or p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters
+        )
 
     def read_pcm(self, clip: AudioClip) -> np.ndarray:
         """``clip.pcm()``, unusable audio reported as a permanent engine error."""

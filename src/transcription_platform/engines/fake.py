@@ -25,7 +25,7 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 
 from transcription_platform.engines.audio import SAMPLE_RATE, AudioClip
-from transcription_platform.engines.base import SpeechEngine
+from transcription_platform.engines.base import ProgressCallback, SpeechEngine
 from transcription_platform.engines.errors import (
     EngineError,
     PermanentEngineError,
@@ -51,7 +51,9 @@ class FakeEngine(SpeechEngine):
     OPTIONS:
 
     ``latency``
-        Seconds each ``transcribe`` call sleeps (exercise timeouts, progress, fan-out).
+        Seconds each ``transcribe`` call sleeps (exercise timeouts, progress, fan-out),
+        spread over its segments; ``progress`` is called after each segment, as the
+        local engine does.
     ``failures``
         Outcomes of the next calls, consumed one per call by this instance:
         ``"retryable"`` raises :class:`RetryableEngineError`, ``"permanent"`` raises
@@ -116,19 +118,28 @@ class FakeEngine(SpeechEngine):
         language: str | None = None,
         prompt: str | None = None,
         api_key: str | None = None,
+        progress: ProgressCallback | None = None,
     ) -> TranscriptResult:
         self.check_language(language)
         with self._lock:
             self.calls.append(clip)
             failure = self._next_failure(clip)
-        if self.latency:
-            time.sleep(self.latency)
         if failure is not None:
+            if self.latency:
+                time.sleep(self.latency)
             raise failure
         pcm = self.read_pcm(clip)
         duration = len(pcm) / SAMPLE_RATE
         words = self._words(pcm)
         segments = _group(words)
+        # Like a local model: the latency is spent segment by segment, and progress is
+        # reported as each one is "decoded" (its end over the clip's duration).
+        steps = [min(s.end / duration, 1.0) for s in segments] if duration else []
+        for fraction in steps or [1.0]:
+            if self.latency:
+                time.sleep(self.latency / max(len(steps), 1))
+            if progress is not None:
+                progress(fraction)
         return TranscriptResult(
             text=" ".join(s.text for s in segments),
             segments=segments,

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from transcription_platform.engines.audio import SAMPLE_RATE, AudioClip
-from transcription_platform.engines.base import SpeechEngine
+from transcription_platform.engines.base import ProgressCallback, SpeechEngine
 from transcription_platform.engines.errors import ModelIntegrityError, PermanentEngineError
 from transcription_platform.engines.results import (
     Segment,
@@ -179,6 +179,7 @@ class FasterWhisperEngine(SpeechEngine):
         language: str | None = None,
         prompt: str | None = None,
         api_key: str | None = None,
+        progress: ProgressCallback | None = None,
     ) -> TranscriptResult:
         self.check_language(language)
         model = self.load()
@@ -198,7 +199,13 @@ class FasterWhisperEngine(SpeechEngine):
                 # snowball into a loop; chunks are independent anyway.
                 condition_on_previous_text=False,
             )
-            segments = [_segment(i, raw) for i, raw in enumerate(raw_segments)]
+            segments = []
+            # raw_segments is a generator: each segment is decoded as it is asked for,
+            # so its end time tells how far into the clip the model has got.
+            for i, raw in enumerate(raw_segments):
+                segments.append(_segment(i, raw))
+                if progress is not None and duration:
+                    progress(min(float(raw.end) / duration, 1.0))
         except (RuntimeError, ValueError) as exc:
             raise PermanentEngineError(
                 f"Engine {self.alias!r} failed on this audio: {exc}",
@@ -206,6 +213,8 @@ class FasterWhisperEngine(SpeechEngine):
                 engine=self.alias,
             ) from exc
         segments = remove_repetitions(segments, duration)
+        if progress is not None:
+            progress(1.0)  # trailing silence yields no segment
         return TranscriptResult(
             text=" ".join(s.text for s in segments),
             segments=tuple(segments),

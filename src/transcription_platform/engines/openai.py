@@ -20,7 +20,7 @@ import openai
 
 from transcription_platform.conf import MiB
 from transcription_platform.engines.audio import MIME_TYPES, AudioClip
-from transcription_platform.engines.base import SpeechEngine
+from transcription_platform.engines.base import ProgressCallback, SpeechEngine
 from transcription_platform.engines.errors import engine_error
 from transcription_platform.engines.languages import normalize_language
 from transcription_platform.engines.results import (
@@ -113,6 +113,7 @@ class OpenAIEngine(SpeechEngine):
         language: str | None = None,
         prompt: str | None = None,
         api_key: str | None = None,
+        progress: ProgressCallback | None = None,
     ) -> TranscriptResult:
         self.check_language(language)
         data = self.read_upload(clip, self.upload_format)
@@ -135,9 +136,12 @@ class OpenAIEngine(SpeechEngine):
         except openai.OpenAIError as exc:
             raise engine_error(classify(exc), self.alias) from exc
         payload = response if isinstance(response, dict) else response.model_dump()
-        return parse_transcription(
+        result = parse_transcription(
             payload, model=self.model, duration=clip.duration, language=language
         )
+        if progress is not None:
+            progress(1.0)  # one request per clip: done when it answers
+        return result
 
 
 def parse_transcription(

@@ -92,7 +92,7 @@ class TranscriptionAdmin(admin.ModelAdmin):
     actions = ("retry_transcriptions", "cancel_transcriptions")
     inlines = (TranscriptionChunkInline,)
     fieldsets = (
-        (None, {"fields": ("id", "owner", "title", "status", "progress", "error")}),
+        (None, {"fields": ("id", "owner", "title", "status", "progress_percent", "error")}),
         ("Transcript", {"fields": ("transcript", "segments_table")}),
         (
             "Audio",
@@ -162,8 +162,13 @@ class TranscriptionAdmin(admin.ModelAdmin):
         return str(obj)
 
     @admin.display(description="Progress", ordering="progress")
-    def progress_percent(self, obj: Transcription) -> str:
-        return f"{obj.progress}%"
+    def progress_percent(self, obj: Transcription) -> SafeString:
+        # Updated within each chunk as the engine works, so a reload shows it move.
+        return format_html(
+            '<progress value="{}" max="100" style="width: 6em"></progress> {}%',
+            obj.progress,
+            obj.progress,
+        )
 
     @admin.display(description="Duration", ordering="duration")
     def duration_clock(self, obj: Transcription) -> str:

@@ -14,6 +14,12 @@ recover_stuck_transcriptions()
 Each chunk is claimed with a conditional UPDATE and its result stored, so a
 re-delivered or retried job only redoes missing chunks, and :func:`finalize` saves
 the transcript exactly once.
+
+Progress (``Transcription.progress``, 0-100) counts audio seconds, not chunks: 5 once
+planned, then up to 99 as the engine reports its way through each chunk (a local
+model segment by segment, a remote API per request), written at most every
+``PROGRESS_WRITE_SECONDS`` unless it moved ``PROGRESS_WRITE_STEP`` points, and never
+backwards; 100 when the transcript is saved.
 """
 
 from __future__ import annotations
@@ -22,10 +28,11 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -61,6 +68,41 @@ RECOVERY_SCHEDULE_NAME = "transcription_platform.recover_stuck_transcriptions"
 
 #: Share of the progress bar reserved for planning; chunks fill the rest up to 99.
 PLANNED_PROGRESS = 5
+#: Within a chunk, progress is written when it moved this many points...
+PROGRESS_WRITE_STEP = 5
+#: ...or when it moved at all and this many seconds passed since the last write, so a
+#: job reports every few seconds without writing the row on every segment.
+PROGRESS_WRITE_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class JobProgress:
+    """How far a job is: given to in-process listeners (``manage.py transcribe``)."""
+
+    chunks_done: int
+    chunks_total: int
+    seconds_done: float
+    seconds_total: float
+
+    @property
+    def fraction(self) -> float:
+        """Share of the audio transcribed, 0.0 to 1.0 (by chunks if durations are 0)."""
+        if self.seconds_total > 0:
+            return min(self.seconds_done / self.seconds_total, 1.0)
+        return self.chunks_done / self.chunks_total if self.chunks_total else 1.0
+
+
+def job_percent(progress: JobProgress) -> int:
+    """The ``Transcription.progress`` value of a job this far.
+
+    Args:
+        progress: How far the job is.
+
+    Returns:
+        ``PLANNED_PROGRESS`` (chunks planned, nothing transcribed) to 99; 100 is kept
+        for the saved transcript.
+    """
+    return PLANNED_PROGRESS + int((99 - PLANNED_PROGRESS) * progress.fraction)
 
 
 # --------------------------------------------------------------------------- enqueueing
@@ -99,12 +141,19 @@ def process_transcription(
     *,
     in_process: bool = False,
     on_chunk_done: Callable[[int, int], None] | None = None,
+    on_progress: Callable[[JobProgress], None] | None = None,
 ) -> None:
     """Run (or resume) the whole job for one transcription.
 
-    ``in_process=True`` transcribes every chunk here, one after another, and never
-    enqueues chunk tasks (the ``transcribe`` command). ``on_chunk_done(done, total)``
-    is called once the chunks are planned and after each chunk transcribed here.
+    Args:
+        transcription_id: The transcription's primary key.
+        in_process: Transcribe every chunk here, one after another, and never enqueue
+            chunk tasks (the ``transcribe`` command).
+        on_chunk_done: ``on_chunk_done(done, total)``, called once the chunks are
+            planned and after each chunk transcribed here.
+        on_progress: ``on_progress(JobProgress)``, called once the chunks are planned,
+            as the engine reports progress within a chunk (unthrottled) and after each
+            chunk transcribed here.
     """
     transcription = services.start_processing(transcription_id)
     if transcription is None:
@@ -118,9 +167,17 @@ def process_transcription(
                 done = len(chunks) - len(todo)
                 if on_chunk_done is not None:
                     on_chunk_done(done, len(chunks))
+                if on_progress is not None:
+                    on_progress(_job_progress(chunks))
                 for chunk in todo:
                     if not _transcribe_chunk(
-                        transcription, chunk, engine, path, chain=False, wait_here=True
+                        transcription,
+                        chunk,
+                        engine,
+                        path,
+                        chain=False,
+                        wait_here=True,
+                        listener=on_progress,
                     ):
                         return  # cancelled, or another worker holds the chunk
                     done += 1
@@ -296,6 +353,7 @@ def _transcribe_chunk(
     *,
     chain: bool,
     wait_here: bool = False,
+    listener: Callable[[JobProgress], None] | None = None,
 ) -> bool:
     """Transcribe one chunk, once; True when its result is stored.
 
@@ -304,14 +362,15 @@ def _transcribe_chunk(
     a backoff). ``wait_here`` is for the ``transcribe`` command, which runs the job in
     its own process, not a queue worker: it waits the backoff out and tries again.
     With ``chain``, the next pending chunk is enqueued in the transaction that stores
-    this one's result.
+    this one's result. ``listener`` hears the job's progress as the engine reports it.
     """
     while True:
         claimed_at = _claim(chunk)
         if claimed_at is None or not _is_processing(transcription.pk):
             return False
+        reporter = ChunkProgress(transcription.pk, chunk, listener=listener)
         try:
-            result = _run_engine(transcription, chunk, engine, path)
+            result = _run_engine(transcription, chunk, engine, path, reporter)
         except RetryableEngineError as exc:
             delay = _release_for_retry(chunk, claimed_at, exc, reschedule=not wait_here)
             if not wait_here:
@@ -319,7 +378,7 @@ def _transcribe_chunk(
             time.sleep(delay)
             continue
         _store_result(chunk, claimed_at, result, chain=chain)
-        _report_progress(transcription.pk)
+        _report_progress(transcription.pk, reporter, listener)
         return True
 
 
@@ -328,16 +387,22 @@ def _is_processing(pk: Any) -> bool:
 
 
 def _run_engine(
-    transcription: Transcription, chunk: TranscriptionChunk, engine: SpeechEngine, path: str
+    transcription: Transcription,
+    chunk: TranscriptionChunk,
+    engine: SpeechEngine,
+    path: str,
+    reporter: ChunkProgress,
 ) -> TranscriptResult:
     """One engine call for the chunk; a rejected user key gets a message of its own."""
     user_key = _provider_key(transcription)
+    extra: dict[str, Any] = {"progress": reporter} if engine.accepts_progress() else {}
     try:
         return engine.transcribe(
             AudioClip(path, chunk.start, chunk.end),
             language=transcription.language or None,
             prompt=transcription.prompt or None,
             api_key=user_key,
+            **extra,
         )
     except EngineError as exc:
         if user_key and exc.code == "engine_auth_failed":
@@ -401,9 +466,89 @@ def _store_result(
             _enqueue_chunk(chunk.transcription_id, following.index)
 
 
-def _report_progress(pk: Any) -> None:
-    chunks = TranscriptionChunk.objects.filter(transcription_id=pk)
-    total = chunks.count()
-    done = chunks.filter(status=ChunkStatus.DONE).count()
-    if total:
-        services.set_progress(pk, PLANNED_PROGRESS + (99 - PLANNED_PROGRESS) * done // total)
+def _report_progress(
+    pk: Any, reporter: ChunkProgress, listener: Callable[[JobProgress], None] | None
+) -> None:
+    """After a chunk is stored: the job's progress with it counted in full."""
+    progress = _job_progress(list(TranscriptionChunk.objects.filter(transcription_id=pk)))
+    if job_percent(progress) > reporter.written:  # else the engine's last report said it
+        services.set_progress(pk, job_percent(progress))
+    if listener is not None:
+        listener(progress)
+
+
+def _job_progress(chunks: list[TranscriptionChunk]) -> JobProgress:
+    """The job's progress from its chunks: those done count in full."""
+    done = [c for c in chunks if c.status == ChunkStatus.DONE]
+    return JobProgress(
+        chunks_done=len(done),
+        chunks_total=len(chunks),
+        seconds_done=sum(c.end - c.start for c in done),
+        seconds_total=sum(c.end - c.start for c in chunks),
+    )
+
+
+class ChunkProgress:
+    """The engine's progress callback for one chunk: turns "this much of the clip" into
+    the job's ``progress``, throttled, never backwards, never failing the chunk.
+
+    Args:
+        transcription_pk: The job whose ``progress`` to write.
+        chunk: The chunk being transcribed (its start and end weigh its share).
+        listener: Hears every report, unthrottled (the ``transcribe`` command's bar).
+    """
+
+    def __init__(
+        self,
+        transcription_pk: Any,
+        chunk: TranscriptionChunk,
+        *,
+        listener: Callable[[JobProgress], None] | None = None,
+    ) -> None:
+        self.pk = transcription_pk
+        # The other chunks as they are now: in a chain none moves meanwhile; with a
+        # parallel fan-out each chunk reports its own share and set_progress keeps
+        # the largest, so the bar still only moves forward.
+        self.others = [
+            c
+            for c in TranscriptionChunk.objects.filter(transcription_id=transcription_pk)
+            if c.pk != chunk.pk
+        ]
+        self.chunk = chunk
+        self.listener = listener
+        self.fraction = 0.0
+        self.written = job_percent(self.progress_at(0.0))
+        self.written_at = time.monotonic()
+
+    def progress_at(self, fraction: float) -> JobProgress:
+        """The job's progress with ``fraction`` of this chunk transcribed."""
+        done = [c for c in self.others if c.status == ChunkStatus.DONE]
+        length = self.chunk.end - self.chunk.start
+        return JobProgress(
+            chunks_done=len(done),
+            chunks_total=len(self.others) + 1,
+            seconds_done=sum(c.end - c.start for c in done) + length * fraction,
+            seconds_total=sum(c.end - c.start for c in self.others) + length,
+        )
+
+    def __call__(self, fraction: float) -> None:
+        fraction = min(max(float(fraction), 0.0), 1.0)
+        if fraction <= self.fraction:
+            return
+        self.fraction = fraction
+        progress = self.progress_at(fraction)
+        percent = job_percent(progress)
+        now = time.monotonic()
+        step = percent - self.written
+        if step >= PROGRESS_WRITE_STEP or (
+            step > 0 and now - self.written_at >= PROGRESS_WRITE_SECONDS
+        ):
+            try:
+                services.set_progress(self.pk, percent)
+            except DatabaseError:
+                # Progress is a courtesy: a failed write must not fail the transcription.
+                logger.warning("Could not record the progress of %s", self.pk, exc_info=True)
+            else:
+                self.written, self.written_at = percent, now
+        if self.listener is not None:
+            self.listener(progress)

@@ -4,8 +4,10 @@
   scoring with a redundancy penalty), in their original order;
 * topics — the most frequent content words and repeated multi-word phrases;
 * action items — sentences that match commitment patterns ("Sarah will …", "we need
-  to …", "action item: …", "… by Friday"), with the named owner and the deadline as
-  said, linked to the start of the segment they were said in.
+  to …", "… by Friday"), with the named owner and the deadline as said, linked to the
+  start of the segment they were said in. Explicit markers ("action item", "to do",
+  "next step", "follow up") are always caught, wherever they fall in the sentence and
+  with or without punctuation, as a speech recogniser writes them.
 
 It is tuned for English (its stop words and patterns are English). It cannot
 paraphrase, infer an owner who is not named, or understand what was decided.
@@ -19,6 +21,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 from transcription_platform.analysis.analyzers.base import (
     ActionItem,
@@ -72,7 +75,8 @@ _NOT_NAMES = STOPWORDS | _wordset(
     """
     january february march april may june july august september october november december
     team everybody everyone nobody someone somebody anyone anybody people guys folks
-    action note next step steps follow todo also then attendees agenda summary decision
+    action item items note next step steps follow todo todos also then attendees agenda
+    summary decision
     decisions notes minutes date location subject topic present absent participants
     welcome thanks """
 )
@@ -113,7 +117,8 @@ _DUE = re.compile(
     rf"\b(?:(?:by|before|until|till|no\s+later\s+than|due(?:\s+(?:on|by))?|on|for)\s+"
     rf"(?P<when>{_WHEN})|(?P<span>(?:in|within)\s+{_NUMBER_WORD}\s+(?:days?|weeks?|months?))|"
     rf"(?P<bare>tomorrow(?:\s+(?:morning|afternoon|evening))?|tonight|"
-    rf"(?:next|this)\s+week|(?:the\s+)?end\s+of\s+(?:the\s+)?(?:day|week|month)))\b",
+    rf"(?:next|this)\s+(?:week|month|quarter|sprint)|"
+    rf"(?:the\s+)?end\s+of\s+(?:the\s+)?(?:day|week|month)))\b",
     re.IGNORECASE,
 )
 # A deadline on its own makes a sentence an action item ("The deck is due Friday").
@@ -121,10 +126,42 @@ _DEADLINE = re.compile(
     rf"\b(?:by|before|no\s+later\s+than|due(?:\s+(?:on|by))?|deadline\s+is)\s+{_WHEN}",
     re.IGNORECASE,
 )
+# Explicit markers. "action item" and "next step" say so in any position; "to do" and
+# "follow up" are also ordinary words, so they count only where they cannot be
+# ("nothing to do with", "the follow up meeting"): see _explicit_marker().
 _MARKER = re.compile(
-    r"\b(?:action\s+items?|to-?dos?|follow[- ]ups?|next\s+steps?)\s*(?:is|are|:|-)\s*"
-    r"(?P<body>\S.*)",
+    r"\b(?P<marker>action[\s-]+items?|next[\s-]+steps?|to-dos?|todos?|to\s+do|"
+    r"follow[\s-]+ups?)\b",
     re.IGNORECASE,
+)
+# What may stand between a marker and its task: "for Omar", ":", "is to", "would be".
+_MARKER_LINK = re.compile(
+    r"(?P<link>[\s:;,.\-]*(?:(?:is|are|would\s+be|will\s+be)\b[\s:,]*(?:to\b)?)?[\s:;,.\-]*)",
+    re.IGNORECASE,
+)
+_MARKER_FOR = re.compile(r"\s+for\s+(?P<owner>[A-Z][a-z]+(?:[-'][A-Z]?[a-z]+)?)\s*[:,\-]?")
+# A marker followed by one of these is talked about, not given: "the action items from
+# last week", "the next step in the process", "what we have to do is …".
+_NOT_A_TASK_START = _wordset(
+    """
+    from of in at about that which who were was had have has and or so list is are be
+    been on by during since this these those it its they them we've i've
+    """
+)
+# "to do" after these is an infinitive: "need to do", "nothing to do", "what to do".
+_INFINITIVE_LEAD = _wordset(
+    """
+    need needs needed have has had want wants wanted going got able nothing something
+    anything everything what how much more lot lots plan plans planned like try tried
+    trying used supposed ought decided agreed forgot remember easy hard things thing
+    time way left lot to also still
+    """
+)
+_FOLLOW_UP_LEAD = _wordset(
+    """
+    will 'll to should must can could would please i we you they he she let's need
+    needs shall gonna the a an this that our your their his her my its
+    """
 )
 _NAME = r"(?:[A-Z][a-z]+(?:[-'][A-Z]?[a-z]+)?(?:\s+[A-Z][a-z]+)?)"
 _MODAL = (
@@ -208,7 +245,7 @@ def split_sentences(transcript: TranscriptInput) -> list[Sentence]:
     speakers: list[str | None] = []
     for piece, start in pieces:
         label = _SPEAKER.match(piece)
-        if label and label.group("speaker").lower() not in _NOT_NAMES:
+        if label and _is_name(label.group("speaker")):
             speaker = label.group("speaker")
             piece = piece[label.end() :]
             # A new speaker always starts a new sentence, punctuated or not.
@@ -482,11 +519,17 @@ def _label(forms: Counter[str]) -> str:
 
 
 def find_action_items(sentences: list[Sentence]) -> list[ActionItem]:
-    """Sentences that commit someone to something, one item per sentence."""
+    """Sentences that commit someone to something, one item per sentence or clause.
+
+    A sentence holding explicit markers is first cut at each of them (an unpunctuated
+    run of speech can hold several), and a marker's task ends where another commitment
+    ("Maria will …") begins; a marker said as a sentence of its own ("Action item.")
+    takes the next sentence as its task.
+    """
     items: list[ActionItem] = []
     seen: set[str] = set()
-    for sentence in sentences:
-        item = _action_item(sentence)
+    for sentence, explicit in _clauses(sentences):
+        item = _explicit_item(sentence, explicit) if explicit else _action_item(sentence)
         if item is None:
             continue
         key = re.sub(r"\W+", " ", item.text.lower()).strip()
@@ -502,15 +545,6 @@ def _action_item(sentence: Sentence) -> ActionItem | None:
     if len(text.split()) < 3:
         return None
     due = _due(text)
-    marker = _MARKER.search(text)
-    if marker:
-        body = marker.group("body").strip()
-        return ActionItem(
-            text=_capitalise(body),
-            owner=_owner(body) or _owner(text),
-            due=_due(body) or due,
-            start=sentence.start,
-        )
     question = text.rstrip().endswith("?")
     if question and not _REQUEST.search(text):
         return None
@@ -533,8 +567,108 @@ def _action_item(sentence: Sentence) -> ActionItem | None:
     return None
 
 
+@dataclass(frozen=True)
+class _Explicit:
+    """The task of an explicit marker; ``owner`` when it said "action item for Omar"."""
+
+    owner: str | None
+
+
+def _clauses(sentences: list[Sentence]) -> Iterator[tuple[Sentence, _Explicit | None]]:
+    """The sentences, cut at explicit markers: (clause, marker or None) pairs."""
+    pending: _Explicit | None = None  # a marker that was a sentence of its own
+    for sentence in sentences:
+        original, text = sentence.text, sentence.text.translate(_PLAIN)  # same positions
+        if pending is not None:
+            yield sentence, pending
+            pending = None
+            continue
+        cuts = [
+            found for match in _MARKER.finditer(text) if (found := _explicit_marker(text, match))
+        ]
+        if not cuts:
+            yield sentence, None
+            continue
+        clause = partial(Sentence, start=sentence.start, speaker=sentence.speaker)
+        if original[: cuts[0][0]].strip(" ,;:-"):
+            yield clause(original[: cuts[0][0]].strip()), None
+        for i, (_, body_start, owner) in enumerate(cuts):
+            end = cuts[i + 1][0] if i + 1 < len(cuts) else len(original)
+            body = original[body_start:end].strip(" ,;:-")
+            if not _WORD.search(body):
+                if i + 1 == len(cuts):
+                    pending = _Explicit(owner)
+                continue
+            # Unpunctuated speech runs on into the next commitment: cut it there.
+            following = _next_commitment(body)
+            yield clause(body[:following].strip(" ,;:-")), _Explicit(owner)
+            if following < len(body):
+                yield clause(body[following:].strip()), None
+
+
+def _explicit_marker(text: str, match: re.Match[str]) -> tuple[int, int, str | None] | None:
+    """(where the marker starts, where its task starts, owner) if ``match`` gives a task."""
+    marker = re.sub(r"[\s-]+", " ", match.group("marker").lower())
+    before = _WORD.findall(text[: match.start()].lower())
+    previous = before[-1] if before else ""
+    position = match.end()
+    owner = None
+    named = _MARKER_FOR.match(text, position)
+    if named and marker.startswith("action") and _is_name(named.group("owner")):
+        owner, position = named.group("owner"), named.end()
+    link = _MARKER_LINK.match(text, position)
+    separated = bool(link and re.search(r"[:;,\-]|\b(?:is|are|be)\b", link.group("link")))
+    body_start = link.end() if link else position
+    words = [w.lower() for w in _WORD.findall(text[body_start:])]
+    if not words:
+        # Nothing follows: a heading ("Action item.") whose task is the next sentence,
+        # unless it was a question ("Any action items?").
+        rest = text[match.end() :].strip()
+        if marker in ("to do", "follow up") or rest.startswith("?"):
+            return None
+        return match.start(), len(text), owner
+    if not separated and words[0] in _NOT_A_TASK_START:
+        return None
+    if marker == "to do" and not separated and (previous in _INFINITIVE_LEAD or not before):
+        # Mid-sentence "to do" with no colon is an infinitive unless a noun precedes
+        # it, as when a recogniser runs "… the new cluster to do update the runbook".
+        return None if before else (match.start(), body_start, owner)
+    if marker in ("follow up", "follow ups") and not separated:
+        # "follow up with the vendor" is itself the task; after "I'll", "we need to",
+        # "the" it is ordinary speech the commitment patterns already read.
+        if previous in _FOLLOW_UP_LEAD or words[0] not in ("with", "on"):
+            return None
+        return match.start(), match.start(), owner
+    return match.start(), body_start, owner
+
+
+def _next_commitment(body: str) -> int:
+    """Where, after its first words, ``body`` runs on into another named commitment."""
+    for capital in re.finditer(r"(?<=\s)[A-Z]", body):
+        match = _NAMED.match(body, capital.start())
+        if match and _is_name(match.group("owner")) and _is_action(match.group("rest")):
+            return match.start()
+    return len(body)
+
+
+def _explicit_item(clause: Sentence, marker: _Explicit) -> ActionItem | None:
+    """An explicit marker's task: always an item unless it is a question."""
+    text = _FILLER_LEAD.sub("", clause.text.translate(_PLAIN)).strip()
+    if not _WORD.search(text):
+        return None
+    if text.rstrip().endswith("?") and not _REQUEST.search(text):
+        return None
+    return ActionItem(
+        text=_capitalise(clause.text.strip(" ,;:-")),
+        owner=marker.owner or _owner(text),
+        due=_due(text),
+        start=clause.start,
+    )
+
+
 def _is_name(word: str) -> bool:
-    return all(part.lower() not in _NOT_NAMES for part in word.split())
+    # Hyphen parts too: "Follow-up:" or "To-do:" is a heading, not a speaker.
+    return all(part.lower() not in _NOT_NAMES for part in re.split(r"[\s-]+", word) if part)
 
 
 def _is_action(rest: str) -> bool:

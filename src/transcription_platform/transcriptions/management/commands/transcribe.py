@@ -2,7 +2,8 @@
 
 The file is validated exactly like an upload (size, audio probe, duration, engine,
 language), stored and recorded as a transcription of ``--user``, then transcribed in
-this process — no worker needed — with a progress bar on stderr::
+this process — no worker needed — with a progress bar and an estimate of the time
+left on stderr::
 
     python manage.py transcribe meeting.m4a --language en --user alice
     python manage.py transcribe meeting.m4a --format srt --output meeting.srt
@@ -35,24 +36,55 @@ INTERRUPTED_EXIT_STATUS = 130
 
 
 class ProgressBar:
-    """Chunks done, on stderr: redrawn in place on a terminal, one line per step
-    otherwise (logs and CI output stay readable)."""
+    """The job's progress on stderr: share of the audio transcribed, chunks, elapsed
+    time and an estimate of the time left.
+
+    Redrawn in place on a terminal (at most every ``REDRAW_SECONDS``, and at each
+    chunk); otherwise one line per chunk and per ``PRINT_STEP`` percent, so logs and CI
+    output stay readable. The estimate extrapolates the pace since planning ended.
+    """
 
     WIDTH = 30
+    REDRAW_SECONDS = 0.1
+    PRINT_STEP = 10
 
     def __init__(self, stream: OutputWrapper) -> None:
         self.stream = stream
         self.in_place = stream.isatty()
         self.started = time.monotonic()
+        self.transcribing_since: float | None = None
         self.drawn = False
+        self.last_chunks: int | None = None
+        self.last_percent = -1
+        self.last_drawn_at = 0.0
 
-    def __call__(self, done: int, total: int) -> None:
-        filled = self.WIDTH * done // total if total else self.WIDTH
-        percent = 100 * done // total if total else 100
-        elapsed = time.monotonic() - self.started
+    def __call__(self, progress: tasks.JobProgress) -> None:
+        now = time.monotonic()
+        if self.transcribing_since is None:
+            self.transcribing_since = now  # the first report comes once chunks are planned
+        percent = int(100 * progress.fraction)
+        if progress.chunks_done < progress.chunks_total:
+            percent = min(percent, 99)  # 100% means the transcript is in
+        new_chunk = progress.chunks_done != self.last_chunks
+        if self.in_place:
+            due = now - self.last_drawn_at >= self.REDRAW_SECONDS
+        else:
+            due = percent - self.last_percent >= self.PRINT_STEP
+        if not (new_chunk or due) or percent < self.last_percent:
+            return
+        self.last_chunks, self.last_percent, self.last_drawn_at = (
+            progress.chunks_done,
+            percent,
+            now,
+        )
+        self.draw(progress, percent, now)
+
+    def draw(self, progress: tasks.JobProgress, percent: int, now: float) -> None:
+        filled = self.WIDTH * percent // 100
         line = (
             f"[{'#' * filled}{'.' * (self.WIDTH - filled)}] {percent:3d}%  "
-            f"{done}/{total} chunks  {elapsed:.1f} s"
+            f"{progress.chunks_done}/{progress.chunks_total} chunks  "
+            f"{now - self.started:.1f} s  ETA {self.eta(progress, now)}"
         )
         if self.in_place:
             self.stream.write(f"\r{line}", ending="")
@@ -60,6 +92,16 @@ class ProgressBar:
         else:
             self.stream.write(line)
         self.drawn = True
+
+    def eta(self, progress: tasks.JobProgress, now: float) -> str:
+        """Seconds left at the pace so far ("--" until there is a pace to go by)."""
+        fraction = progress.fraction
+        if progress.chunks_done == progress.chunks_total:
+            return "0 s"
+        spent = now - (self.transcribing_since or now)
+        if fraction <= 0.0 or spent <= 0.0:
+            return "--"
+        return f"{spent * (1.0 - fraction) / fraction:.0f} s"
 
     def close(self) -> None:
         if self.in_place and self.drawn:
@@ -180,7 +222,7 @@ class Command(BaseCommand):
     def _run(self, transcription: Transcription, *, show_progress: bool) -> None:
         bar = ProgressBar(self.stderr) if show_progress else None
         try:
-            tasks.process_transcription(str(transcription.pk), in_process=True, on_chunk_done=bar)
+            tasks.process_transcription(str(transcription.pk), in_process=True, on_progress=bar)
         except KeyboardInterrupt:
             # Left processing, a worker would pick the job up again after
             # STUCK_AFTER_SECONDS: the user asked for it to stop.
