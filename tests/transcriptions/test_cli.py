@@ -358,13 +358,27 @@ def documented_cli_codes() -> set[str]:
 def test_every_cli_error_code_is_documented() -> None:
     """Every code the command can print: its own, the shared upload validation's and the
     audio probe's (the same the API answers with)."""
+    from transcription_platform import validators
     from transcription_platform.engines.errors import INVALID_AUDIO_STATUS
     from transcription_platform.exceptions import PayloadTooLarge, ValidationError
-    from transcription_platform.management.commands import transcribe as command_module
     from transcription_platform.transcriptions import validation
+    from transcription_platform.transcriptions.management.commands import (
+        transcribe as command_module,
+    )
 
     own = re.findall(r'CommandError\(\s*f?"([a-z_]+): ', Path(command_module.__file__).read_text())
-    shared = re.findall(r'code="([a-z_]+)"', Path(validation.__file__).read_text())
+    from transcription_platform import error_codes as platform_codes
+    from transcription_platform.transcriptions import error_codes as transcription_codes
+
+    enums = {
+        "PlatformErrorCode": platform_codes.PlatformErrorCode,
+        "TranscriptionErrorCode": transcription_codes.TranscriptionErrorCode,
+    }
+    shared = {
+        enums[enum][member].value
+        for path in (validation.__file__, validators.__file__)
+        for enum, member in re.findall(r"(\w+ErrorCode)\.([A-Z_]+)", Path(path).read_text())
+    }
     codes = {*own, *shared, *INVALID_AUDIO_STATUS, PayloadTooLarge.code, ValidationError.code}
     assert {"file_not_found", "output_not_writable", "interrupted", "unknown_engine"} <= codes
     assert codes - documented_cli_codes() == set()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import re
-from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,6 @@ from tests.conftest import API
 from tests.fixtures.audio import write_audio
 from tests.transcriptions.conftest import SPEECH_SAMPLE, upload
 from transcription_platform.engines import probe
-from transcription_platform.engines.audio import AudioClip
 from transcription_platform.engines.fake import FakeEngine
 from transcription_platform.transcriptions import services, tasks
 from transcription_platform.transcriptions.models import (
@@ -24,6 +22,7 @@ from transcription_platform.transcriptions.models import (
     Transcription,
     TranscriptionChunk,
 )
+from transcription_platform.transcriptions.validation import JobOptions
 
 pytestmark = pytest.mark.django_db
 
@@ -80,13 +79,9 @@ def processing_job(owner, path: Path, *, length: float) -> tuple[Transcription, 
     info = probe(str(path))
     transcription, _ = services.create_transcription(
         owner=owner,
-        audio_path=path,
-        original_filename=path.name,
-        size_bytes=path.stat().st_size,
-        content_type="audio/wav",
-        audio_info=asdict(info),
-        duration=info.duration,
-        engine="default",
+        audio=services.AudioFile(path, path.name, path.stat().st_size, "audio/wav"),
+        info=info,
+        options=JobOptions(engine="default", language="", prompt="", title=""),
         enqueue=False,
     )
     transcription = services.start_processing(transcription.pk)
@@ -197,13 +192,11 @@ def test_the_bundled_model_moves_progress_within_its_only_chunk(
     with override_settings(TRANSCRIPTION_PLATFORM=platform(local)):
         transcription, _ = services.create_transcription(
             owner=user,
-            audio_path=SPEECH_SAMPLE,
-            original_filename=SPEECH_SAMPLE.name,
-            size_bytes=SPEECH_SAMPLE.stat().st_size,
-            content_type="audio/ogg",
-            audio_info=asdict(probe(str(SPEECH_SAMPLE))),
-            duration=AudioClip(str(SPEECH_SAMPLE)).duration,
-            engine="default",
+            audio=services.AudioFile(
+                SPEECH_SAMPLE, SPEECH_SAMPLE.name, SPEECH_SAMPLE.stat().st_size, "audio/ogg"
+            ),
+            info=probe(str(SPEECH_SAMPLE)),
+            options=JobOptions(engine="default", language="", prompt="", title=""),
             enqueue=False,
         )
         tasks.process_transcription(str(transcription.pk), in_process=True)
