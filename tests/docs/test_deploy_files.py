@@ -290,3 +290,42 @@ def test_the_api_probe_stays_under_its_accounts_rate_limit() -> None:
         check.get("start_interval", check["interval"])
     )
     assert period / interval + start < count
+
+
+# --------------------------------------------------------------------------- the stack's reading
+
+
+def test_dockerfile_parsing_joins_continuations_and_skips_comments() -> None:
+    text = (
+        "FROM python:3.13-slim\n# a comment\nENV A=1 \\\n    B=/data/x\n"
+        'RUN pip install \\\n    "./[demo,redis]" "gunicorn>=23" && echo done\n'
+        "RUN X=/tmp/y python manage.py collectstatic --noinput\n"
+    )
+    assert stack.dockerfile_python(text) == "3.13"
+    assert stack.dockerfile_env(text) == {"A": "1", "B": "/data/x"}
+    assert stack.dockerfile_pip_install(text) == ["./[demo,redis]", "gunicorn>=23"]
+    assert stack.dockerfile_manage_steps(text) == [
+        "X=/tmp/y python manage.py collectstatic --noinput"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"), [("10s", 10), ("2m", 120), ("1m30s", 90), ("500ms", 0.5)]
+)
+def test_compose_durations(value: str, seconds: float) -> None:
+    assert stack.duration_seconds(value) == seconds
+
+
+def test_compose_durations_reject_garbage() -> None:
+    with pytest.raises(stack.StackError):
+        stack.duration_seconds("10 seconds")
+
+
+def test_stack_environment_maps_compose_hosts_to_this_machine(tmp_path: Path) -> None:
+    env = stack.stack_environment(DOCKERFILE.read_text(), resolved(), tmp_path, tmp_path / "bin")
+    assert env["REDIS_URL"] == "redis://127.0.0.1:6379/12"
+    assert env["DATABASE_URL"] == "postgres://postgres@127.0.0.1:5432/tp_docker_stack"
+    assert env["DJANGO_SETTINGS_MODULE"] == "config.settings.production"
+    assert env["DJANGO_SECURE_SSL_REDIRECT"] == "false"
+    assert env["DJANGO_MEDIA_ROOT"] == str(tmp_path / "data" / "media")
+    assert env["PATH"].startswith(str(tmp_path / "bin"))
