@@ -62,6 +62,10 @@ class StackError(Exception):
     """A step of the stack check failed; the message says which and why."""
 
 
+class WaitTimeout(StackError):
+    """Something did not happen in time (while every process kept running)."""
+
+
 # --------------------------------------------------------------------------- Dockerfile
 
 
@@ -390,7 +394,7 @@ def wait_for(
         if attempt():
             return time.monotonic() - started
         time.sleep(1)
-    raise StackError(f"{what}: not within {timeout:.0f} s")
+    raise WaitTimeout(f"{what}: not within {timeout:.0f} s")
 
 
 # --------------------------------------------------------------------------- API calls
@@ -493,6 +497,45 @@ def drive_api(demo: Any, base_url: str, sample: Path, services: list[Service]) -
         anonymous.get(f"{API}/transcriptions/"),
     )
 
+    check("settings", "GET", f"{API}/settings/", 200, client.get(f"{API}/settings/"))
+    patched = client.request(
+        "PATCH",
+        f"{API}/settings/",
+        body=json.dumps({"language": "en"}).encode(),
+        content_type="application/json",
+    )
+    check("settings", "PATCH", f"{API}/settings/", 200, patched)
+    bad = client.request(
+        "PATCH",
+        f"{API}/settings/",
+        body=json.dumps({"language": "not a language"}).encode(),
+        content_type="application/json",
+    )
+    check("settings", "PATCH", f"{API}/settings/ (bad language)", 400, bad)
+
+    key = client.post_json(f"{API}/auth/api-keys/", {"name": "stack"})
+    check("api keys", "POST", f"{API}/auth/api-keys/", 201, key)
+    check("api keys", "GET", f"{API}/auth/api-keys/", 200, client.get(f"{API}/auth/api-keys/"))
+    if key.status == 201:
+        with_key = demo.Client(base_url)
+        with_key.token = key.json()["key"]
+        check(
+            "api keys",
+            "GET",
+            f"{API}/transcriptions/ (API key)",
+            200,
+            with_key.get(f"{API}/transcriptions/"),
+        )
+        revoked = client.request("DELETE", f"{API}/auth/api-keys/{key.json()['id']}/")
+        check("api keys", "DELETE", f"{API}/auth/api-keys/<id>/", 204, revoked)
+        check(
+            "api keys",
+            "GET",
+            f"{API}/transcriptions/ (revoked key)",
+            401,
+            with_key.get(f"{API}/transcriptions/"),
+        )
+
     created = client.post_file(
         f"{API}/transcriptions/", "audio_file", sample, {"language": "en", "title": "stack"}
     )
@@ -504,9 +547,33 @@ def drive_api(demo: Any, base_url: str, sample: Path, services: list[Service]) -
         415,
         client.post_file(f"{API}/transcriptions/", "audio_file", Path(__file__), {}),
     )
-    if created.status != 201:
-        return results
-    job_id = created.json()["id"]
+    if created.status == 201:
+        drive_job(demo, client, created.json()["id"], sample, services, check, results)
+    else:
+        # Without a job there is nothing to list, export or analyse: still list.
+        check("list", "GET", f"{API}/transcriptions/", 200, client.get(f"{API}/transcriptions/"))
+    refresh = (refreshed.json() or {}).get("refresh") or tokens["refresh"]
+    check(
+        "auth",
+        "POST",
+        f"{API}/auth/logout/",
+        204,
+        client.post_json(f"{API}/auth/logout/", {"refresh": refresh}),
+    )
+    return results
+
+
+def drive_job(
+    demo: Any,
+    client: Any,
+    job_id: str,
+    sample: Path,
+    services: list[Service],
+    check: Callable[..., bool],
+    results: Results,
+) -> None:
+    """The calls about one transcription: follow it, list, detail, exports, audio,
+    analysis, delete."""
     job_path = f"{API}/transcriptions/{job_id}"
 
     final: dict[str, Any] = {}
@@ -563,7 +630,7 @@ def drive_api(demo: Any, base_url: str, sample: Path, services: list[Service]) -
         analysis.update(status_code=response.status, **(response.json() or {}))
         return response.status == 200 and analysis.get("status") in ("completed", "failed")
 
-    with suppress(StackError):
+    with suppress(WaitTimeout):
         wait_for("the analysis", analysed, services, timeout=120)
     results.record(
         "analysis",
@@ -573,55 +640,7 @@ def drive_api(demo: Any, base_url: str, sample: Path, services: list[Service]) -
         analysis.get("status") == "completed",
     )
 
-    check("settings", "GET", f"{API}/settings/", 200, client.get(f"{API}/settings/"))
-    patched = client.request(
-        "PATCH",
-        f"{API}/settings/",
-        body=json.dumps({"language": "en"}).encode(),
-        content_type="application/json",
-    )
-    check("settings", "PATCH", f"{API}/settings/", 200, patched)
-    bad = client.request(
-        "PATCH",
-        f"{API}/settings/",
-        body=json.dumps({"language": "not a language"}).encode(),
-        content_type="application/json",
-    )
-    check("settings", "PATCH", f"{API}/settings/ (bad language)", 400, bad)
-
-    key = client.post_json(f"{API}/auth/api-keys/", {"name": "stack"})
-    check("api keys", "POST", f"{API}/auth/api-keys/", 201, key)
-    check("api keys", "GET", f"{API}/auth/api-keys/", 200, client.get(f"{API}/auth/api-keys/"))
-    if key.status == 201:
-        with_key = demo.Client(base_url)
-        with_key.token = key.json()["key"]
-        check(
-            "api keys",
-            "GET",
-            f"{API}/transcriptions/ (API key)",
-            200,
-            with_key.get(f"{API}/transcriptions/"),
-        )
-        revoked = client.request("DELETE", f"{API}/auth/api-keys/{key.json()['id']}/")
-        check("api keys", "DELETE", f"{API}/auth/api-keys/<id>/", 204, revoked)
-        check(
-            "api keys",
-            "GET",
-            f"{API}/transcriptions/ (revoked key)",
-            401,
-            with_key.get(f"{API}/transcriptions/"),
-        )
-
-    refresh = (refreshed.json() or {}).get("refresh") or tokens["refresh"]
-    check(
-        "auth",
-        "POST",
-        f"{API}/auth/logout/",
-        204,
-        client.post_json(f"{API}/auth/logout/", {"refresh": refresh}),
-    )
     check("delete", "DELETE", job_path, 204, client.request("DELETE", job_path))
-    return results
 
 
 # --------------------------------------------------------------------------- the run
@@ -669,46 +688,42 @@ def start_stack(args: argparse.Namespace, workdir: Path, exits: ExitStack) -> tu
     log_dir = workdir / "logs"
     log_dir.mkdir(exist_ok=True)
     web = exits.enter_context(service("web", web_command, env, log_dir))
-    worker = exits.enter_context(service("worker", worker_command, env, log_dir))
-    return base_url, (compose, env, [web, worker])
+    return base_url, (compose, env, [web], worker_command, log_dir)
 
 
-def run_healthchecks(
+def run_healthcheck(
+    name: str,
     compose: dict[str, Any],
     env: dict[str, str],
     base_url: str,
     services: list[Any],
     results: Results,
 ) -> None:
-    """compose's own health check commands, until each passes (as compose would wait)."""
-    for name in ("web", "worker"):
-        healthcheck = compose["services"][name]["healthcheck"]
-        command = healthcheck_command(healthcheck)
-        if "api_probe" in command:
-            command = [*command, "--base-url", base_url]
-        last: list[str] = []
+    """compose's health check of service ``name``, until it passes (as compose waits
+    before starting what depends on it)."""
+    healthcheck = compose["services"][name]["healthcheck"]
+    command = healthcheck_command(healthcheck)
+    if "api_probe" in command:
+        command = [*command, "--base-url", base_url]
+    last = {"returncode": -1, "output": ""}
 
-        def passes(command: list[str] = command, last: list[str] = last) -> bool:
-            result = subprocess.run(  # noqa: S603
-                command, cwd=PROJECT_DIR, env=env, capture_output=True, text=True, check=False
-            )
-            last[:] = [(result.stdout + result.stderr).strip()]
-            return result.returncode == 0
-
-        limit = duration_seconds(healthcheck.get("start_period", "0s")) + 60
-        try:
-            took = wait_for(f"{name} health check", passes, services, timeout=limit)
-        except StackError:
-            took = limit
-        ok = results.record(
-            "healthcheck",
-            f"{name}: {shlex.join(command[:4])} ({took:.0f} s)",
-            "exit 0",
-            0 if last and "passed" in last[0] else 1,
-            bool(last) and "passed" in last[0],
+    def passes() -> bool:
+        result = subprocess.run(  # noqa: S603
+            command, cwd=PROJECT_DIR, env=env, capture_output=True, text=True, check=False
         )
-        if not ok:
-            print(f"       {last[0].splitlines()[-1] if last and last[0] else 'no output'}")
+        last.update(returncode=result.returncode, output=(result.stdout + result.stderr).strip())
+        return result.returncode == 0
+
+    limit = duration_seconds(healthcheck.get("start_period", "0s")) + 60
+    try:
+        took = wait_for(f"{name} health check", passes, services, timeout=limit)
+    except WaitTimeout:
+        took = limit
+    call = f"{name}: {shlex.join(command[:4])} ({took:.0f} s)"
+    if not results.record(
+        "healthcheck", call, "exit 0", int(last["returncode"]), last["returncode"] == 0
+    ):
+        print(f"       {str(last['output']).splitlines()[-1:] or 'no output'}")
 
 
 def check_logs(services: list[Any], results: Results) -> None:
@@ -757,7 +772,9 @@ def main(argv: list[str] | None = None) -> int:
     results = Results()
     try:
         with ExitStack() as exits:
-            base_url, (compose, env, services) = start_stack(args, workdir, exits)
+            base_url, (compose, env, services, worker_command, log_dir) = start_stack(
+                args, workdir, exits
+            )
             client = demo.Client(base_url)
 
             def serving() -> bool:
@@ -768,8 +785,10 @@ def main(argv: list[str] | None = None) -> int:
 
             took = wait_for("gunicorn to answer /healthz", serving, services, timeout=180)
             print(f"  serving on {base_url} after {took:.0f} s (startup_checks, migrate)")
-            print("Compose's health checks...")
-            run_healthchecks(compose, env, base_url, services, results)
+            print("Compose's health checks (the worker starts once web is healthy)...")
+            run_healthcheck("web", compose, env, base_url, services, results)
+            services.append(exits.enter_context(service("worker", worker_command, env, log_dir)))
+            run_healthcheck("worker", compose, env, base_url, services, results)
             print("Every family of API calls...")
             results.rows += drive_api(demo, base_url, args.sample, services).rows
             check_logs(services, results)
