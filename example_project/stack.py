@@ -649,7 +649,7 @@ def drive_job(
 def start_stack(args: argparse.Namespace, workdir: Path, exits: ExitStack) -> tuple[str, Any]:
     """Install, configure and start web + worker; returns the base URL and services."""
     dockerfile_text = args.dockerfile.read_text()
-    python_version = dockerfile_python(dockerfile_text)
+    python_version = args.python or dockerfile_python(dockerfile_text)
     pip_args = dockerfile_pip_install(dockerfile_text)
     # Placeholders for compose's required variables, as an operator exports them.
     compose_env = {
@@ -763,7 +763,16 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="skip the install when the virtualenv already exists",
     )
-    parser.add_argument("--sample", type=Path, default=REPO_DIR / "samples" / "speech_en.ogg")
+    parser.add_argument(
+        "--python",
+        help="Python X.Y of the virtualenv (default: the Dockerfile's FROM python:X.Y)",
+    )
+    parser.add_argument(
+        "--sample",
+        type=Path,
+        default=REPO_DIR / "samples" / "speech_en.ogg",
+        help="audio to transcribe (default: samples/speech_en.ogg)",
+    )
     args = parser.parse_args(argv)
     demo = load_demo_client()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="tp-stack-"))
