@@ -53,7 +53,6 @@ API = "/rest/api/v1"
 STACK_DATABASE = "tp_docker_stack"
 STACK_REDIS_DB = 12
 DEFAULT_PORT = 18280
-ADMIN_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/postgres"
 # Where the image keeps its data; mapped into a temporary directory here.
 IMAGE_PATHS = ("/data", "/app/staticfiles")
 
@@ -327,16 +326,29 @@ def build_venv(venv: Path, python: str, pip_args: list[str], *, reuse: bool) -> 
     return bin_dir
 
 
-def reset_services(bin_dir: Path, env: dict[str, str]) -> None:
-    """Re-create the stack's PostgreSQL database and empty its Redis database."""
-    script = (
-        "import sys, psycopg, redis\n"
-        "with psycopg.connect(sys.argv[1], autocommit=True) as db:\n"
-        f"    db.execute('DROP DATABASE IF EXISTS {STACK_DATABASE} WITH (FORCE)')\n"
-        f"    db.execute('CREATE DATABASE {STACK_DATABASE}')\n"
-        "redis.Redis.from_url(sys.argv[2]).flushdb()\n"
+def reset_services(env: dict[str, str]) -> None:
+    """Re-create the stack's PostgreSQL database and empty its Redis database.
+
+    With the server's own clients: the image under test may lack a Python client (an
+    image without the redis extra is exactly what this check must be able to run).
+    """
+    server = ["-h", "127.0.0.1", "-p", "5432", "-U", "postgres"]
+    run(["dropdb", *server, "--if-exists", "--force", STACK_DATABASE], env=env)
+    run(["createdb", *server, STACK_DATABASE], env=env)
+    redis = urlsplit(env["REDIS_URL"])
+    run(
+        [
+            "redis-cli",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(redis.port or 6379),
+            "-n",
+            str(STACK_REDIS_DB),
+            "flushdb",
+        ],
+        env=env,
     )
-    run([str(bin_dir / "python"), "-c", script, ADMIN_DATABASE_URL, env["REDIS_URL"]], env=env)
 
 
 @dataclass
@@ -671,7 +683,7 @@ def start_stack(args: argparse.Namespace, workdir: Path, exits: ExitStack) -> tu
         print(f"  {name}={env[name]}")
 
     print("Re-creating the database and emptying Redis database 12...")
-    reset_services(bin_dir, env)
+    reset_services(env)
     print("Build steps of the Dockerfile (manage.py)...")
     for step in dockerfile_manage_steps(dockerfile_text):
         # The build's own throw-away paths stay inside this run's directory.
