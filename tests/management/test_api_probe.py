@@ -103,3 +103,18 @@ def test_host_header_uses_an_allowed_name_when_the_address_is_not() -> None:
 @override_settings(DEBUG=False, ALLOWED_HOSTS=["localhost", "127.0.0.1"])
 def test_host_header_keeps_an_allowed_address() -> None:
     assert host_header("127.0.0.1:8000") == "127.0.0.1:8000"
+
+
+def test_an_unusable_cache_is_a_failure_in_one_line(live_server) -> None:
+    # Creating the account touches the cache (role cache): a Redis nobody serves.
+    unreachable = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:18298/12",
+        }
+    }
+    with (
+        override_settings(CACHES=unreachable),
+        pytest.raises(CommandError, match="Cannot prepare the probe's service account: "),
+    ):
+        probe(live_server.url)

@@ -171,7 +171,17 @@ class Command(BaseCommand):
         if url.scheme not in ("http", "https") or not url.netloc:
             raise CommandError(f"--base-url must be http(s)://host[:port], not {base_url!r}")
         path = path or f"{api_root()}transcriptions/?page_size=1"
-        headers = probe_headers(access_token(service_account(username)), url.netloc)
+        try:
+            token = access_token(service_account(username))
+        except CommandError:
+            raise
+        except Exception as exc:
+            # The database or the cache failing here is the answer the probe is for:
+            # one line saying so, not a traceback in the orchestrator's health log.
+            raise CommandError(
+                f"Cannot prepare the probe's service account: {type(exc).__name__}: {exc}"
+            ) from exc
+        headers = probe_headers(token, url.netloc)
         connection_class = (
             http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
         )
