@@ -4,8 +4,10 @@ A container health check that only fetches ``/healthz`` stays green while every 
 call fails (a missing cache client, a broken auth setting, an unreachable database).
 This command sends what a client sends: it signs a short-lived JWT access token for a
 dedicated service account and performs ``GET <API>/transcriptions/?page_size=1`` over
-HTTP, so the web server, authentication, the rate limiter (the cache) and the
-database all answer it. Anything but a 2xx exits 1::
+HTTP, so the web server, authentication, the rate limiter and the database all answer
+it. Rate limits fail open while the cache is down, so the probe also writes and reads
+the cache itself (the ``startup_checks`` E016 check, same settings as the server).
+Anything but a usable cache and a 2xx exits 1::
 
     python manage.py api_probe                      # http://127.0.0.1:8000 + the API
     python manage.py api_probe --base-url http://127.0.0.1:8080
@@ -28,8 +30,11 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DEFAULT_DB_ALIAS
 from django.http.request import validate_host
 from django.urls import NoReverseMatch, reverse
+
+from transcription_platform.checks import check_cache_connection
 
 DEFAULT_USERNAME = "api-probe"
 # Short: the token only has to outlive one request.
@@ -171,6 +176,11 @@ class Command(BaseCommand):
         if url.scheme not in ("http", "https") or not url.netloc:
             raise CommandError(f"--base-url must be http(s)://host[:port], not {base_url!r}")
         path = path or f"{api_root()}transcriptions/?page_size=1"
+        # Rate limits fail open while the cache is down, so a 2xx alone would not show
+        # it: write and read it with the server's settings, as startup_checks does.
+        cache_problems = check_cache_connection(databases=[DEFAULT_DB_ALIAS])
+        if cache_problems:
+            raise CommandError("; ".join(problem.msg for problem in cache_problems))
         try:
             token = access_token(service_account(username))
         except CommandError:
