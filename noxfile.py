@@ -80,14 +80,15 @@ def tests_matrix(session: nox.Session, django: str) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff (lint rules and formatting, no changes made), actionlint on the workflows and
-    the import-linter contracts."""
+    """ruff (lint rules and formatting, no changes made), actionlint on the workflows,
+    the import-linter contracts and hadolint on the example project's Dockerfile."""
     session.install(*nox.project.dependency_groups(PYPROJECT, "lint"))
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("actionlint", "-color")
     # App boundaries (docs/architecture.md); grimp reads the source, nothing is imported.
     session.run("lint-imports", env={"PYTHONPATH": "src"})
+    session.run("hadolint", "example_project/Dockerfile")
 
 
 @nox.session
@@ -122,3 +123,17 @@ def bench(session: nox.Session) -> None:
     """
     session.install("-e.[demo,postgres]", "gunicorn>=22", "redis>=5")
     session.run("python", "-m", "benchmarks.run", *session.posargs)
+
+
+@nox.session
+def stack(session: nox.Session) -> None:
+    """docker-compose.yml's stack without Docker (``example_project/stack.py``).
+
+    Installs the Dockerfile's own pip line in a fresh virtualenv on the image's Python,
+    starts compose's web (gunicorn) and worker (qcluster) commands against the local
+    PostgreSQL (database ``tp_docker_stack``) and Redis (database 12), runs compose's
+    health checks and every family of API calls. ``-- --reuse-venv`` skips the install.
+    """
+    session.install("pyyaml>=6")
+    workdir = session.create_tmp()
+    session.run("python", "example_project/stack.py", "--workdir", workdir, *session.posargs)
