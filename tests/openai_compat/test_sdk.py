@@ -11,7 +11,6 @@ from pathlib import Path
 
 import openai
 import pytest
-
 from django.test import Client
 
 from tests.conftest import API, bearer_client
@@ -57,7 +56,9 @@ def test_json_is_the_rest_transcript(sdk, audio, user):
     assert result.text.split()  # the fake engine heard words
 
 
-@pytest.mark.parametrize(("response_format", "export"), [("text", "txt"), ("srt", "srt"), ("vtt", "vtt")])
+@pytest.mark.parametrize(
+    ("response_format", "export"), [("text", "txt"), ("srt", "srt"), ("vtt", "vtt")]
+)
 def test_text_formats_equal_the_rest_export(sdk, audio, user, response_format, export):
     result, pk = create(sdk, audio, response_format=response_format)
     assert isinstance(result, str)
@@ -85,19 +86,19 @@ def test_verbose_json_granularity_word_only(sdk, audio):
     result, _pk = create(
         sdk, audio, response_format="verbose_json", timestamp_granularities=["word"]
     )
-    assert result.words and result.segments is None
+    assert result.words
+    assert result.segments is None
 
 
 def test_verbose_json_defaults_to_segments(sdk, audio):
     result, _pk = create(sdk, audio, response_format="verbose_json")
-    assert result.segments and result.words is None
+    assert result.segments
+    assert result.words is None
 
 
 def test_stream_sends_a_delta_per_chunk_then_done(sdk, audio, user):
     with open(audio, "rb") as handle:
-        events = list(
-            sdk.audio.transcriptions.create(model="whisper-1", file=handle, stream=True)
-        )
+        events = list(sdk.audio.transcriptions.create(model="whisper-1", file=handle, stream=True))
     types = [event.type for event in events]
     assert types[-1] == "transcript.text.done"
     deltas = [event.delta for event in events if event.type == "transcript.text.delta"]
@@ -160,20 +161,20 @@ def test_unknown_model_is_a_400(sdk, audio):
 
 
 def test_wrong_key_is_a_401(live_url, audio):
-    client = openai.OpenAI(base_url=f"{live_url}/v1", api_key="tp_0123456789ab_wrong")
-    with pytest.raises(openai.AuthenticationError) as caught:
-        client.audio.transcriptions.create(model="whisper-1", file=audio)
-    assert error_of(caught.value)["code"] == "invalid_api_key"
-    with pytest.raises(openai.AuthenticationError):
-        client.models.list()
+    with openai.OpenAI(base_url=f"{live_url}/v1", api_key="tp_0123456789ab_wrong") as client:
+        with pytest.raises(openai.AuthenticationError) as caught:
+            client.audio.transcriptions.create(model="whisper-1", file=audio)
+        assert error_of(caught.value)["code"] == "invalid_api_key"
+        with pytest.raises(openai.AuthenticationError):
+            client.models.list()
 
 
 def test_jwt_access_token_works_as_api_key(live_url, user, audio):
     from ninja_jwt.tokens import RefreshToken
 
     token = str(RefreshToken.for_user(user).access_token)
-    client = openai.OpenAI(base_url=f"{live_url}/v1", api_key=token, max_retries=0)
-    assert client.audio.transcriptions.create(model="whisper-1", file=audio).text
+    with openai.OpenAI(base_url=f"{live_url}/v1", api_key=token, max_retries=0) as client:
+        assert client.audio.transcriptions.create(model="whisper-1", file=audio).text
 
 
 @pytest.mark.parametrize(
@@ -316,9 +317,7 @@ def test_missing_file_and_non_multipart_bodies(api_key):
     for response in (
         client.post(url, {"model": "whisper-1"}),
         client.post(url, {"model": "whisper-1"}, content_type="application/json"),
-        client.post(
-            url, b"--x\r\nbroken", content_type="multipart/form-data; boundary=x"
-        ),
+        client.post(url, b"--x\r\nbroken", content_type="multipart/form-data; boundary=x"),
         client.post(url, b"\xff\x00", content_type="multipart/form-data"),
     ):
         assert response.status_code == 400, response.content

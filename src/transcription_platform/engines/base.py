@@ -161,8 +161,7 @@ class SpeechEngine(Plugin):
         """
         if task not in TASKS:
             raise ConfigurationError(
-                f"Engine {name!r}: OPTIONS['task'] must be one of {', '.join(TASKS)}, "
-                f"got {task!r}."
+                f"Engine {name!r}: OPTIONS['task'] must be one of {', '.join(TASKS)}, got {task!r}."
             )
         return task
 

@@ -1,9 +1,9 @@
 """Error codes of the OpenAI-compatible endpoint (the ``code`` of OpenAI's error shape)."""
 
-from enum import Enum
+from enum import StrEnum
 
 
-class OpenAICompatErrorCode(str, Enum):
+class OpenAICompatErrorCode(StrEnum):
     """Stable codes clients can switch on; documented in docs/openai-compatible.md."""
 
     #: ``model`` is not in ``OPENAI_COMPAT_MODELS`` (or the translation map).

@@ -447,9 +447,7 @@ def _snapshot(owner: Any, pk: Any) -> tuple[Any, list[str]]:
         close_old_connections()
 
 
-async def stream_events(
-    owner: Any, pk: Any, timeout: float | None = None
-) -> AsyncIterator[bytes]:
+async def stream_events(owner: Any, pk: Any, timeout: float | None = None) -> AsyncIterator[bytes]:
     """SSE events for a transcription: a ``transcript.text.delta`` per finished chunk,
     then ``transcript.text.done`` — or an ``{"error": …}`` event, which the SDK raises.
 

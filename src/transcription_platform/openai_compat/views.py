@@ -45,7 +45,9 @@ _PERMANENT = frozenset({422, 500})
 # --------------------------------------------------------------------------- errors
 
 
-def openai_error(exc: TranscriptionPlatformError, request: HttpRequest | None = None) -> JsonResponse:
+def openai_error(
+    exc: TranscriptionPlatformError, request: HttpRequest | None = None
+) -> JsonResponse:
     """``exc`` as an OpenAI-shaped JSON response, with the headers the SDK acts on.
 
     Args:
@@ -194,9 +196,7 @@ async def _audio(request: HttpRequest, task: str) -> HttpResponse:
             response["Cache-Control"] = "no-cache"
             response["X-Accel-Buffering"] = "no"  # nginx: send each event as it comes
         else:
-            transcription = await services.wait_until_finished(
-                user, transcription.pk, pooled=asgi
-            )
+            transcription = await services.wait_until_finished(user, transcription.pk, pooled=asgi)
             services.result_or_error(transcription)
             body, content_type = services.render(transcription, params)
             response = HttpResponse(body, content_type=content_type)
