@@ -5,18 +5,20 @@ Plain Django async views rather than a ninja router: the contract is OpenAI's (i
 multipart fields, its error shape, SSE), not our API's, and an async view lets a
 request wait for its transcription without holding a thread under ASGI. The sync work
 (authentication, parsing the upload, creating the transcription) runs through
-``sync_to_async``; under WSGI Django runs these views in the request's thread.
+:func:`_run`; under WSGI Django runs these views in the request's thread.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.core.files.uploadhandler import StopUpload, TemporaryFileUploadHandler
 from django.core.handlers.asgi import ASGIRequest
+from django.db import close_old_connections
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.http.multipartparser import MultiPartParserError
 from django.views.decorators.csrf import csrf_exempt
@@ -175,13 +177,33 @@ def _submit(
 # --------------------------------------------------------------------------- views
 
 
+async def _run(request: HttpRequest, func: Callable[..., Any], *args: Any) -> Any:
+    """``func(*args)`` off the event loop.
+
+    Under ASGI on a shared pool thread (``thread_sensitive=True`` would give every
+    request a thread of its own for as long as it lasts, waiting included), its database
+    connection released afterwards as at the end of a request. Under WSGI on the
+    request's thread, which is blocked anyway.
+    """
+    if not isinstance(request, ASGIRequest):
+        return await sync_to_async(func)(*args)
+
+    def pooled() -> Any:
+        try:
+            return func(*args)
+        finally:
+            close_old_connections()
+
+    return await sync_to_async(pooled, thread_sensitive=False)()
+
+
 async def _audio(request: HttpRequest, task: str) -> HttpResponse:
     if request.method != "POST":
         return _method_not_allowed(request, "POST")
     try:
-        user = await sync_to_async(_authenticate)(request)
-        params, upload = await sync_to_async(_read_form)(request, task)
-        transcription, _created = await sync_to_async(_submit)(request, user, params, upload)
+        user = await _run(request, _authenticate, request)
+        params, upload = await _run(request, _read_form, request, task)
+        transcription, _created = await _run(request, _submit, request, user, params, upload)
         headers = {"X-Transcription-Id": str(transcription.pk)}
         asgi = isinstance(request, ASGIRequest)
         if params.stream:
@@ -258,7 +280,7 @@ async def list_models(request: HttpRequest) -> HttpResponse:
     if request.method != "GET":
         return _method_not_allowed(request, "GET")
     try:
-        await sync_to_async(_authenticate)(request)
+        await _run(request, _authenticate, request)
     except TranscriptionPlatformError as exc:
         return openai_error(exc, request)
     return JsonResponse({"object": "list", "data": [_model_object(m) for m in _served_models()]})
@@ -278,7 +300,7 @@ async def retrieve_model(request: HttpRequest, model: str) -> HttpResponse:
     if request.method != "GET":
         return _method_not_allowed(request, "GET")
     try:
-        await sync_to_async(_authenticate)(request)
+        await _run(request, _authenticate, request)
         if model not in _served_models():
             raise NotFound(f"The model {model[:100]!r} does not exist.", code="model_not_found")
     except TranscriptionPlatformError as exc:
