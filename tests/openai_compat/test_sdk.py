@@ -375,3 +375,18 @@ def test_translations_with_a_translating_engine(sdk, audio, user, settings):
     assert result.text == detail["text"]
     assert json.loads(raw.text)["task"] == "translate"
     assert sorted(m.id for m in sdk.models.list()) == ["whisper-1"]
+
+
+def test_a_mapping_to_a_missing_engine_is_a_500_not_retried(sdk, audio, settings):
+    settings.TRANSCRIPTION_PLATFORM = {
+        **settings.TRANSCRIPTION_PLATFORM,
+        "OPENAI_COMPAT_MODELS": {"whisper-1": "nope"},
+    }
+    with pytest.raises(openai.InternalServerError) as caught:
+        sdk.with_options(max_retries=2).audio.transcriptions.create(model="whisper-1", file=audio)
+    assert caught.value.response.headers["x-should-retry"] == "false"
+    error = error_of(caught.value)
+    assert (error["code"], error["type"]) == ("configuration_error", "server_error")
+    assert "OPENAI_COMPAT_MODELS" in error["message"]
+    with pytest.raises(openai.InternalServerError):
+        sdk.models.list()

@@ -25,9 +25,10 @@ from django.db import close_old_connections
 from django.http import QueryDict
 
 from transcription_platform.audit.services import log_action
-from transcription_platform.conf import settings
-from transcription_platform.engines import get_engine
+from transcription_platform.conf import SETTINGS_NAME, settings
+from transcription_platform.engines import engine_names, get_engine
 from transcription_platform.exceptions import (
+    ConfigurationError,
     Conflict,
     TranscriptionPlatformError,
     ValidationError,
@@ -84,13 +85,29 @@ def models(task: str = "transcribe") -> dict[str, str]:
 
     Returns:
         ``{model: engine alias}`` (None in the setting resolved to ``DEFAULT_ENGINE``).
+
+    Raises:
+        ConfigurationError: The setting names an engine that is not configured.
     """
     mapping = (
         settings.OPENAI_COMPAT_MODELS
         if task == "transcribe"
         else settings.OPENAI_COMPAT_TRANSLATION_MODELS
     )
-    return {str(name): alias or settings.DEFAULT_ENGINE for name, alias in mapping.items()}
+    served = {str(name): alias or settings.DEFAULT_ENGINE for name, alias in mapping.items()}
+    key = "OPENAI_COMPAT_MODELS" if task == "transcribe" else "OPENAI_COMPAT_TRANSLATION_MODELS"
+    unknown = sorted(
+        f"{name!r}: {alias!r}"
+        for name, alias in served.items()
+        if not isinstance(alias, str) or alias not in engine_names()
+    )
+    if unknown:
+        # The site's mistake, not the client's: a 500 naming the key, never a 400.
+        raise ConfigurationError(
+            f"{SETTINGS_NAME}[{key!r}] maps to engines that are not in ENGINES: "
+            f"{', '.join(unknown)}."
+        )
+    return served
 
 
 def resolve_engine(model: str, task: str) -> str:

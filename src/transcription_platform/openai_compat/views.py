@@ -60,6 +60,8 @@ def openai_error(
         The response: ``retry-after`` on a 429; ``x-should-retry`` where the SDK's
         default retry policy would be wrong.
     """
+    if exc.status_code >= 500:
+        logger.error("Server-side error on the OpenAI-compatible endpoint: %s", exc.message)
     response = JsonResponse(services.error_body(exc), status=exc.status_code)
     retry_after = getattr(exc, "retry_after", None)
     if retry_after is not None:
@@ -281,9 +283,10 @@ async def list_models(request: HttpRequest) -> HttpResponse:
         return _method_not_allowed(request, "GET")
     try:
         await _run(request, _authenticate, request)
+        served = _served_models()
     except TranscriptionPlatformError as exc:
         return openai_error(exc, request)
-    return JsonResponse({"object": "list", "data": [_model_object(m) for m in _served_models()]})
+    return JsonResponse({"object": "list", "data": [_model_object(m) for m in served]})
 
 
 @csrf_exempt
