@@ -6,6 +6,8 @@ from enum import StrEnum
 class OpenAICompatErrorCode(StrEnum):
     """Stable codes clients can switch on; documented in docs/openai-compatible.md."""
 
+    #: No platform API key or access token, or a wrong one (OpenAI's code for a 401).
+    INVALID_API_KEY = "invalid_api_key"
     #: ``model`` is not in ``OPENAI_COMPAT_MODELS`` (or the translation map).
     MODEL_NOT_FOUND = "model_not_found"
     #: No engine configured for translation (``OPENAI_COMPAT_TRANSLATION_MODELS``).
@@ -18,5 +20,3 @@ class OpenAICompatErrorCode(StrEnum):
     TRANSCRIPTION_TIMEOUT = "transcription_timeout"
     #: The transcription failed or was cancelled.
     TRANSCRIPTION_FAILED = "transcription_failed"
-    #: Another method than the endpoint accepts.
-    METHOD_NOT_ALLOWED = "method_not_allowed"

@@ -25,6 +25,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from transcription_platform.auth import platform_auth
 from transcription_platform.conf import settings
+from transcription_platform.error_codes import PlatformErrorCode
 from transcription_platform.exceptions import (
     AuthenticationFailed,
     NotFound,
@@ -78,7 +79,7 @@ def openai_error(
 def _method_not_allowed(request: HttpRequest, allowed: str) -> JsonResponse:
     exc = TranscriptionPlatformError(
         f"Method {request.method} is not allowed here.",
-        code=Code.METHOD_NOT_ALLOWED.value,
+        code=PlatformErrorCode.METHOD_NOT_ALLOWED.value,
         status_code=405,
     )
     response = openai_error(exc)
@@ -90,7 +91,9 @@ def _unexpected(request: HttpRequest) -> JsonResponse:
     logger.exception("Unhandled error on %s %s", request.method, request.path)
     return openai_error(
         TranscriptionPlatformError(
-            "An internal error occurred.", code="internal_error", status_code=500
+            "An internal error occurred.",
+            code=PlatformErrorCode.INTERNAL_ERROR.value,
+            status_code=500,
         )
     )
 
@@ -114,7 +117,7 @@ def _authenticate(request: HttpRequest) -> Any:
         raise AuthenticationFailed(
             "Incorrect API key provided: send a platform API key or access token as "
             "'Authorization: Bearer <key>'.",
-            code="invalid_api_key",
+            code=Code.INVALID_API_KEY.value,
         )
     request.auth = user  # type: ignore[attr-defined]  # what ninja does; rate limits read it
     check_rate_limit(request, "user", "user")
@@ -133,7 +136,7 @@ def _read_form(request: HttpRequest, task: str) -> tuple[services.AudioRequest, 
         data, files = request.POST, request.FILES
     except (MultiPartParserError, SuspiciousOperation, UnicodeDecodeError):
         raise ValidationError(
-            "The multipart body could not be parsed.", code="bad_request"
+            "The multipart body could not be parsed.", code=PlatformErrorCode.BAD_REQUEST.value
         ) from None
     except RequestDataTooBig:
         raise _too_large() from None
@@ -305,7 +308,9 @@ async def retrieve_model(request: HttpRequest, model: str) -> HttpResponse:
     try:
         await _run(request, _authenticate, request)
         if model not in _served_models():
-            raise NotFound(f"The model {model[:100]!r} does not exist.", code="model_not_found")
+            raise NotFound(
+                f"The model {model[:100]!r} does not exist.", code=Code.MODEL_NOT_FOUND.value
+            )
     except TranscriptionPlatformError as exc:
         return openai_error(exc, request)
     return JsonResponse(_model_object(model))
@@ -322,4 +327,4 @@ def not_found(request: HttpRequest, unmatched: str = "") -> HttpResponse:
     Returns:
         The 404.
     """
-    return openai_error(NotFound("No endpoint matches this path.", code="not_found"))
+    return openai_error(NotFound("No endpoint matches this path."))
