@@ -10,19 +10,21 @@ import pytest
 from django.db import connections
 from django.test.testcases import LiveServerThread, _StaticFilesHandler
 
+#: Live WSGI servers here; uvicorn processes in 18600-18639 (test_asgi.py), so two test
+#: sessions that probe at the same moment do not pick one port for both kinds.
 PORTS = range(18640, 18700)
 
 
-def free_port() -> int:
-    """A port of our range nobody listens on (the caller binds it right away)."""
-    for port in PORTS:
+def free_port(ports: range = PORTS) -> int:
+    """A port of ``ports`` nobody listens on (the caller binds it right away)."""
+    for port in ports:
         with socket.socket() as probe:
             try:
                 probe.bind(("127.0.0.1", port))
             except OSError:
                 continue
             return port
-    raise RuntimeError("no free port in 18640-18699")
+    raise RuntimeError(f"no free port in {ports}")
 
 
 @pytest.fixture

@@ -76,7 +76,7 @@ def _threads(pid: int) -> int:
 
 
 def _server(media_root: Path, **env: str) -> Iterator[tuple[str, subprocess.Popen]]:
-    port = free_port()
+    port = free_port(range(18600, 18640))
     process = _start(
         ["uvicorn", "tests.openai_compat.asgi:application", "--host", "127.0.0.1",
          "--port", str(port), "--no-access-log"],
