@@ -5,4 +5,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("transcription_platform.health.urls")),
     path("rest/api/v1/", include("transcription_platform.urls")),
+    path("v1/", include("transcription_platform.openai_compat.urls")),
 ]

@@ -9,5 +9,6 @@ urlpatterns = [
     # /healthz (liveness) for load balancers and orchestrators.
     path("", include("transcription_platform.health.urls")),
     path("rest/api/v1/", include("transcription_platform.urls")),
+    path("v1/", include("transcription_platform.openai_compat.urls")),  # OpenAI SDKs
     path("", RedirectView.as_view(url="/rest/api/v1/docs", permanent=False)),
 ]

@@ -155,6 +155,24 @@ SETTINGS: dict[str, Setting] = {
     "AUDIT_RETENTION_DAYS": Setting(
         365, int, "Audit entries older than this are removed by purge_audit_log.", nullable=True
     ),
+    "OPENAI_COMPAT_MODELS": Setting(
+        {"whisper-1": None},
+        dict,
+        "OpenAI-compatible endpoint: model name → engine alias for /audio/transcriptions "
+        "(None: DEFAULT_ENGINE).",
+    ),
+    "OPENAI_COMPAT_TRANSLATION_MODELS": Setting(
+        {},
+        dict,
+        "OpenAI-compatible endpoint: model name → alias of an engine whose task is "
+        "'translate', for /audio/translations (empty: translations answer 400).",
+    ),
+    "OPENAI_COMPAT_WAIT_SECONDS": Setting(
+        300,
+        (int, float),
+        "How long an OpenAI-compatible request waits for its transcription before a 408 "
+        "that carries the transcription id.",
+    ),
     "RETENTION_DAYS": Setting(
         None,
         int,

@@ -137,3 +137,10 @@ def test_latency_is_spread_over_the_segments(tmp_path):
     assert len(times) == 3
     assert times[0] >= 0.2 - 0.01  # a third of the latency before the first report
     assert times[-1] >= 0.6 - 0.01
+
+
+def test_task_capability():
+    assert FakeEngine().task == "transcribe"
+    assert FakeEngine(task="translate").task == "translate"
+    with pytest.raises(ConfigurationError, match="task"):
+        FakeEngine(task="")

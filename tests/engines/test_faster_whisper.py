@@ -229,3 +229,15 @@ def test_unusable_audio_is_a_permanent_engine_error(engine, tmp_path):
     with pytest.raises(PermanentEngineError) as info:
         engine.transcribe(AudioClip(str(header_only)))
     assert info.value.code in {"empty_audio", "corrupt_audio"}
+
+
+def test_task_option():
+    """``task`` is a declared capability; anything but transcribe/translate is refused."""
+    assert FasterWhisperEngine("local").task == "transcribe"
+    translator = FasterWhisperEngine("local", task="translate")
+    assert translator.task == "translate"
+    # The bundled model is English-only: translating English is the same English.
+    result = translator.transcribe(AudioClip(SPEECH, start=0.0, end=8.0))
+    assert "weather" in result.text.lower()
+    with pytest.raises(ConfigurationError, match="task"):
+        FasterWhisperEngine("local", task="summarize")

@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "transcription_platform.analysis",
     "transcription_platform.audit",
     "transcription_platform.health",
+    "transcription_platform.openai_compat",  # optional: /v1/ for the OpenAI SDKs
 ]
 
 MIDDLEWARE = [

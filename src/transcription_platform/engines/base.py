@@ -16,6 +16,10 @@ attributes, so the pipeline can plan without calling it:
     already uses every core: no).
 ``default_chunk_seconds``
     Chunk length used when the ``CHUNK_SECONDS`` setting is ``None``.
+``task``
+    ``"transcribe"`` (text in the spoken language) or ``"translate"`` (English text, as
+    Whisper's translate task gives); the OpenAI-compatible translations endpoint only
+    accepts an engine whose task is ``"translate"``.
 """
 
 from __future__ import annotations
@@ -30,10 +34,14 @@ from transcription_platform.conf import settings
 from transcription_platform.engines.audio import AudioClip, plan_chunks
 from transcription_platform.engines.errors import InvalidAudio, PermanentEngineError
 from transcription_platform.engines.results import TranscriptResult
+from transcription_platform.exceptions import ConfigurationError
 from transcription_platform.plugins import Plugin
 
 #: ``progress(fraction)``: how much of the clip is transcribed so far, 0.0 to 1.0.
 ProgressCallback = Callable[[float], None]
+
+#: What an engine can be configured to produce (the ``task`` capability).
+TASKS = ("transcribe", "translate")
 
 
 class SpeechEngine(Plugin):
@@ -55,6 +63,7 @@ class SpeechEngine(Plugin):
     languages: frozenset[str] | None = None
     parallel_chunks: bool = False
     default_chunk_seconds: float = 600.0
+    task: str = "transcribe"
     model: str = ""
 
     @property
@@ -135,6 +144,26 @@ class SpeechEngine(Plugin):
     def plan(self, path: str) -> list[AudioClip]:
         """Chunk a local file for this engine (quiet-point cuts, ``chunk_seconds`` max)."""
         return plan_chunks(path, self.chunk_seconds)
+
+    @staticmethod
+    def validated_task(task: str, name: str) -> str:
+        """``task`` if it is ``"transcribe"`` or ``"translate"``, else a ConfigurationError.
+
+        Args:
+            task: The ``task`` option of an engine.
+            name: The engine's alias, named in the error.
+
+        Returns:
+            The task.
+
+        Raises:
+            ConfigurationError: Any other value.
+        """
+        if task not in TASKS:
+            raise ConfigurationError(
+                f"Engine {name!r}: OPTIONS['task'] must be one of {', '.join(TASKS)}, got {task!r}."
+            )
+        return task
 
     def check_language(self, language: str | None) -> None:
         """Refuse a language the engine cannot transcribe (a permanent error)."""

@@ -67,7 +67,8 @@ class FakeEngine(SpeechEngine):
     ``text``
         A fixed transcript, spread over the clip instead of the derived words.
     ``parallel_chunks``, ``chunk_seconds``, ``max_upload_bytes``, ``languages``,
-    ``model``: the declared capabilities.
+    ``model``, ``task``: the declared capabilities (a ``"translate"`` fake returns the
+    same words: it declares the capability, it does not translate).
     """
 
     backend_name = "fake"
@@ -87,8 +88,10 @@ class FakeEngine(SpeechEngine):
         max_upload_bytes: int | None = None,
         languages: Iterable[str] | None = None,
         model: str = "fake-1",
+        task: str = "transcribe",
     ) -> None:
         super().__init__(alias)
+        self.task = self.validated_task(task, alias)
         self.latency = float(latency)
         self.retry_after = retry_after
         self.text = text

@@ -88,7 +88,9 @@ class FasterWhisperEngine(SpeechEngine):
     overall — see docs/engines.md), ``num_workers``, ``beam_size`` (5),
     ``vad_filter`` (False: our chunker already cuts at quiet points), ``word_timestamps``
     (True), ``chunk_seconds`` (600), ``languages`` (default: ``{"en"}`` for ``*.en``
-    models, else any), ``download_root``, ``local_files_only``.
+    models, else any), ``download_root``, ``local_files_only``, ``task``
+    (``"transcribe"``, or ``"translate"``: English text from any language, for a
+    multilingual model).
     """
 
     backend_name = "faster_whisper"
@@ -110,8 +112,10 @@ class FasterWhisperEngine(SpeechEngine):
         languages: Iterable[str] | None = None,
         download_root: str | None = None,
         local_files_only: bool = False,
+        task: str = "transcribe",
     ) -> None:
         super().__init__(alias)
+        self.task = self.validated_task(task, alias)
         if importlib.util.find_spec("faster_whisper") is None:
             raise MissingExtra("faster-whisper", "local")
         self.bundled = model is None
@@ -192,6 +196,7 @@ class FasterWhisperEngine(SpeechEngine):
                 pcm,
                 language=language,
                 initial_prompt=prompt or None,
+                task=self.task,
                 beam_size=self.beam_size,
                 vad_filter=self.vad_filter,
                 word_timestamps=self.word_timestamps,

@@ -303,6 +303,41 @@ def create_transcription(
     return transcription, True
 
 
+def finished_chunk_texts(transcription: Transcription) -> list[str]:
+    """Texts of the chunks transcribed so far, in order, up to the first unfinished one.
+
+    Args:
+        transcription: A transcription, in any status.
+
+    Returns:
+        One text per finished chunk, contiguous from the first chunk (a later chunk that
+        finished early waits for its predecessors, so the texts read in order).
+    """
+    texts = []
+    chunks = TranscriptionChunk.objects.filter(transcription=transcription).order_by("index")
+    for chunk in chunks.only("index", "status", "result"):
+        if chunk.status != ChunkStatus.DONE or not isinstance(chunk.result, dict):
+            break
+        texts.append(str(chunk.result.get("text", "")).strip())
+    return texts
+
+
+def render_export(transcription: Transcription, fmt: str) -> str:
+    """The transcript in ``fmt`` (``txt``, ``srt``, ``vtt`` or ``json``) as the export
+    endpoint returns it.
+
+    Args:
+        transcription: A completed transcription.
+        fmt: The export format.
+
+    Returns:
+        The exported text.
+    """
+    from transcription_platform.transcriptions import exports
+
+    return exports.render(transcription, fmt).content.decode("utf-8")  # type: ignore[arg-type]
+
+
 def _delete_file(name: str | None) -> None:
     if not name:
         return
