@@ -28,6 +28,7 @@ API_KEY_HEADER = "X-API-Key"
 ERROR_DESCRIPTIONS = {
     "400": "Bad request (error shape)",
     "401": "Not authenticated",
+    "402": "A usage limit would be exceeded (billing app)",
     "403": "Permission denied",
     "404": "Not found",
     "409": "Conflict with the resource's state",

@@ -173,6 +173,46 @@ SETTINGS: dict[str, Setting] = {
         "How long an OpenAI-compatible request waits for its transcription before a 408 "
         "that carries the transcription id.",
     ),
+    "PRICES": Setting(
+        {
+            # OpenAI's published prices (openai.com/api/pricing), checked 2025-06-01.
+            "whisper-1": [{"effective_from": "2023-03-01", "per_audio_minute": "0.006"}],
+            "gpt-4o-transcribe": [
+                {
+                    "effective_from": "2025-03-20",
+                    "per_audio_minute": "0.006",
+                    "per_1k_input_tokens": "0.006",
+                    "per_1k_output_tokens": "0.01",
+                }
+            ],
+            "gpt-4o-mini-transcribe": [
+                {
+                    "effective_from": "2025-03-20",
+                    "per_audio_minute": "0.003",
+                    "per_1k_input_tokens": "0.003",
+                    "per_1k_output_tokens": "0.005",
+                }
+            ],
+            "gpt-4o-mini": [
+                {
+                    "effective_from": "2024-07-18",
+                    "per_1k_input_tokens": "0.00015",
+                    "per_1k_output_tokens": "0.0006",
+                }
+            ],
+        },
+        dict,
+        "Billing: provider model → list of dated prices (``effective_from``, "
+        "``per_audio_minute``, ``per_1k_input_tokens``, ``per_1k_output_tokens``, as "
+        "decimal strings). A model not listed costs 0 (local engines). Replaces the default.",
+    ),
+    "BILLING_CURRENCY": Setting("USD", str, "Billing: ISO 4217 currency of PRICES and budgets."),
+    "BILLING_DEFAULT_LIMITS": Setting(
+        {"monthly_audio_seconds": None, "monthly_cost": None, "concurrent_jobs": None},
+        dict,
+        "Billing: every user's limits unless their budget says otherwise (None: unlimited).",
+        merge=True,
+    ),
     "RETENTION_DAYS": Setting(
         None,
         int,

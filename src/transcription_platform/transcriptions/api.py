@@ -5,6 +5,7 @@ import tempfile
 from typing import Annotated, Any
 from uuid import UUID
 
+from django.apps import apps
 from django.core.files.uploadhandler import StopUpload, TemporaryFileUploadHandler
 from django.db.models import Q, QuerySet
 from django.http import FileResponse, HttpRequest, HttpResponse
@@ -123,7 +124,7 @@ def _local_path(upload: UploadedFile) -> tuple[str, bool]:
 @router.post(
     "",
     operation_id="transcriptions_create",
-    response={201: TranscriptionOut, **error_responses(400, 413, 415)},
+    response={201: TranscriptionOut, **error_responses(400, 402, 413, 415)},
     summary="Upload audio and start a transcription",
     description=(
         "Multipart upload. Validates size, format (a real audio probe) and duration "
@@ -281,6 +282,10 @@ def get_transcription(request: HttpRequest, transcription_id: UUID):
     if transcription.status == JobStatus.COMPLETED:
         # Audit reads of the transcript, not the status polls before it exists.
         log_action("viewed", request=request, obj=transcription)
+    if apps.is_installed("transcription_platform.billing"):
+        from transcription_platform.billing.services import add_usage_to
+
+        add_usage_to(transcription)  # cost and billed steps join the engine's usage
     return transcription
 
 

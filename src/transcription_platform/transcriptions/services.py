@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from datetime import timedelta
 from typing import Any
 
+from django.apps import apps
 from django.core.files import File
 from django.db import IntegrityError, transaction
 from django.db.models import F, QuerySet
@@ -283,6 +284,16 @@ def create_transcription(
                 idempotency_key=idempotency_key,
                 analyze=analyze,
             )
+            if apps.is_installed("transcription_platform.billing"):
+                from transcription_platform.billing import services as billing
+
+                # Inside this transaction: a refused quota (402) stores nothing.
+                billing.reserve(
+                    owner=owner,
+                    transcription_id=transcription.pk,
+                    engine=transcription.engine,
+                    duration=transcription.duration,
+                )
             with open(audio.path, "rb") as handle:
                 transcription.audio.save(audio.name, File(handle), save=False)
             stored_name = transcription.audio.name

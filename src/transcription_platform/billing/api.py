@@ -1,0 +1,189 @@
+"""``/usage/``: own usage and ledger; every user's totals (billing, auditor, admin);
+budgets (read: billing, auditor, admin; write: admin)."""
+
+from __future__ import annotations
+
+import csv
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from django.http import HttpRequest, StreamingHttpResponse
+from ninja import Field, Query, Router, Schema
+from ninja.pagination import paginate
+
+from transcription_platform.accounts.auth import platform_auth
+from transcription_platform.accounts.roles import ADMIN, AUDITOR, BILLING, has_role, require_role
+from transcription_platform.billing import services
+from transcription_platform.billing.models import Budget, Step, UsageRecord
+from transcription_platform.pagination import PageNumberPagination
+from transcription_platform.schemas import error_responses
+
+router = Router(tags=["usage"], auth=platform_auth)
+
+#: Most rows one CSV export streams; narrow the date range for more.
+CSV_MAX_ROWS = 100_000
+READERS = (BILLING, AUDITOR, ADMIN)
+Scope = Literal["user", "group"]
+
+
+class UsageRecordOut(Schema):
+    id: int
+    created_at: datetime
+    owner_id: int | None
+    step: str
+    object_type: str
+    object_id: str
+    alias: str
+    model: str
+    audio_seconds: Decimal
+    input_tokens: int | None
+    output_tokens: int | None
+    unit_prices: dict[str, Any]
+    cost: Decimal
+    currency: str
+    byok: bool
+
+
+class RecordFilters(Schema):
+    since: datetime | None = Field(None, description="Records at or after this time.")
+    until: datetime | None = Field(None, description="Records before this time.")
+    step: Step | None = None
+    user: int | None = Field(
+        None, ge=1, le=2**63 - 1, description="Another user's records (billing roles only)."
+    )
+
+
+class UserUsageOut(Schema):
+    owner_id: int | None
+    owner_label: str
+    audio_seconds: Decimal | None
+    input_tokens: int | None
+    output_tokens: int | None
+    cost: Decimal | None
+    charged_cost: Decimal | None
+    records: int
+
+
+class Limits(Schema):
+    monthly_audio_seconds: int | None = Field(None, ge=0, le=2**62)
+    monthly_cost: Decimal | None = Field(None, ge=0, max_digits=14, decimal_places=4)
+    concurrent_jobs: int | None = Field(None, ge=0, le=2**31 - 1)
+
+
+class BudgetOut(Limits):
+    scope: Scope
+    id: int
+
+    @staticmethod
+    def resolve_id(budget: Budget) -> int:
+        return budget.user_id or budget.group_id
+
+
+def _records(request: HttpRequest, filters: RecordFilters) -> Any:
+    if filters.user is not None and filters.user != request.auth.pk:
+        # Someone else's ledger: only for the reading roles (a 404 for everyone else).
+        if not any(has_role(request.auth, role) for role in READERS):
+            return UsageRecord.objects.none()
+        queryset = services.all_records().filter(owner_id=filters.user)
+    else:
+        queryset = services.records_for(request.auth)
+    if filters.since:
+        queryset = queryset.filter(created_at__gte=filters.since)
+    if filters.until:
+        queryset = queryset.filter(created_at__lt=filters.until)
+    if filters.step:
+        queryset = queryset.filter(step=filters.step)
+    return queryset
+
+
+@router.get("/", summary="Own usage this month, limits and remaining")
+def usage_summary(request: HttpRequest) -> dict[str, Any]:
+    return services.usage_summary(request.auth)
+
+
+@router.get(
+    "/records/",
+    response={200: list[UsageRecordOut], **error_responses(404)},
+    summary="Own usage ledger (paginated, filterable)",
+)
+@paginate(PageNumberPagination)
+def list_records(request: HttpRequest, filters: Query[RecordFilters]):
+    return _records(request, filters)
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+@router.get(
+    "/records.csv",
+    response={200: None},
+    summary="Own usage ledger as CSV (same filters)",
+    openapi_extra={"responses": {200: {"content": {"text/csv": {}}}}},
+)
+def export_records(request: HttpRequest, filters: Query[RecordFilters]):
+    rows = _records(request, filters).order_by("created_at", "pk")[:CSV_MAX_ROWS]
+    columns = [name for name in UsageRecordOut.model_fields if name != "unit_prices"]
+    writer = csv.writer(_Echo())
+
+    def lines() -> Any:
+        yield writer.writerow(columns)
+        for row in rows.values_list(*columns).iterator():
+            yield writer.writerow(row)
+
+    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="usage.csv"'
+    return response
+
+
+@router.get(
+    "/users/",
+    response={200: list[UserUsageOut], **error_responses(403)},
+    summary="Every user's usage totals (billing, auditor or admin role)",
+)
+@require_role(*READERS)
+@paginate(PageNumberPagination)
+def usage_by_user(request: HttpRequest, since: datetime | None = None):
+    return services.usage_by_user(since)
+
+
+@router.get(
+    "/budgets/",
+    response={200: list[BudgetOut], **error_responses(403)},
+    summary="Budgets of users and groups (billing, auditor or admin role)",
+)
+@require_role(*READERS)
+@paginate(PageNumberPagination)
+def list_budgets(request: HttpRequest):
+    return services.budgets()
+
+
+@router.get(
+    "/budgets/{scope}/{scope_id}",
+    response={200: BudgetOut, **error_responses(403, 404)},
+    summary="One user's or group's budget (billing, auditor or admin role)",
+)
+@require_role(*READERS)
+def get_budget(request: HttpRequest, scope: Scope, scope_id: int):
+    return services.get_budget(scope, _id(scope_id))
+
+
+@router.put(
+    "/budgets/{scope}/{scope_id}",
+    response={200: BudgetOut, **error_responses(403, 404)},
+    summary="Set a user's or group's limits (admin role; audited)",
+)
+@require_role(ADMIN)
+def put_budget(request: HttpRequest, scope: Scope, scope_id: int, payload: Limits):
+    return services.set_budget(scope, _id(scope_id), payload.model_dump(), request=request)
+
+
+def _id(scope_id: int) -> int:
+    from transcription_platform.exceptions import NotFound
+
+    # Out of the database's integer range: no such row (not a 500 from the driver).
+    if not 0 < scope_id < 2**31:
+        raise NotFound("Not found.")
+    return scope_id

@@ -1,0 +1,27 @@
+from django.apps import AppConfig
+
+
+class BillingConfig(AppConfig):
+    name = "transcription_platform.billing"
+    label = "transcription_platform_billing"
+    verbose_name = "Billing: usage ledger and budgets"
+    default_auto_field = "django.db.models.BigAutoField"
+    # (prefix, dotted router) pairs mounted by transcription_platform.api.
+    api_routers = [("/usage/", "transcription_platform.billing.api.router")]
+
+    def ready(self) -> None:
+        from transcription_platform.billing import services
+        from transcription_platform.signals import (
+            analysis_completed,
+            analysis_failed,
+            transcription_cancelled,
+            transcription_completed,
+            transcription_failed,
+        )
+
+        uid = "transcription_platform.billing"
+        transcription_completed.connect(services.on_transcription_completed, dispatch_uid=uid)
+        transcription_failed.connect(services.on_transcription_ended, dispatch_uid=uid)
+        transcription_cancelled.connect(services.on_transcription_ended, dispatch_uid=uid)
+        analysis_completed.connect(services.on_analysis_finished, dispatch_uid=uid)
+        analysis_failed.connect(services.on_analysis_finished, dispatch_uid=uid)

@@ -1,0 +1,18 @@
+"""Signals of the billing app.
+
+Connect receivers in your app's ``ready()``::
+
+    from transcription_platform.billing.signals import usage_recorded
+"""
+
+from django.dispatch import Signal
+
+#: A usage record was appended to the ledger; sent after commit, once per record.
+#: ``sender=UsageRecord``. Args: ``record`` (the committed UsageRecord).
+usage_recorded = Signal()
+
+#: A create was refused because it would go over a budget. ``sender=None``. Args:
+#: ``user``, ``details`` (the 402's details: limit, scope, used, remaining, resets_at).
+#: Sent at the moment of refusal, inside the create's transaction, which then rolls back
+#: (nothing is stored): use it for logs, metrics or notifications, not for database writes.
+quota_exceeded = Signal()
