@@ -171,5 +171,5 @@ def test_openai_engine_and_analyzer_tokens_reach_the_ledger(
     assert speech.model == "gpt-4o-transcribe"
     chat = records["analysis"]
     assert (chat.model, chat.input_tokens, chat.output_tokens) == ("gpt-4o-mini", 1200, 300)
-    assert chat.cost == Decimal("0.000360")  # 1.2k × 0.00015 + 0.3k × 0.0006
+    assert chat.cost == Decimal("0.000360")  # 1.2k * 0.00015 + 0.3k * 0.0006
     assert chat.object_id == pk

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -59,7 +59,7 @@ class QuotaExceeded(TranscriptionPlatformError):
 
 def month_bounds(now: datetime | None = None) -> tuple[datetime, datetime]:
     """Start and end (exclusive) of the calendar month of ``now``, in UTC."""
-    now = (now or timezone.now()).astimezone(timezone.UTC)
+    now = (now or timezone.now()).astimezone(UTC)
     start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     end = (
         start.replace(year=start.year + 1, month=1)
