@@ -1,8 +1,6 @@
 """``/usage/``: own usage and ledger; every user's totals (billing, auditor, admin);
 budgets (read: billing, auditor, admin; write: admin)."""
 
-from __future__ import annotations
-
 import csv
 from datetime import datetime
 from decimal import Decimal
@@ -60,9 +58,18 @@ class UserUsageOut(Schema):
     audio_seconds: Decimal | None
     input_tokens: int | None
     output_tokens: int | None
-    cost: Decimal | None
-    charged_cost: Decimal | None
+    total_cost: str
+    charged_cost: str = Field(..., description="Without BYOK steps.")
     records: int
+
+    # Sums come back with the database's own precision (SQLite: 16 places): one format.
+    @staticmethod
+    def resolve_total_cost(row: dict[str, Any]) -> str:
+        return services.money(row["total_cost"])
+
+    @staticmethod
+    def resolve_charged_cost(row: dict[str, Any]) -> str:
+        return services.money(row["charged_cost"])
 
 
 class Limits(Schema):

@@ -398,39 +398,56 @@ def limits_for(user: Any) -> dict[str, Any]:
     return limits
 
 
+def money(value: Decimal | None) -> str:
+    """``value`` as a decimal string with the ledger's 6 places."""
+    return str((value or ZERO).quantize(prices.COST_QUANTUM))
+
+
+def _seconds(value: Decimal | None) -> float:
+    return float(value or 0)
+
+
 def usage_summary(user: Any) -> dict[str, Any]:
-    """``GET /usage/``: this month's usage, limits, remaining and totals by month/step."""
+    """``GET /usage/``: this month's usage, limits, remaining and totals by month/step.
+
+    Seconds are numbers, money is a decimal string (no float rounding)."""
     start, end = month_bounds()
     used = usage_of("user", user.pk)
     limits = limits_for(user)
     remaining = {
-        name: None if limits[name] is None else max(Decimal(str(limits[name])) - used.get(name), 0)
+        name: None
+        if limits[name] is None
+        else _number(max(Decimal(str(limits[name])) - used.get(name), ZERO))
         for name in LIMIT_NAMES
     }
     records = records_for(user)
     month = records.filter(created_at__gte=start)
+    by_step = (
+        month.values("step")
+        .order_by("step")
+        .annotate(
+            audio_seconds=Sum("audio_seconds"),
+            input_tokens=Sum("input_tokens"),
+            output_tokens=Sum("output_tokens"),
+            cost=Sum("cost"),
+            records=Count("pk"),
+        )
+    )
     return {
         "period": {"start": start, "end": end, "resets_at": end},
         "currency": settings.BILLING_CURRENCY,
         "used": {
-            "audio_seconds": used.audio_seconds,
-            "cost": used.cost,
+            "audio_seconds": _seconds(used.audio_seconds),
+            "cost": money(used.cost),
             "jobs": month.filter(step=Step.TRANSCRIPTION).count(),
             "running_jobs": used.jobs,
         },
-        "limits": limits,
+        "limits": {name: _number(value) for name, value in limits.items()},
         "remaining": remaining,
-        "by_step": list(
-            month.values("step")
-            .order_by("step")
-            .annotate(
-                audio_seconds=Sum("audio_seconds"),
-                input_tokens=Sum("input_tokens"),
-                output_tokens=Sum("output_tokens"),
-                cost=Sum("cost"),
-                records=Count("pk"),
-            )
-        ),
+        "by_step": [
+            {**row, "audio_seconds": _seconds(row["audio_seconds"]), "cost": money(row["cost"])}
+            for row in by_step
+        ],
         "by_month": monthly_totals(records),
     }
 
@@ -438,12 +455,16 @@ def usage_summary(user: Any) -> dict[str, Any]:
 def monthly_totals(records: QuerySet[UsageRecord]) -> list[dict[str, Any]]:
     from django.db.models.functions import TruncMonth
 
-    return list(
+    rows = (
         records.annotate(month=TruncMonth("created_at"))
         .values("month")
         .order_by("-month")
         .annotate(audio_seconds=Sum("audio_seconds"), cost=Sum("cost"), records=Count("pk"))[:24]
     )
+    return [
+        {**row, "audio_seconds": _seconds(row["audio_seconds"]), "cost": money(row["cost"])}
+        for row in rows
+    ]
 
 
 def usage_by_user(since: datetime | None = None) -> QuerySet:
@@ -458,7 +479,7 @@ def usage_by_user(since: datetime | None = None) -> QuerySet:
             audio_seconds=Sum("audio_seconds", filter=Q(step=Step.TRANSCRIPTION)),
             input_tokens=Sum("input_tokens"),
             output_tokens=Sum("output_tokens"),
-            cost=Sum("cost"),
+            total_cost=Sum("cost"),
             charged_cost=Sum("cost", filter=Q(byok=False)),
             records=Count("pk"),
         )
@@ -522,6 +543,7 @@ def set_budget(scope: str, scope_id: int, limits: dict[str, Any], *, request: An
         for name in LIMIT_NAMES:
             setattr(budget, name, limits.get(name))
         budget.save()
+        budget.refresh_from_db()  # the stored (rounded) values, as the API returns them
         after = {name: _number(getattr(budget, name)) for name in LIMIT_NAMES}
         _audit_budget_change(budget, before, after, request)
     return budget
