@@ -104,13 +104,14 @@ def _records(request: HttpRequest, filters: RecordFilters) -> Any:
     return queryset
 
 
-@router.get("/", summary="Own usage this month, limits and remaining")
+@router.get("/", operation_id="usage_summary", summary="Own usage this month, limits and remaining")
 def usage_summary(request: HttpRequest) -> dict[str, Any]:
     return services.usage_summary(request.auth)
 
 
 @router.get(
     "/records/",
+    operation_id="usage_records_list",
     response={200: list[UsageRecordOut], **error_responses(404)},
     summary="Own usage ledger (paginated, filterable)",
 )
@@ -126,6 +127,7 @@ class _Echo:
 
 @router.get(
     "/records.csv",
+    operation_id="usage_records_csv",
     response={200: None},
     summary="Own usage ledger as CSV (same filters)",
     openapi_extra={"responses": {200: {"content": {"text/csv": {}}}}},
@@ -147,6 +149,7 @@ def export_records(request: HttpRequest, filters: Query[RecordFilters]):
 
 @router.get(
     "/users/",
+    operation_id="usage_users_list",
     response={200: list[UserUsageOut], **error_responses(403)},
     summary="Every user's usage totals (billing, auditor or admin role)",
 )
@@ -158,6 +161,7 @@ def usage_by_user(request: HttpRequest, since: datetime | None = None):
 
 @router.get(
     "/budgets/",
+    operation_id="usage_budgets_list",
     response={200: list[BudgetOut], **error_responses(403)},
     summary="Budgets of users and groups (billing, auditor or admin role)",
 )
@@ -169,6 +173,7 @@ def list_budgets(request: HttpRequest):
 
 @router.get(
     "/budgets/{scope}/{scope_id}",
+    operation_id="usage_budgets_get",
     response={200: BudgetOut, **error_responses(403, 404)},
     summary="One user's or group's budget (billing, auditor or admin role)",
 )
@@ -179,6 +184,7 @@ def get_budget(request: HttpRequest, scope: Scope, scope_id: int):
 
 @router.put(
     "/budgets/{scope}/{scope_id}",
+    operation_id="usage_budgets_set",
     response={200: BudgetOut, **error_responses(403, 404)},
     summary="Set a user's or group's limits (admin role; audited)",
 )
