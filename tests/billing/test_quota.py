@@ -72,6 +72,16 @@ def test_concurrent_jobs_limit_counts_jobs_in_flight_and_frees_on_cancel(
     assert post_audio(auth_client, wav).status_code == 201
 
 
+def test_deleting_a_pending_job_frees_its_slot(settings, auth_client, wav):
+    limits(settings, concurrent_jobs=1)
+    first = post_audio(auth_client, wav)
+    assert first.status_code == 201
+    assert_error(post_audio(auth_client, wav), 402, "quota_exceeded")
+    assert auth_client.delete(f"{API}/transcriptions/{first.json()['id']}").status_code == 204
+    assert Reservation.objects.get().status == ReservationStatus.RELEASED
+    assert post_audio(auth_client, wav).status_code == 201
+
+
 def test_monthly_cost_limit_uses_the_estimate(settings, auth_client, wav):
     # 6 s at 0.6 per minute is 0.06 per job.
     limits(settings, monthly_cost="0.10")

@@ -10,6 +10,8 @@ class BillingConfig(AppConfig):
     api_routers = [("/usage/", "transcription_platform.billing.api.router")]
 
     def ready(self) -> None:
+        from django.db.models.signals import post_delete
+
         from transcription_platform.billing import services
         from transcription_platform.signals import (
             analysis_completed,
@@ -25,3 +27,10 @@ class BillingConfig(AppConfig):
         transcription_cancelled.connect(services.on_transcription_ended, dispatch_uid=uid)
         analysis_completed.connect(services.on_analysis_finished, dispatch_uid=uid)
         analysis_failed.connect(services.on_analysis_finished, dispatch_uid=uid)
+        # Deleting a job sends no lifecycle signal: release what a pending one held. A
+        # lazy "app_label.Model" sender, so billing never imports their models.
+        post_delete.connect(
+            services.on_transcription_deleted,
+            sender="transcription_platform_transcriptions.Transcription",
+            dispatch_uid=uid,
+        )

@@ -336,6 +336,12 @@ def on_transcription_ended(sender: Any, transcription: Any, **kwargs: Any) -> No
     _finish_reservation(transcription.pk, ReservationStatus.RELEASED)
 
 
+def on_transcription_deleted(sender: Any, instance: Any, **kwargs: Any) -> None:
+    """``post_delete`` of a transcription: a job deleted in flight uses nothing more.
+    In the delete's own transaction, so a rolled-back delete keeps the reservation."""
+    _finish_reservation(instance.pk, ReservationStatus.RELEASED)
+
+
 def on_analysis_finished(sender: Any, transcription: Any, analysis: Any, **kwargs: Any) -> None:
     """``analysis_completed`` / ``analysis_failed``: record the tokens spent (a failed
     analysis's tokens were spent too). One record per analysis request."""
@@ -509,6 +515,8 @@ def usage_for_transcription(transcription_id: Any) -> dict[str, Any]:
 
 def add_usage_to(transcription: Any) -> None:
     """Hook for the transcription detail: its ``usage`` gains cost and billed steps."""
+    if transcription.status != "completed":
+        return  # nothing billed yet: status polls stay at two queries
     billed = usage_for_transcription(transcription.pk)
     transcription.usage = {**(transcription.usage or {}), **billed}
 
