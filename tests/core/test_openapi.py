@@ -38,6 +38,13 @@ EXPECTED_OPERATION_IDS = [
     "transcriptions_get",
     "transcriptions_list",
     "transcriptions_retry",
+    "usage_budgets_get",
+    "usage_budgets_list",
+    "usage_budgets_set",
+    "usage_records_csv",
+    "usage_records_list",
+    "usage_summary",
+    "usage_users_list",
 ]
 
 #: Names a client generator turns into classes nobody can tell apart.
