@@ -62,6 +62,30 @@ def test_a_redelivered_completion_records_nothing_more(transcribe):
     assert UsageRecord.objects.count() == 1
 
 
+def test_a_completion_signal_lost_to_a_killed_worker_is_reconciled_once(transcribe):
+    # The window a SIGKILL can hit: the job is committed as completed, the receivers
+    # never ran. Simulated by running the pipeline with billing's receiver off.
+    uid = "transcription_platform.billing"
+    signals.transcription_completed.disconnect(dispatch_uid=uid)
+    try:
+        pk = transcribe()
+    finally:
+        signals.transcription_completed.connect(
+            services.on_transcription_completed, dispatch_uid=uid
+        )
+    assert Transcription.objects.get(pk=pk).status == "completed"
+    assert not UsageRecord.objects.exists()
+    assert Reservation.objects.get().status == ReservationStatus.RESERVED
+
+    assert services.reconcile_reservations(older_than_seconds=60) == 0  # too recent
+    assert services.reconcile_reservations(older_than_seconds=-600) == 1
+    assert services.reconcile_reservations(older_than_seconds=-600) == 0
+    # ...and the signal arriving after all (a re-delivery) records nothing more.
+    services.on_transcription_completed(None, Transcription.objects.get(pk=pk))
+    assert UsageRecord.objects.get().cost == Decimal("0.060000")
+    assert Reservation.objects.get().status == ReservationStatus.SETTLED
+
+
 def test_the_ledger_is_append_only(transcribe):
     transcribe()
     record = UsageRecord.objects.get()

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -378,6 +378,34 @@ def _analysis_byok(transcription: Any, alias: str) -> bool:
         return owner_api_key(transcription, get_analyzer(alias)) is not None
     except TranscriptionPlatformError:
         return False
+
+
+def reconcile_reservations(older_than_seconds: float = 300) -> int:
+    """Settle or release reservations whose job finished without billing hearing of it.
+
+    Signals are sent after the commit that finishes a job; a worker killed in between
+    (SIGKILL, OOM) leaves the job completed and its reservation held. This reads each
+    reservation older than ``older_than_seconds`` through the transcriptions' services
+    and does what the lost signal would have: a completed job gets its usage record
+    (exactly once: the idempotency key), a finished or deleted one is released.
+    Returns how many reservations it closed. Run it on a schedule (docs/billing.md).
+    """
+    from transcription_platform.transcriptions.services import find_transcription
+
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    held = Reservation.objects.filter(status=ReservationStatus.RESERVED, created_at__lt=cutoff)
+    closed = 0
+    for transcription_id in held.values_list("transcription_id", flat=True).iterator():
+        transcription = find_transcription(transcription_id)
+        if transcription is None or transcription.status in ("failed", "cancelled"):
+            _finish_reservation(transcription_id, ReservationStatus.RELEASED)
+        elif transcription.status == "completed":
+            on_transcription_completed(None, transcription)
+            _finish_reservation(transcription_id, ReservationStatus.SETTLED)
+        else:
+            continue  # still pending or processing: the reservation is right
+        closed += 1
+    return closed
 
 
 # --------------------------------------------------------------------------- read
