@@ -1,13 +1,13 @@
 """50 concurrent creates against a budget of exactly 10 jobs: 10 accepted, 40 refused.
 
 Real threads, each on its own PostgreSQL connection, through the create service the
-upload endpoint calls (the reservation runs inside its transaction).
+upload endpoint calls (``create_from_file``: validation, probe, storage, the row and the
+reservation inside its transaction).
 """
 
 from __future__ import annotations
 
 import threading
-from dataclasses import asdict
 from decimal import Decimal
 
 import pytest
@@ -17,7 +17,7 @@ from django.db import connection, connections
 from tests.billing.conftest import platform
 from transcription_platform.billing.models import Budget, Reservation, ReservationStatus
 from transcription_platform.billing.services import QuotaExceeded
-from transcription_platform.transcriptions import services, validation
+from transcription_platform.transcriptions import services
 from transcription_platform.transcriptions.models import Transcription
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -34,22 +34,20 @@ def _postgres_only():
 
 def hammer(owners, wav) -> tuple[int, int, list[BaseException]]:
     """CREATES threads, started together, cycling through ``owners``."""
-    info = validation.probe_audio(str(wav))
     barrier = threading.Barrier(CREATES)
     accepted, refused, errors = [], [], []
 
     def create(owner) -> None:
         try:
             barrier.wait()
-            services.create_transcription(
-                owner=owner,
-                audio_path=wav,
-                original_filename="six.wav",
-                size_bytes=wav.stat().st_size,
-                content_type="audio/wav",
-                audio_info=asdict(info),
-                duration=info.duration,
-                engine="default",
+            services.create_from_file(
+                owner,
+                services.AudioFile(
+                    path=wav,
+                    name="six.wav",
+                    size_bytes=wav.stat().st_size,
+                    content_type="audio/wav",
+                ),
                 enqueue=False,
             )
             accepted.append(owner.pk)
