@@ -115,13 +115,6 @@ def error_codes_in_source() -> set[str]:
                     codes |= literal_strings(node.args[index])
             elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
                 codes |= literal_strings(_code_default(node))
-    for path in sorted(SRC.rglob("error_codes.py")):
-        # An app's ``<App>ErrorCode(str, Enum)``: every member's value is a code.
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ClassDef):
-                for item in node.body:
-                    if isinstance(item, ast.Assign):
-                        codes |= literal_strings(item.value)
     return codes
 
 

@@ -10,11 +10,11 @@ from django.http import HttpRequest, StreamingHttpResponse
 from ninja import Field, Query, Router, Schema
 from ninja.pagination import paginate
 
-from transcription_platform.accounts.auth import platform_auth
-from transcription_platform.accounts.roles import ADMIN, AUDITOR, BILLING, has_role, require_role
+from transcription_platform.auth import platform_auth
 from transcription_platform.billing import services
 from transcription_platform.billing.models import Budget, Step, UsageRecord
 from transcription_platform.pagination import PageNumberPagination
+from transcription_platform.roles import ADMIN, AUDITOR, BILLING, has_role, require_role
 from transcription_platform.schemas import error_responses
 
 router = Router(tags=["usage"], auth=platform_auth)

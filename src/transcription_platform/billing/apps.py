@@ -8,6 +8,9 @@ class BillingConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     # (prefix, dotted router) pairs mounted by transcription_platform.api.
     api_routers = [("/usage/", "transcription_platform.billing.api.router")]
+    # Read by the transcriptions app through transcription_platform.hooks.
+    transcription_create_hooks = ["transcription_platform.billing.services.reserve"]
+    transcription_detail_hooks = ["transcription_platform.billing.services.add_usage_to"]
 
     def ready(self) -> None:
         from django.db.models.signals import post_delete

@@ -1,9 +1,11 @@
-"""Error codes of the billing app (documented in docs/api.md)."""
+"""Error codes of the billing app (see :mod:`transcription_platform.error_codes`)."""
 
-from enum import Enum
+from __future__ import annotations
+
+from enum import StrEnum
 
 
-class BillingErrorCode(str, Enum):  # noqa: UP042 (the shape every app's codes share)
+class BillingErrorCode(StrEnum):
     #: A create would go over a budget (402); details name the limit.
     QUOTA_EXCEEDED = "quota_exceeded"
     #: The usage ledger is append-only (409).

@@ -362,7 +362,7 @@ def on_analysis_finished(sender: Any, transcription: Any, analysis: Any, **kwarg
 
 
 def _analyzer_model(alias: str) -> str:
-    from transcription_platform.analysis.analyzers import get_analyzer
+    from transcription_platform.analysis.services import get_analyzer
 
     try:
         return str(get_analyzer(alias).options.get("model") or "")
@@ -371,8 +371,7 @@ def _analyzer_model(alias: str) -> str:
 
 
 def _analysis_byok(transcription: Any, alias: str) -> bool:
-    from transcription_platform.analysis.analyzers import get_analyzer
-    from transcription_platform.analysis.services import owner_api_key
+    from transcription_platform.analysis.services import get_analyzer, owner_api_key
 
     try:
         return owner_api_key(transcription, get_analyzer(alias)) is not None

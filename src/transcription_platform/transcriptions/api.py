@@ -5,7 +5,6 @@ import tempfile
 from typing import Annotated, Any
 from uuid import UUID
 
-from django.apps import apps
 from django.core.files.uploadhandler import StopUpload, TemporaryFileUploadHandler
 from django.db.models import Q, QuerySet
 from django.http import FileResponse, HttpRequest, HttpResponse
@@ -22,6 +21,7 @@ from transcription_platform.exceptions import (
     ValidationError,
     response_for,
 )
+from transcription_platform.hooks import imported_by_apps
 from transcription_platform.pagination import PageNumberPagination
 from transcription_platform.ratelimit import rate_limit
 from transcription_platform.schemas import FormBool, error_responses
@@ -282,10 +282,8 @@ def get_transcription(request: HttpRequest, transcription_id: UUID):
     if transcription.status == JobStatus.COMPLETED:
         # Audit reads of the transcript, not the status polls before it exists.
         log_action("viewed", request=request, obj=transcription)
-    if apps.is_installed("transcription_platform.billing"):
-        from transcription_platform.billing.services import add_usage_to
-
-        add_usage_to(transcription)  # cost and billed steps join the engine's usage
+    for hook in imported_by_apps("transcription_detail_hooks"):
+        hook(transcription)  # e.g. billing: cost and billed steps join the engine's usage
     return transcription
 
 

@@ -15,7 +15,6 @@ from dataclasses import asdict, dataclass
 from datetime import timedelta
 from typing import Any
 
-from django.apps import apps
 from django.core.files import File
 from django.db import IntegrityError, transaction
 from django.db.models import F, QuerySet
@@ -26,6 +25,7 @@ from transcription_platform.audit.services import log_action
 from transcription_platform.conf import settings
 from transcription_platform.engines import AudioInfo, TranscriptResult
 from transcription_platform.exceptions import Conflict, NotFound
+from transcription_platform.hooks import imported_by_apps
 from transcription_platform.roles import is_support_admin
 from transcription_platform.transcriptions import validation
 from transcription_platform.transcriptions.error_codes import TranscriptionErrorCode
@@ -284,11 +284,9 @@ def create_transcription(
                 idempotency_key=idempotency_key,
                 analyze=analyze,
             )
-            if apps.is_installed("transcription_platform.billing"):
-                from transcription_platform.billing import services as billing
-
-                # Inside this transaction: a refused quota (402) stores nothing.
-                billing.reserve(
+            # Inside this transaction: a hook that refuses (billing's 402) stores nothing.
+            for hook in imported_by_apps("transcription_create_hooks"):
+                hook(
                     owner=owner,
                     transcription_id=transcription.pk,
                     engine=transcription.engine,
