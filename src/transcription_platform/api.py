@@ -2,7 +2,7 @@
 
 Each app's ``AppConfig.api_routers`` lists ``(prefix, "dotted.path.router")`` pairs;
 an app left out of ``INSTALLED_APPS`` contributes nothing. A site with its own
-NinjaAPI mounts the routers itself and calls :func:`install_platform` on it (see
+NinjaAPI mounts the routers itself and calls `install_platform` on it (see
 docs/installation.md).
 """
 

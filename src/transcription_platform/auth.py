@@ -8,7 +8,7 @@ Every protected operation says ``auth=platform_auth``. By default that accepts:
 * ``X-API-Key: <API key>``.
 
 A host site can add its own session (for its own pages) with
-:class:`SessionAuth`, which enforces CSRF on unsafe methods.
+`SessionAuth`, which enforces CSRF on unsafe methods.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Library settings: one ``TRANSCRIPTION_PLATFORM`` dict, read lazily and validated.
 
-Every key, its type and its default live in :data:`SETTINGS`; ``docs/settings.md``
+Every key, its type and its default live in `SETTINGS`; ``docs/settings.md``
 documents each of them (a test fails when one is missing). Values are re-read when
 Django's ``setting_changed`` fires, so ``override_settings`` works in tests::
 

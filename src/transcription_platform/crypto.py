@@ -1,14 +1,14 @@
 """Secrets at rest: Fernet encryption keyed by ``ENCRYPTION_KEYS``.
 
 ``TRANSCRIPTION_PLATFORM["ENCRYPTION_KEYS"]`` is a list of Fernet keys (generate one
-with :func:`generate_key`). The first key encrypts; every key decrypts, so a key is
+with `generate_key`). The first key encrypts; every key decrypts, so a key is
 rotated by putting the new key first, running ``manage.py rotate_encryption_keys`` and
 then dropping the old key. With no keys configured, one key is derived from
 ``SECRET_KEY`` (system check ``transcription_platform.W020`` warns about it when
 ``DEBUG`` is off: rotating ``SECRET_KEY`` would then make stored secrets unreadable).
 
-:class:`EncryptedTextField` stores ciphertext in the database and gives Python code the
-plaintext as a :class:`RevealedSecret` (masked in ``repr()``). Importing this module (the
+`EncryptedTextField` stores ciphertext in the database and gives Python code the
+plaintext as a `RevealedSecret` (masked in ``repr()``). Importing this module (the
 accounts app's models do) registers the system check.
 """
 
@@ -94,7 +94,7 @@ def _multi_fernet(keys: tuple[str, ...]) -> MultiFernet:
 
 
 def get_fernet() -> MultiFernet:
-    """A MultiFernet over :func:`configured_keys` (cached per key list)."""
+    """A MultiFernet over `configured_keys` (cached per key list)."""
     return _multi_fernet(tuple(configured_keys()))
 
 
@@ -104,7 +104,7 @@ def encrypt(secret: str) -> str:
 
 
 def decrypt(token: str) -> RevealedSecret:
-    """Plaintext of ``token``; :class:`DecryptionError` if no configured key opens it."""
+    """Plaintext of ``token``; `DecryptionError` if no configured key opens it."""
     try:
         return RevealedSecret(get_fernet().decrypt(token.encode()).decode())
     except InvalidToken:

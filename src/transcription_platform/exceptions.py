@@ -4,7 +4,7 @@ Every error the API returns has the shape::
 
     {"error": {"code": "not_found", "message": "Transcription not found.", "details": null}}
 
-Library code raises these classes; :func:`install_exception_handlers` maps them (and
+Library code raises these classes; `install_exception_handlers` maps them (and
 ninja's, Django's and django-ratelimit's own errors) onto that shape.
 """
 
@@ -122,7 +122,7 @@ class ServiceUnavailable(TranscriptionPlatformError):
 class BackendError(TranscriptionPlatformError):
     """A pluggable backend (an engine, an analyzer...) failed to do its work.
 
-    Every family's errors derive from :class:`RetryableError` or :class:`PermanentError`,
+    Every family's errors derive from `RetryableError` or `PermanentError`,
     so the pipeline decides "try again later" or "fail" the same way for all of them.
 
     Args:

@@ -2,8 +2,8 @@
 
 The OpenAI speech engine and the OpenAI analyzer (and any OpenAI-compatible server:
 Mistral, Groq, vLLM, speaches… through ``base_url``) build their clients with
-:func:`create_client` and turn SDK exceptions into a
-:class:`~transcription_platform.providers.ProviderFailure` with :func:`classify`.
+`create_client` and turn SDK exceptions into a
+`transcription_platform.providers.ProviderFailure` with `classify`.
 The SDK's own retries are off: the pipeline retries, classified, bounded and
 ``Retry-After`` aware, without holding a worker.
 """
@@ -50,10 +50,10 @@ def classify(exc: openai.OpenAIError) -> ProviderFailure:
     """What an SDK exception means: its failure kind, detail, status and Retry-After.
 
     Args:
-        exc: Anything the SDK raised (or :class:`MissingApiKey`).
+        exc: Anything the SDK raised (or `MissingApiKey`).
 
     Returns:
-        The classified failure; see :mod:`transcription_platform.providers` for kinds.
+        The classified failure; see `transcription_platform.providers` for kinds.
     """
     if isinstance(exc, MissingApiKey):
         return ProviderFailure(

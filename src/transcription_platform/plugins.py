@@ -11,14 +11,14 @@ mapping aliases to a backend and its options::
 
 and follows one convention:
 
-* a backend is a subclass of the family's base class, itself a :class:`Plugin`;
+* a backend is a subclass of the family's base class, itself a `Plugin`;
 * its constructor is ``__init__(self, alias="default", *, <option>=<default>, ...)``:
   the alias, then every option as a keyword-only argument with its default, so the
   signature *is* the list of accepted options (an unknown option is an
   ``ImproperlyConfigured`` naming the exact settings key, before anything is built);
 * the provider's model, when there is one, is the option and attribute ``model``.
 
-A family is one :class:`Registry` line::
+A family is one `Registry` line::
 
     diarizers = Registry("DIARIZERS", Diarizer, default_setting="DEFAULT_DIARIZER")
     diarizers.get("default")  # built once per process, rebuilt after setting_changed
@@ -56,7 +56,7 @@ def settings_key(setting: str, *parts: str) -> str:
 class Plugin:
     """Base of every pluggable backend: knows its alias and where its settings live.
 
-    Subclasses (the family bases) set :attr:`setting`; backends take their options as
+    Subclasses (the family bases) set `setting`; backends take their options as
     keyword-only constructor arguments and call ``super().__init__(alias)``.
     """
 
@@ -160,7 +160,7 @@ class Registry(Generic[P]):
         return backend(alias, **options)
 
     def clear(self) -> None:
-        """Forget built instances (the next :meth:`get` builds them again)."""
+        """Forget built instances (the next `get` builds them again)."""
         with self._lock:
             self._instances.clear()
 

@@ -1,12 +1,12 @@
 """What went wrong when calling a provider, said once for every plugin family.
 
-A provider client (see :mod:`transcription_platform.openai_client`) turns its SDK's
-exception into a :class:`ProviderFailure`: a *kind* from the list below, whether
+A provider client (see `transcription_platform.openai_client`) turns its SDK's
+exception into a `ProviderFailure`: a *kind* from the list below, whether
 retrying may help, the provider's own words and its ``Retry-After`` hint. Each plugin
 family then picks its error code for the kind (codes stay per family: clients switch
-on ``engine_rate_limited`` or ``analysis_unavailable``) and :meth:`ProviderFailure.error`
-builds the family's :class:`~transcription_platform.exceptions.RetryableError` or
-:class:`~transcription_platform.exceptions.PermanentError`.
+on ``engine_rate_limited`` or ``analysis_unavailable``) and `ProviderFailure.error`
+builds the family's `transcription_platform.exceptions.RetryableError` or
+`transcription_platform.exceptions.PermanentError`.
 """
 
 from __future__ import annotations
@@ -120,7 +120,7 @@ class ProviderFailure:
         Args:
             retryable: The family's retryable error class.
             permanent: The family's permanent error class (or a subclass of it).
-            code: The family's error code for :attr:`kind`.
+            code: The family's error code for `kind`.
             alias: The configured name of the backend that failed.
             provider: What the provider is to the reader, for the message.
 

@@ -1,9 +1,9 @@
 """Work that must wait, done one way: enqueue now or at time T, and claim rows.
 
 No worker sleeps waiting for a retry. A task that must run again later is a one-off
-django-q2 schedule (:func:`enqueue_task` with a ``delay``), written in the caller's
+django-q2 schedule (`enqueue_task` with a ``delay``), written in the caller's
 transaction; the worker is free meanwhile. Work that two deliveries could both pick up
-(a chunk, an analysis) is taken with :meth:`Claims.take`: one conditional UPDATE, so only
+(a chunk, an analysis) is taken with `Claims.take`: one conditional UPDATE, so only
 one of them wins; a claim older than the queue's task timeout belonged to a worker
 that died and may be taken again.
 """
@@ -100,7 +100,7 @@ class Claims:
     """How rows of one kind of work are claimed: their status values and claim field.
 
     One conditional UPDATE takes a row, so of two deliveries racing for it exactly one
-    wins; a claim older than :func:`claim_expiry` belonged to a worker that died (the
+    wins; a claim older than `claim_expiry` belonged to a worker that died (the
     queue re-delivers its task then) and may be taken again.
 
     Attributes:
@@ -121,7 +121,7 @@ class Claims:
             **updates: More fields to set with the claim (``attempts=F(...) + 1``).
 
         Returns:
-            The claim time (pass it to :meth:`held_by`), or None when another live
+            The claim time (pass it to `held_by`), or None when another live
             worker holds the row or it is not claimable.
         """
         now = timezone.now()

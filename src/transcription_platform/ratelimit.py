@@ -5,11 +5,11 @@ disables a scope). Hits are counted in django-ratelimit's cache (``RATELIMIT_USE
 "default" unless set) — use a cache shared by all web processes in production.
 
 Every API operation gets the ``anon`` (per IP) or ``user`` (per user) limit through
-:func:`default_rate_limit`; sensitive operations add their own scope with
-:func:`rate_limit`. An operation with its own per-IP scope (login, registration, token
+`default_rate_limit`; sensitive operations add their own scope with
+`rate_limit`. An operation with its own per-IP scope (login, registration, token
 refresh) is not also counted against ``anon``, so one busy office behind a NAT cannot
 exhaust the shared anonymous budget by signing in; operations marked
-:func:`rate_limit_exempt` (health) are never limited.
+`rate_limit_exempt` (health) are never limited.
 
 Failure policy: when the rate-limit cache cannot be used (server down, client library
 missing) the limit *fails open*: the request goes through and an error is logged. The

@@ -10,9 +10,9 @@ auditor    read the audit log                                           audit.vi
 =========  ==========================================================  =====================
 
 A user has a role when they hold its defining permission (directly, through any group,
-or as a superuser). After ``migrate``, groups named in :data:`ROLE_GROUPS` exist with
+or as a superuser). After ``migrate``, groups named in `ROLE_GROUPS` exist with
 those permissions; the admin group holds all of them. Check roles in ninja operations
-with :func:`require_role`, below ``@router.get(...)``::
+with `require_role`, below ``@router.get(...)``::
 
     @router.get("/", auth=platform_auth)
     @require_role("auditor")
@@ -121,7 +121,7 @@ def forget_roles(sender: Any = None, instance: Any = None, **kwargs: Any) -> Non
 
 
 def user_roles(user: Any) -> list[str]:
-    """The roles ``user`` has, in :data:`ROLES` order."""
+    """The roles ``user`` has, in `ROLES` order."""
     return [role for role in ROLES if has_role(user, role)]
 
 

@@ -7,7 +7,7 @@ one entry point fits them all: each of them calls these functions.
   ``pt-br``, ``PT_br`` … all become one canonical form, BCP 47's casing: language in
   lower case, a region in upper case, a script in title case (``pt-BR``,
   ``zh-Hant-TW``).
-* Prompt: at most :data:`MAX_PROMPT_LENGTH` characters.
+* Prompt: at most `MAX_PROMPT_LENGTH` characters.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def _subtag_case(tag: str) -> str:
 
 
 def validate_prompt(value: str | None, *, field: str = "prompt") -> str:
-    """The prompt, if it is at most :data:`MAX_PROMPT_LENGTH` characters long.
+    """The prompt, if it is at most `MAX_PROMPT_LENGTH` characters long.
 
     Args:
         value: The prompt (None counts as empty).

@@ -62,7 +62,7 @@ def _free_username(base: str) -> str:
 
 @transaction.atomic
 def register_user(*, email: str, password: str, username: str | None = None) -> Any:
-    """Create an active user; field errors raise :class:`ValidationError` (400)."""
+    """Create an active user; field errors raise `ValidationError` (400)."""
     User = get_user_model()
     email = User._default_manager.normalize_email(email.strip()).lower()
     try:
@@ -156,10 +156,10 @@ def transcription_defaults_for(user: Any) -> dict[str, Any]:
 def update_transcription_settings(
     user: Any, changes: dict[str, Any], *, request: HttpRequest | None = None
 ) -> TranscriptionSettings:
-    """Apply ``changes`` (a subset of :data:`SETTINGS_FIELDS`) and audit which changed.
+    """Apply ``changes`` (a subset of `SETTINGS_FIELDS`) and audit which changed.
 
     ``api_key``: a string sets it, ``""`` or ``None`` clears it. Errors never echo it;
-    pass it as a :class:`~transcription_platform.crypto.RevealedSecret` so that
+    pass it as a `transcription_platform.crypto.RevealedSecret` so that
     tracebacks of this call never show it either.
     """
     unknown = sorted(set(changes) - set(SETTINGS_FIELDS))

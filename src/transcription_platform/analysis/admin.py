@@ -1,7 +1,7 @@
 """Read-only admin of analyses, also shown inline on each transcription's page (the
-transcriptions admin picks :class:`AnalysisInline` up from ``AnalysisConfig``).
+transcriptions admin picks `AnalysisInline` up from ``AnalysisConfig``).
 
-Analyses change only through :mod:`transcription_platform.analysis.services` (the API's
+Analyses change only through `transcription_platform.analysis.services` (the API's
 POST …/analysis re-runs one); the admin is for looking.
 """
 

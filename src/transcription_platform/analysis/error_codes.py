@@ -1,4 +1,4 @@
-"""Error codes of the analysis app (see :mod:`transcription_platform.error_codes`).
+"""Error codes of the analysis app (see `transcription_platform.error_codes`).
 
 Analyzer codes (``analysis_failed``, ``analysis_auth_failed``…) belong to the analyzers.
 """

@@ -1,6 +1,6 @@
 """The analysis of a transcript: one row per transcription, with a lifecycle of its own.
 
-State changes go through :mod:`transcription_platform.analysis.services`. The analysis
+State changes go through `transcription_platform.analysis.services`. The analysis
 status is independent of the transcription's: a failed analysis leaves the transcript
 completed and untouched.
 """

@@ -24,7 +24,7 @@ def analyze_transcription(transcription_id: str) -> None:
 def enqueue_analysis(transcription_id: Any, *, delay: float = 0.0) -> None:
     """Enqueue the analysis task, now or after ``delay`` seconds.
 
-    Through :func:`~transcription_platform.queueing.enqueue_task`: now, in the caller's
+    Through `transcription_platform.queueing.enqueue_task`: now, in the caller's
     transaction (or after it commits); later, as a one-off django-q2 schedule, so no
     worker sleeps through a provider's Retry-After.
 

@@ -1,4 +1,4 @@
-"""Error codes of the audit app (see :mod:`transcription_platform.error_codes`)."""
+"""Error codes of the audit app (see `transcription_platform.error_codes`)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The ``PRICES`` table: dated unit prices per provider model, and what a step costs.
 
 A price change is a new dated entry, never an edit: each record keeps the unit prices
-it was charged at, and :func:`prices_on` picks the entry in force on the step's day.
+it was charged at, and `prices_on` picks the entry in force on the step's day.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def _parse_entry(model: str, entry: object) -> Price:
 
 
 def prices_on(model: str, day: date) -> Price:
-    """The entry of ``model`` in force on ``day``; :data:`FREE` when none is."""
+    """The entry of ``model`` in force on ``day``; `FREE` when none is."""
     entries = settings.PRICES.get(model)
     if entries is None:
         return FREE

@@ -5,11 +5,11 @@ Reservation model (see docs/billing.md)::
     create ──reserve()──► reserved ──transcription_completed──► settled (+ UsageRecord)
                               └──────transcription_failed/cancelled──► released
 
-:func:`reserve` runs inside the transcription create's transaction: it locks the
+`reserve` runs inside the transcription create's transaction: it locks the
 budget rows of the owner and of each of their groups that has a budget (always in that
 order, so two creates never deadlock), sums what is used this month plus what is
-reserved, and either inserts a :class:`Reservation` or raises a 402 ``quota_exceeded``
-that rolls the whole create back. The ledger (:class:`UsageRecord`) is written from the
+reserved, and either inserts a `Reservation` or raises a 402 ``quota_exceeded``
+that rolls the whole create back. The ledger (`UsageRecord`) is written from the
 platform's completion signals, once per step thanks to a unique idempotency key.
 """
 
@@ -209,7 +209,7 @@ def reserve(*, owner: Any, transcription_id: Any, engine: str, duration: float |
     """Hold the estimated usage of a new job against every budget of ``owner``.
 
     Called by the transcription create inside its transaction; raises
-    :class:`QuotaExceeded` (402, details: limit, scope, value, used, remaining,
+    `QuotaExceeded` (402, details: limit, scope, value, used, remaining,
     requested, resets_at) when any budget — the user's or one of their groups' — would
     be exceeded, which rolls the whole create back.
     """

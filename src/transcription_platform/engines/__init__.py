@@ -11,9 +11,9 @@ Engines are configured like Django's ``CACHES``::
         },
     }
 
-:func:`get_engine` builds each named engine once per process (a local model loads
+`get_engine` builds each named engine once per process (a local model loads
 once per worker, not once per job) and forgets them when the setting changes: the
-:class:`~transcription_platform.plugins.Registry` every plugin family shares.
+`transcription_platform.plugins.Registry` every plugin family shares.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ __all__ = [
     "stitch",
 ]
 
-#: The ``ENGINES`` plugin family (see :mod:`transcription_platform.plugins`).
+#: The ``ENGINES`` plugin family (see `transcription_platform.plugins`).
 engines: Registry[SpeechEngine] = Registry(
     "ENGINES", SpeechEngine, default_setting="DEFAULT_ENGINE"
 )
@@ -69,10 +69,10 @@ def engine_names() -> list[str]:
 
 def get_engine(name: str | None = None) -> SpeechEngine:
     """The engine configured under ``name`` (default: ``DEFAULT_ENGINE``), built once
-    per process; see :meth:`~transcription_platform.plugins.Registry.get`."""
+    per process; see `transcription_platform.plugins.Registry.get`."""
     return engines.get(name)
 
 
 def clear_engine_cache() -> None:
-    """Forget built engines (the next :func:`get_engine` builds them again)."""
+    """Forget built engines (the next `get_engine` builds them again)."""
     engines.clear()

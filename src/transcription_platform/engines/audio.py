@@ -1,11 +1,11 @@
 """Audio with PyAV (FFmpeg inside the wheel): probe, streaming decode, chunking, encoding.
 
-* :func:`probe` answers "is this audio, and what is it?" in milliseconds: it opens the
+* `probe` answers "is this audio, and what is it?" in milliseconds: it opens the
   container, reads the header and decodes the first packets only.
-* :class:`AudioClip` is a window ``[start, end)`` of a local file. :meth:`AudioClip.pcm`
+* `AudioClip` is a window ``[start, end)`` of a local file. `AudioClip.pcm`
   decodes just that window to 16 kHz mono float32 (what Whisper-family models eat);
-  :meth:`AudioClip.encode` streams it into a compressed file for upload engines.
-* :func:`plan_chunks` makes one streaming pass over a file and cuts it at quiet points
+  `AudioClip.encode` streams it into a compressed file for upload engines.
+* `plan_chunks` makes one streaming pass over a file and cuts it at quiet points
   into clips of at most ``max_chunk_seconds``. Its last clip ends at the real decoded
   length, which is shorter than the header's claim for a truncated file.
 
@@ -222,7 +222,7 @@ def _header_duration(container: Any, stream: Any) -> float | None:
 def probe(source: Source) -> AudioInfo:
     """Describe an audio file in milliseconds (header plus the first decodable frame).
 
-    Raises :class:`InvalidAudio` with code ``empty_file``, ``not_audio``,
+    Raises `InvalidAudio` with code ``empty_file``, ``not_audio``,
     ``no_audio_stream``, ``invalid_audio_parameters``, ``empty_audio`` or
     ``corrupt_audio``. A file-like ``source`` is left at the position it had.
     """
@@ -298,7 +298,7 @@ def iter_pcm(
     """Yield ``(time, samples)`` blocks of 16 kHz mono float32 covering ``[start, end)``.
 
     Blocks are contiguous: each starts where the previous ended. Memory stays bounded
-    whatever the file's length. Raises :class:`InvalidAudio` when nothing decodes.
+    whatever the file's length. Raises `InvalidAudio` when nothing decodes.
     """
     with _open(path) as container:
         stream = _audio_stream(container)
@@ -517,7 +517,7 @@ def plan_chunks(path: str | os.PathLike[str], max_chunk_seconds: float) -> list[
     quietest 0.4 s stretch near the ideal (evenly balanced) position, just before the
     sound resumes.
     The clips cover the decoded audio exactly and in order; the last ends at the real
-    decoded length. Raises :class:`InvalidAudio` for a file without decodable audio.
+    decoded length. Raises `InvalidAudio` for a file without decodable audio.
     """
     if not max_chunk_seconds or max_chunk_seconds <= 1:
         raise ValueError(f"max_chunk_seconds must be > 1, got {max_chunk_seconds!r}.")

@@ -1,7 +1,7 @@
 """The speech-engine interface: one class per provider, chosen by dotted path.
 
-An engine turns one :class:`~transcription_platform.engines.audio.AudioClip` into a
-:class:`~transcription_platform.engines.results.TranscriptResult` whose timestamps are
+An engine turns one `transcription_platform.engines.audio.AudioClip` into a
+`transcription_platform.engines.results.TranscriptResult` whose timestamps are
 relative to the clip's start. It declares what it can do as class (or instance)
 attributes, so the pipeline can plan without calling it:
 
@@ -45,11 +45,11 @@ TASKS = ("transcribe", "translate")
 
 
 class SpeechEngine(Plugin):
-    """Base class of every speech engine; subclasses implement :meth:`transcribe`.
+    """Base class of every speech engine; subclasses implement `transcribe`.
 
-    The plugin convention (:mod:`transcription_platform.plugins`): ``__init__(self,
+    The plugin convention (`transcription_platform.plugins`): ``__init__(self,
     alias="default", *, <options>)`` calling ``super().__init__(alias)``; unknown
-    ``OPTIONS`` are reported by :func:`~transcription_platform.engines.get_engine`.
+    ``OPTIONS`` are reported by `transcription_platform.engines.get_engine`.
     Instances are shared by every job of a worker process, so ``transcribe`` must be
     thread-safe and keep no per-job state.
     """
@@ -107,7 +107,7 @@ class SpeechEngine(Plugin):
         raise NotImplementedError
 
     def accepts_progress(self) -> bool:
-        """Whether :meth:`transcribe` takes ``progress``.
+        """Whether `transcribe` takes ``progress``.
 
         Returns:
             False for third-party engines written before the parameter existed: the

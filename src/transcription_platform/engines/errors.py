@@ -2,8 +2,8 @@
 
 ``InvalidAudio`` is what the upload API returns for a file it cannot use (415 when it is
 not audio at all, 400 when it is audio but empty, corrupt or unusable). Engine errors are
-classified so the pipeline knows whether to retry: :class:`RetryableEngineError` (rate
-limits, 5xx, timeouts, dropped connections) or :class:`PermanentEngineError` (auth, bad
+classified so the pipeline knows whether to retry: `RetryableEngineError` (rate
+limits, 5xx, timeouts, dropped connections) or `PermanentEngineError` (auth, bad
 request, unsupported language...).
 """
 
@@ -33,7 +33,7 @@ INVALID_AUDIO_STATUS: dict[str, int] = {
 
 
 class InvalidAudio(ValidationError):
-    """The file is not usable audio; ``code`` says why (see :data:`INVALID_AUDIO_STATUS`)."""
+    """The file is not usable audio; ``code`` says why (see `INVALID_AUDIO_STATUS`)."""
 
     code = "invalid_audio"
     default_message = "The file is not usable audio."
@@ -85,7 +85,7 @@ def engine_error(failure: ProviderFailure, engine: str) -> EngineError:
     """A classified provider failure as a retryable or permanent engine error.
 
     Args:
-        failure: What went wrong (see :mod:`transcription_platform.providers`).
+        failure: What went wrong (see `transcription_platform.providers`).
         engine: The configured name of the engine.
 
     Returns:

@@ -56,8 +56,8 @@ class FakeEngine(SpeechEngine):
         local engine does.
     ``failures``
         Outcomes of the next calls, consumed one per call by this instance:
-        ``"retryable"`` raises :class:`RetryableEngineError`, ``"permanent"`` raises
-        :class:`PermanentEngineError`, ``None`` succeeds. ``["retryable", None]``:
+        ``"retryable"`` raises `RetryableEngineError`, ``"permanent"`` raises
+        `PermanentEngineError`, ``None`` succeeds. ``["retryable", None]``:
         fail once, then work.
     ``fail_on_offsets``
         ``{clip_start_seconds: kind or [kinds...]}``: failures for the chunk starting

@@ -1,7 +1,7 @@
 """Whisper's language names and ISO 639-1 codes, to report one form whatever the engine.
 
 OpenAI's ``verbose_json`` says ``"language": "english"``; faster-whisper says ``"en"``.
-:func:`normalize_language` maps both to ``"en"``.
+`normalize_language` maps both to ``"en"``.
 """
 
 from __future__ import annotations

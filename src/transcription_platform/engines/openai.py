@@ -6,7 +6,7 @@ are asked for ``verbose_json`` with segment and word timestamps; models that onl
 answer ``json`` (the gpt-4o family, Voxtral) give one segment per chunk, which is why
 chunks stay short enough for useful timestamps.
 
-Clients and error classification come from :mod:`transcription_platform.openai_client`
+Clients and error classification come from `transcription_platform.openai_client`
 (shared with the OpenAI analyzer): the SDK's own retries are off and the pipeline
 reschedules a chunk after a retryable error, guided by its ``retry_after``.
 """
@@ -147,7 +147,7 @@ class OpenAIEngine(SpeechEngine):
 def parse_transcription(
     payload: Mapping[str, Any], *, model: str, duration: float, language: str | None = None
 ) -> TranscriptResult:
-    """A ``json`` or ``verbose_json`` transcription body as a :class:`TranscriptResult`."""
+    """A ``json`` or ``verbose_json`` transcription body as a `TranscriptResult`."""
     text = str(payload.get("text") or "").strip()
     words = [
         Word(float(w["start"]), float(w["end"]), str(w["word"]).strip())

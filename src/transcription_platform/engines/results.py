@@ -1,8 +1,8 @@
 """What an engine returns: a transcript with segments, words, language and usage.
 
-Timestamps are seconds relative to the start of the transcribed clip; :func:`stitch`
+Timestamps are seconds relative to the start of the transcribed clip; `stitch`
 shifts them onto the whole file. Everything round-trips through JSON
-(:meth:`TranscriptResult.to_dict` / :meth:`TranscriptResult.from_dict`) because the
+(`TranscriptResult.to_dict` / `TranscriptResult.from_dict`) because the
 pipeline stores each chunk's result and stitches later, maybe in another process.
 """
 

@@ -12,8 +12,8 @@ from django.utils import timezone
 class RetentionCommand(BaseCommand):
     """Delete what is older than a retention setting (days; None keeps everything).
 
-    Subclasses name the setting and the things purged, and implement :meth:`count`
-    and :meth:`purge` for a cutoff.
+    Subclasses name the setting and the things purged, and implement `count`
+    and `purge` for a cutoff.
     """
 
     setting_name: str

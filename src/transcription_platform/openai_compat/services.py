@@ -2,7 +2,7 @@
 
 A request becomes a normal transcription through the transcriptions app's services
 (same validation, idempotency, audit, quotas), then the caller waits for it to finish
-(:func:`wait_until_finished`, or :func:`stream_events` for ``stream=true``) and gets the
+(`wait_until_finished`, or `stream_events` for ``stream=true``) and gets the
 result rendered in OpenAI's formats — ``text``, ``srt`` and ``vtt`` are the REST
 export's own output.
 
@@ -506,7 +506,7 @@ async def stream_events(owner: Any, pk: Any, timeout: float | None = None) -> As
 
 
 def stream_events_sync(owner: Any, pk: Any, timeout: float | None = None) -> Iterator[bytes]:
-    """:func:`stream_events` for WSGI servers (the request thread waits)."""
+    """`stream_events` for WSGI servers (the request thread waits)."""
     timeout = settings.OPENAI_COMPAT_WAIT_SECONDS if timeout is None else timeout
     state = _StreamState()
     deadline = time.monotonic() + timeout

@@ -5,7 +5,7 @@ Plain Django async views rather than a ninja router: the contract is OpenAI's (i
 multipart fields, its error shape, SSE), not our API's, and an async view lets a
 request wait for its transcription without holding a thread under ASGI. The sync work
 (authentication, parsing the upload, creating the transcription) runs through
-:func:`_run`; under WSGI Django runs these views in the request's thread.
+`_run`; under WSGI Django runs these views in the request's thread.
 """
 
 from __future__ import annotations
@@ -256,7 +256,7 @@ async def create_translation(request: HttpRequest) -> HttpResponse:
     """``POST audio/translations``: English text from an engine whose task is translate.
 
     Args:
-        request: As for :func:`create_transcription` (``language`` is ignored).
+        request: As for `create_transcription` (``language`` is ignored).
 
     Returns:
         The translation, an SSE stream, or an OpenAI error (400 without such an engine).

@@ -1,7 +1,7 @@
 """Admin for support staff: find a user's transcriptions, read them, retry or cancel.
 
 Nothing here changes a status by assignment: actions and deletion go through
-:mod:`transcription_platform.transcriptions.services`, like the API.
+`transcription_platform.transcriptions.services`, like the API.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Error codes of the transcriptions app (see :mod:`transcription_platform.error_codes`).
+"""Error codes of the transcriptions app (see `transcription_platform.error_codes`).
 
 Engine and audio codes (``engine_*``, ``not_audio``…) belong to the engines package.
 """

@@ -1,6 +1,6 @@
 """The transcription job and its chunks.
 
-State changes go through :mod:`transcription_platform.transcriptions.services` —
+State changes go through `transcription_platform.transcriptions.services` —
 never assign ``status`` directly.
 """
 

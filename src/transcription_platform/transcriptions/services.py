@@ -194,7 +194,7 @@ def create_from_file(
     What the upload API and the ``transcribe`` command both do, in the same order, so
     they refuse the same input with the same errors: options (falling back to the
     owner's settings), size, a real audio probe (and duration), then
-    :func:`create_transcription`.
+    `create_transcription`.
 
     Args:
         owner: The user the transcription belongs to.
@@ -247,7 +247,7 @@ def create_transcription(
     enqueue: bool = True,
 ) -> tuple[Transcription, bool]:
     """Store the audio, create the row and enqueue its job atomically (no validation:
-    see :func:`create_from_file`).
+    see `create_from_file`).
 
     Returns ``(transcription, created)``; ``created`` is False when ``idempotency_key``
     replays an earlier request. If anything fails, the stored file is deleted.

@@ -12,7 +12,7 @@ recover_stuck_transcriptions()
     scheduled: re-enqueues jobs whose worker died, fails those out of attempts.
 
 Each chunk is claimed with a conditional UPDATE and its result stored, so a
-re-delivered or retried job only redoes missing chunks, and :func:`finalize` saves
+re-delivered or retried job only redoes missing chunks, and `finalize` saves
 the transcript exactly once.
 
 Progress (``Transcription.progress``, 0-100) counts audio seconds, not chunks: 5 once

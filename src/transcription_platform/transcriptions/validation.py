@@ -97,7 +97,7 @@ def validated_engine(name: str) -> str:
 
 
 def validated_language(engine_name: str, language: str) -> str:
-    """The language code in its canonical form (see :mod:`transcription_platform.validators`)
+    """The language code in its canonical form (see `transcription_platform.validators`)
     if well formed and supported by the engine."""
     language = normalize_language(language)
     if not language:

@@ -55,7 +55,7 @@ __all__ = [
     "get_analyzer",
 ]
 
-#: The ``ANALYZERS`` plugin family (see :mod:`transcription_platform.plugins`).
+#: The ``ANALYZERS`` plugin family (see `transcription_platform.plugins`).
 analyzers: Registry[Analyzer] = Registry("ANALYZERS", Analyzer, default_setting="DEFAULT_ANALYZER")
 
 
@@ -66,5 +66,5 @@ def analyzer_names() -> list[str]:
 
 def get_analyzer(name: str | None = None) -> Analyzer:
     """The analyzer configured under ``name`` (``DEFAULT_ANALYZER`` when None), built
-    once per process; see :meth:`~transcription_platform.plugins.Registry.get`."""
+    once per process; see `transcription_platform.plugins.Registry.get`."""
     return analyzers.get(name)

@@ -1,7 +1,7 @@
 """The analyzer interface: what goes in (a transcript), what comes out (an analysis).
 
 An analyzer turns a saved transcript into a summary, topics and action items. Backends
-subclass :class:`Analyzer` and implement :meth:`Analyzer.analyze_transcript`; input
+subclass `Analyzer` and implement `Analyzer.analyze_transcript`; input
 checking, the empty-transcript case and option validation happen here, once.
 """
 
@@ -90,7 +90,7 @@ def analysis_error(failure: ProviderFailure, analyzer: str) -> AnalysisError:
     """A classified provider failure as a retryable or permanent analysis error.
 
     Args:
-        failure: What went wrong (see :mod:`transcription_platform.providers`).
+        failure: What went wrong (see `transcription_platform.providers`).
         analyzer: The configured name of the analyzer.
 
     Returns:
@@ -172,7 +172,7 @@ class TranscriptInput:
     """A transcript as analyzers see it: the full text and its timed segments.
 
     ``segments`` accepts the dicts the pipeline stores (``start``, ``end``, ``text``)
-    and holds validated :class:`Segment` objects. With segments but no text, the text
+    and holds validated `Segment` objects. With segments but no text, the text
     is the segments joined; with text but no segments, nothing can be timed.
     """
 
@@ -255,7 +255,7 @@ class AnalysisResult:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> AnalysisResult:
-        """Inverse of :meth:`to_dict`; missing keys take their empty defaults."""
+        """Inverse of `to_dict`; missing keys take their empty defaults."""
         usage = data.get("usage") or {}
         return cls(
             summary=data.get("summary") or "",
@@ -283,10 +283,10 @@ class AnalysisResult:
 class Analyzer(Plugin):
     """Base class of analyzer backends, configured like a ``CACHES`` entry.
 
-    The plugin convention (:mod:`transcription_platform.plugins`): ``__init__(self,
+    The plugin convention (`transcription_platform.plugins`): ``__init__(self,
     alias="default", *, <options>)`` calling ``super().__init__(alias)``, the provider's
-    model in :attr:`model`. Implement :meth:`analyze_transcript`; callers use
-    :meth:`analyze`.
+    model in `model`. Implement `analyze_transcript`; callers use
+    `analyze`.
     """
 
     setting = "ANALYZERS"
@@ -295,7 +295,7 @@ class Analyzer(Plugin):
 
     @property
     def model_name(self) -> str:
-        """Deprecated spelling of :attr:`model` (kept for code written against 0.x)."""
+        """Deprecated spelling of `model` (kept for code written against 0.x)."""
         warnings.warn(
             "Analyzer.model_name is deprecated; use Analyzer.model.",
             DeprecationWarning,
@@ -306,11 +306,11 @@ class Analyzer(Plugin):
     def analyze(
         self, transcript: Any, *, language: str | None = None, api_key: str | None = None
     ) -> AnalysisResult:
-        """Analyse ``transcript`` (see :meth:`TranscriptInput.coerce` for accepted forms).
+        """Analyse ``transcript`` (see `TranscriptInput.coerce` for accepted forms).
 
         ``language`` is the transcript's language code if known; ``api_key`` a
         per-call provider key (the owner's own) that wins over the site's.
-        Raises :class:`RetryableAnalysisError` or :class:`PermanentAnalysisError`.
+        Raises `RetryableAnalysisError` or `PermanentAnalysisError`.
         """
         data = TranscriptInput.coerce(transcript)
         if language is not None and not isinstance(language, str):

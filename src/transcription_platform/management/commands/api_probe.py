@@ -87,7 +87,7 @@ def service_account(username: str) -> Any:
 
 
 def access_token(user: Any) -> str:
-    """A JWT access token for ``user``, valid for :data:`TOKEN_LIFETIME`."""
+    """A JWT access token for ``user``, valid for `TOKEN_LIFETIME`."""
     # AccessToken, not RefreshToken.for_user(): that one writes an OutstandingToken row
     # per call when the blacklist app is installed.
     from ninja_jwt.tokens import AccessToken
