@@ -161,6 +161,7 @@ def test_every_app_has_an_error_code_enum() -> None:
         "TranscriptionErrorCode",
         "AnalysisErrorCode",
         "AuditErrorCode",
+        "BillingErrorCode",
     } <= names
 
 
