@@ -365,7 +365,7 @@ def _analyzer_model(alias: str) -> str:
     from transcription_platform.analysis.services import get_analyzer
 
     try:
-        return str(get_analyzer(alias).options.get("model") or "")
+        return str(getattr(get_analyzer(alias), "model", "") or "")
     except TranscriptionPlatformError:
         return ""
 
