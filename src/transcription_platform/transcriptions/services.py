@@ -524,3 +524,11 @@ def local_audio_path(transcription: Transcription) -> Iterator[str]:
             shutil.copyfileobj(src, tmp, length=1024 * 1024)
         tmp.flush()
         yield tmp.name
+
+
+def transcription_payload(transcription: Transcription) -> dict[str, Any]:
+    """``transcription`` as ``GET /transcriptions/{id}`` returns it (JSON-ready), for
+    apps that publish it elsewhere (webhooks)."""
+    from transcription_platform.transcriptions.schemas import TranscriptionOut
+
+    return TranscriptionOut.from_orm(transcription).model_dump(mode="json")
