@@ -225,8 +225,7 @@ SETTINGS: dict[str, Setting] = {
     "WEBHOOK_DISABLE_AFTER_FAILURES": Setting(
         5,
         int,
-        "Consecutive failed webhook messages after which the endpoint is disabled "
-        "(0: never).",
+        "Consecutive failed webhook messages after which the endpoint is disabled (0: never).",
     ),
     "WEBHOOK_ALLOWED_NETWORKS": Setting(
         [],

@@ -15,9 +15,7 @@ URL = f"{API}/webhooks/"
 
 
 def create(client, url="https://hooks.example.com/tp", events=("transcription.completed",)):
-    return client.post(
-        URL, {"url": url, "events": list(events)}, content_type="application/json"
-    )
+    return client.post(URL, {"url": url, "events": list(events)}, content_type="application/json")
 
 
 def test_create_shows_the_secret_once(auth_client):
@@ -30,7 +28,8 @@ def test_create_shows_the_secret_once(auth_client):
     detail = auth_client.get(f"{URL}{body['id']}").json()
     assert "secret" not in detail
     listed = auth_client.get(URL).json()
-    assert listed["count"] == 1 and "secret" not in listed["results"][0]
+    assert listed["count"] == 1
+    assert "secret" not in listed["results"][0]
 
 
 def test_another_users_endpoint_is_a_404(auth_client, other_client):
@@ -136,13 +135,12 @@ def test_redelivery_keeps_the_webhook_id(
     receiver.script.append((400, {}, b"nope"))
     with django_capture_on_commit_callbacks(execute=True):
         message = auth_client.post(f"{URL}{created['id']}/test").json()
-    assert auth_client.get(f"{URL}{created['id']}/deliveries/").json()["results"][0][
-        "status"
-    ] == "failed"
+    assert (
+        auth_client.get(f"{URL}{created['id']}/deliveries/").json()["results"][0]["status"]
+        == "failed"
+    )
     with django_capture_on_commit_callbacks(execute=True):
-        response = auth_client.post(
-            f"{URL}{created['id']}/deliveries/{message['id']}/redeliver"
-        )
+        response = auth_client.post(f"{URL}{created['id']}/deliveries/{message['id']}/redeliver")
     assert response.status_code == 202
     assert [r.headers["webhook-id"] for r in receiver.received] == [message["id"]] * 2
     result = auth_client.get(f"{URL}{created['id']}/deliveries/").json()["results"][0]

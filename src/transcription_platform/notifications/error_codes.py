@@ -1,9 +1,9 @@
 """Error codes of the notifications app (documented in docs/api.md)."""
 
-from enum import Enum
+from enum import StrEnum
 
 
-class NotificationsErrorCode(str, Enum):
+class NotificationsErrorCode(StrEnum):
     WEBHOOK_NOT_FOUND = "webhook_not_found"
     WEBHOOK_MESSAGE_NOT_FOUND = "webhook_message_not_found"
     INVALID_WEBHOOK_URL = "invalid_webhook_url"

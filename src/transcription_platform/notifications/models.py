@@ -14,9 +14,7 @@ class WebhookEndpoint(models.Model):
     """A URL a user subscribed to some event types; ``secret`` signs what it gets."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
-    )
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     url = models.URLField(max_length=2048)
     description = models.CharField(max_length=255, blank=True)
     events = models.JSONField(default=list)
@@ -48,6 +46,9 @@ class RequestWebhookSecret(models.Model):
     )
     secret = EncryptedTextField()
     created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"request webhook secret of {self.owner_id}"
 
 
 class MessageStatus(models.TextChoices):
@@ -107,3 +108,6 @@ class WebhookAttempt(models.Model):
                 fields=["message", "number"], name="tp_notifications_one_log_per_attempt"
             )
         ]
+
+    def __str__(self) -> str:
+        return f"{self.message_id} #{self.number}"

@@ -56,7 +56,7 @@ EVENT_TYPES = (
 )
 #: Sent only by "send test event"; endpoints need not subscribe to it.
 TEST_EVENT = "webhook.test"
-SECRET_PREFIX = "whsec_"
+SECRET_PREFIX = "whsec_"  # noqa: S105 (a prefix, not a secret)
 SECRET_OVERLAP = timedelta(hours=24)
 RESPONSE_EXCERPT_CHARS = 1024
 MAX_ENDPOINTS_PER_USER = 50
@@ -67,7 +67,7 @@ USER_AGENT = "transcription-platform-webhooks/1"
 
 
 def generate_secret() -> str:
-    """A new ``whsec_`` secret: 32 random bytes, base64 (the spec allows 24–64)."""
+    """A new ``whsec_`` secret: 32 random bytes, base64 (the spec allows 24 to 64)."""
     return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
