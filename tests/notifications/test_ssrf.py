@@ -31,7 +31,7 @@ FORBIDDEN = [
     "ff02::1",
     "240.0.0.1",  # reserved
     "255.255.255.255",
-    "0.0.0.0",  # unspecified  # noqa: S104 (an address refused, not bound)
+    "0.0.0.0",  # unspecified
     "::",
     "192.0.2.10",  # documentation (TEST-NET-1)
     "2001:db8::1",

@@ -374,5 +374,6 @@ def analysis_export(transcription: Transcription) -> dict[str, Any] | None:
 def analysis_payload(analysis: Any) -> dict[str, Any]:
     """``analysis`` as ``GET /transcriptions/{id}/analysis`` returns it (JSON-ready)."""
     from transcription_platform.analysis.api import AnalysisOut
+    from transcription_platform.schemas import as_api_json
 
-    return AnalysisOut.from_orm(analysis).model_dump(mode="json")
+    return as_api_json(AnalysisOut, analysis)

@@ -529,6 +529,7 @@ def local_audio_path(transcription: Transcription) -> Iterator[str]:
 def transcription_payload(transcription: Transcription) -> dict[str, Any]:
     """``transcription`` as ``GET /transcriptions/{id}`` returns it (JSON-ready), for
     apps that publish it elsewhere (webhooks)."""
+    from transcription_platform.schemas import as_api_json
     from transcription_platform.transcriptions.schemas import TranscriptionOut
 
-    return TranscriptionOut.from_orm(transcription).model_dump(mode="json")
+    return as_api_json(TranscriptionOut, transcription)
