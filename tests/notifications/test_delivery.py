@@ -301,3 +301,35 @@ def test_a_connection_failure_is_retried(
     assert message.status == MessageStatus.PENDING
     assert "ConnectionRefused" in message.log.get().error
     assert round(scheduled_delay()) == 5
+
+
+def test_per_request_webhook_url_gets_that_jobs_events(
+    platform, auth_client, receiver, tone, django_capture_on_commit_callbacks
+):
+    with platform():
+        secret = auth_client.post(f"{API}/webhooks/request-secret").json()["secret"]
+        job = _upload(
+            auth_client, tone, django_capture_on_commit_callbacks, webhook_url=receiver.url
+        )
+        other = _upload(auth_client, tone, django_capture_on_commit_callbacks)
+    types = []
+    for request in receiver.received:
+        payload = Webhook(secret).verify(request.body, request.headers)
+        assert payload["data"].get("id", payload["data"].get("transcription_id")) == job["id"]
+        types.append(payload["type"])
+    assert "transcription.completed" in types
+    assert other["id"] != job["id"]
+    assert auth_client.get(f"{API}/webhooks/").json()["count"] == 0
+
+
+@pytest.mark.parametrize(
+    "url", ["http://169.254.169.254/latest/meta-data/", "ftp://x/", "http://[::1]/", "x\x00"]
+)
+def test_a_refused_webhook_url_creates_no_job(
+    url, auth_client, tone, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = upload(auth_client, tone, webhook_url=url)
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["code"] in ("webhook_url_forbidden", "invalid_webhook_url")
+    assert not Transcription.objects.exists()

@@ -207,20 +207,38 @@ def request_webhook_secret(owner: Any, *, rotate: bool = False) -> str:
 
 
 def register_request_webhook(owner: Any, transcription_id: Any, url: str) -> None:
-    """Send ``transcription_id``'s terminal events to ``url`` (``webhook_url`` on create).
+    """Send ``transcription_id``'s events to ``url`` (``webhook_url`` on create).
+
+    The job may already have finished (a fast worker; sync mode): once this is
+    committed, a terminal status found on the transcription is published — at most once,
+    as any event (its message is unique per endpoint and occurrence).
 
     Raises:
         ValidationError: the URL is malformed or not allowed.
     """
     url = validate_url(url)
-    WebhookEndpoint.objects.create(
-        owner=owner,
-        url=url,
-        events=list(EVENT_TYPES),
-        transcription_id=transcription_id,
-        secret=request_webhook_secret(owner),
-        description="webhook_url of a transcription request",
-    )
+    with transaction.atomic():
+        WebhookEndpoint.objects.create(
+            owner=owner,
+            url=url,
+            events=list(EVENT_TYPES),
+            transcription_id=transcription_id,
+            secret=request_webhook_secret(owner),
+            description="webhook_url of a transcription request",
+        )
+        transaction.on_commit(lambda: _catch_up(owner, transcription_id))
+
+
+def _catch_up(owner: Any, transcription_id: Any) -> None:
+    from transcription_platform.transcriptions.services import get_transcription_for
+
+    try:
+        transcription = get_transcription_for(owner, transcription_id)
+    except NotFound:
+        return
+    event_type = f"transcription.{transcription.status}"
+    if event_type in EVENT_TYPES:
+        _transcription_event(event_type, transcription)
 
 
 def get_message_for(endpoint: WebhookEndpoint, message_id: str) -> WebhookMessage:
