@@ -24,7 +24,7 @@ absent_only = pytest.mark.skipif(INSTALLED, reason="runs only without the notifi
 
 @pytest.mark.integration
 def test_the_main_flows_pass_without_the_app() -> None:
-    result = subprocess.run(  # noqa: S603 (our own interpreter and test files)
+    result = subprocess.run(
         [
             sys.executable,
             "-m",
