@@ -115,11 +115,6 @@ def error_codes_in_source() -> set[str]:
                     codes |= literal_strings(node.args[index])
             elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
                 codes |= literal_strings(_code_default(node))
-            elif isinstance(node, ast.ClassDef) and node.name.endswith("ErrorCode"):
-                # An app's error-code enum: every member's value is a code.
-                for statement in node.body:
-                    if isinstance(statement, ast.Assign):
-                        codes |= literal_strings(statement.value)
     return codes
 
 

@@ -9,7 +9,7 @@ from ninja import Field, Router, Schema, Status
 from ninja.pagination import paginate
 from pydantic import field_validator
 
-from transcription_platform.accounts.auth import platform_auth
+from transcription_platform.auth import platform_auth
 from transcription_platform.notifications import services
 from transcription_platform.notifications.models import WebhookEndpoint, WebhookMessage
 from transcription_platform.pagination import PageNumberPagination
@@ -102,6 +102,7 @@ class MessageOut(Schema):
 
 @router.post(
     "",
+    operation_id="webhooks_create",
     response={201: EndpointCreatedOut, **error_responses(400)},
     summary="Create a webhook endpoint (its secret is shown only in this response)",
 )
@@ -112,7 +113,12 @@ def create_endpoint(request: HttpRequest, payload: EndpointIn) -> Any:
     return Status(201, endpoint)
 
 
-@router.get("", response=list[EndpointOut], summary="List your webhook endpoints")
+@router.get(
+    "",
+    operation_id="webhooks_list",
+    response=list[EndpointOut],
+    summary="List your webhook endpoints",
+)
 @paginate(PageNumberPagination)
 def list_endpoints(request: HttpRequest) -> Any:
     return services.endpoints_for(request.auth).order_by("-created_at", "pk")
@@ -120,6 +126,7 @@ def list_endpoints(request: HttpRequest) -> Any:
 
 @router.post(
     "request-secret",
+    operation_id="webhooks_request_secret",
     response={200: SecretOut},
     summary="A new secret for per-request webhook_url deliveries",
     description=(
@@ -134,6 +141,7 @@ def new_request_secret(request: HttpRequest) -> Any:
 
 @router.get(
     "{uuid:endpoint_id}",
+    operation_id="webhooks_get",
     response={200: EndpointOut, **error_responses(404)},
     summary="A webhook endpoint",
 )
@@ -143,6 +151,7 @@ def get_endpoint(request: HttpRequest, endpoint_id: UUID) -> WebhookEndpoint:
 
 @router.patch(
     "{uuid:endpoint_id}",
+    operation_id="webhooks_update",
     response={200: EndpointOut, **error_responses(400, 404)},
     summary="Change a webhook endpoint (enabling it again resets its failure count)",
 )
@@ -153,6 +162,7 @@ def update_endpoint(request: HttpRequest, endpoint_id: UUID, payload: EndpointPa
 
 @router.delete(
     "{uuid:endpoint_id}",
+    operation_id="webhooks_delete",
     response={204: None, **error_responses(404)},
     summary="Delete a webhook endpoint and its delivery log",
 )
@@ -163,6 +173,7 @@ def delete_endpoint(request: HttpRequest, endpoint_id: UUID) -> Any:
 
 @router.post(
     "{uuid:endpoint_id}/rotate-secret",
+    operation_id="webhooks_rotate_secret",
     response={200: SecretOut, **error_responses(404)},
     summary="Rotate the secret (the old one keeps signing for 24 hours)",
 )
@@ -174,6 +185,7 @@ def rotate_secret(request: HttpRequest, endpoint_id: UUID) -> Any:
 
 @router.post(
     "{uuid:endpoint_id}/test",
+    operation_id="webhooks_test",
     response={202: MessageOut, **error_responses(404, 409)},
     summary="Send a webhook.test event to the endpoint",
 )
@@ -184,6 +196,7 @@ def send_test_event(request: HttpRequest, endpoint_id: UUID) -> Any:
 
 @router.get(
     "{uuid:endpoint_id}/deliveries/",
+    operation_id="webhooks_deliveries",
     response={200: list[MessageOut], **error_responses(404)},
     summary="Messages sent to the endpoint, newest first, with every attempt",
 )
@@ -195,6 +208,7 @@ def list_deliveries(request: HttpRequest, endpoint_id: UUID) -> Any:
 
 @router.post(
     "{uuid:endpoint_id}/deliveries/{message_id}/redeliver",
+    operation_id="webhooks_redeliver",
     response={202: MessageOut, **error_responses(404, 409)},
     summary="Attempt a message again now (same webhook-id)",
 )
