@@ -43,6 +43,7 @@ from transcription_platform.notifications.models import (
     WebhookMessage,
 )
 from transcription_platform.notifications.signals import webhook_endpoint_disabled
+from transcription_platform.queueing import enqueue_task
 from transcription_platform.retry import retry_after_seconds
 
 logger = logging.getLogger("transcription_platform.notifications")
@@ -302,7 +303,7 @@ def _create_message(
                 payload=payload,
                 next_attempt_at=timezone.now(),
             )
-            transaction.on_commit(lambda: _enqueue_attempt(message_id, 1))
+            _enqueue_attempt(message_id, 1)
     except IntegrityError:
         return None  # this event already has its message for this endpoint
     return message_id
@@ -337,7 +338,7 @@ def redeliver(message: WebhookMessage) -> WebhookMessage:
         message.next_attempt_at = timezone.now()
         message.save(update_fields=["status", "next_attempt_at"])
         number = message.attempts + 1
-        transaction.on_commit(lambda: _enqueue_attempt(message.pk, number))
+        _enqueue_attempt(message.pk, number)
     return message
 
 
@@ -349,31 +350,19 @@ def _require_enabled(endpoint: WebhookEndpoint) -> None:
         )
 
 
-def _enqueue_attempt(message_id: str, number: int) -> None:
-    from django_q.tasks import async_task
+DELIVER_TASK = "transcription_platform.notifications.tasks.deliver_webhook"
 
-    async_task(
-        "transcription_platform.notifications.tasks.deliver_webhook",
+
+def _enqueue_attempt(message_id: str, number: int, delay: float = 0.0) -> None:
+    """Attempt ``number`` of a message: now (after commit, or in the caller's
+    transaction with the ORM broker), or as a one-off schedule ``delay`` seconds on."""
+    enqueue_task(
+        DELIVER_TASK,
         message_id,
         number,
         task_name=f"webhook {message_id} #{number}",
-        cluster=settings.TASK_CLUSTER,
-    )
-
-
-def _schedule_attempt(message_id: str, number: int, delay: float) -> None:
-    from django_q.models import Schedule
-
-    Schedule.objects.update_or_create(
-        name=f"webhook {message_id} #{number}",
-        defaults={
-            "func": "transcription_platform.notifications.tasks.deliver_webhook",
-            "args": repr((message_id, number)),
-            "schedule_type": Schedule.ONCE,
-            "repeats": -1,
-            "next_run": timezone.now() + timedelta(seconds=delay),
-            "cluster": settings.TASK_CLUSTER,
-        },
+        model=WebhookMessage,
+        delay=delay,
     )
 
 
@@ -485,7 +474,8 @@ def _record(
             message.status = MessageStatus.SUCCEEDED
             WebhookEndpoint.objects.filter(pk=endpoint.pk).update(consecutive_failures=0)
         elif delay is not None:
-            _schedule_attempt(message.pk, number + 1, delay)
+            # A zero step still goes through the schedule: no retry loop in this task.
+            _enqueue_attempt(message.pk, number + 1, max(delay, 0.001))
         else:
             message.status = MessageStatus.FAILED
             _count_failure(endpoint)
