@@ -530,9 +530,18 @@ def local_audio_path(transcription: Transcription) -> Iterator[str]:
 def transcription_payload(transcription: Transcription) -> dict[str, Any]:
     """``transcription`` as ``GET /transcriptions/{id}`` returns it (JSON-ready), for
     apps that publish it elsewhere (webhooks)."""
+    import copy
+
+    from transcription_platform.hooks import imported_by_apps
     from transcription_platform.schemas import as_api_json
     from transcription_platform.transcriptions.schemas import TranscriptionOut
 
+    # The detail hooks (billing's cost…) edit the instance: give them a copy, since the
+    # caller's instance is shared with the other receivers of the same signal.
+    transcription = copy.copy(transcription)
+    transcription.usage = dict(transcription.usage or {})
+    for hook in imported_by_apps("transcription_detail_hooks"):
+        hook(transcription)
     return as_api_json(TranscriptionOut, transcription)
 
 
