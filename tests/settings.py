@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "transcription_platform.audit",
     "transcription_platform.health",
     "transcription_platform.openai_compat",
+    "transcription_platform.notifications",
 ]
 
 MIDDLEWARE = [

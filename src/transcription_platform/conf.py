@@ -213,6 +213,32 @@ SETTINGS: dict[str, Setting] = {
         "Billing: every user's limits unless their budget says otherwise (None: unlimited).",
         merge=True,
     ),
+    "WEBHOOK_RETRY_SCHEDULE": Setting(
+        [5, 300, 1800, 7200, 18000, 36000, 36000],
+        list,
+        "Seconds before each retry of a webhook message after the first, immediate "
+        "attempt (the Standard Webhooks example schedule); its length is the retry count.",
+    ),
+    "WEBHOOK_TIMEOUT_SECONDS": Setting(
+        15.0, (int, float), "Seconds a webhook attempt may take (connect + response)."
+    ),
+    "WEBHOOK_DISABLE_AFTER_FAILURES": Setting(
+        5,
+        int,
+        "Consecutive failed webhook messages after which the endpoint is disabled (0: never).",
+    ),
+    "WEBHOOK_ALLOWED_NETWORKS": Setting(
+        [],
+        list,
+        "CIDRs webhooks may reach although not public (loopback, private…): for "
+        "development and tests only.",
+    ),
+    "WEBHOOK_ALLOWED_PORTS": Setting(
+        [80, 443],
+        list,
+        "Ports webhook URLs may use; None allows any port.",
+        nullable=True,
+    ),
     "RETENTION_DAYS": Setting(
         None,
         int,

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import datetime
 from typing import Annotated, Any
 
 from ninja import Schema
+from ninja.responses import NinjaJSONEncoder
 from pydantic import BeforeValidator, WithJsonSchema
 
 _NUMBER = re.compile(r"\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*")
@@ -56,3 +58,9 @@ class ErrorOut(Schema):
 def error_responses(*statuses: int) -> dict[int, type[ErrorOut]]:
     """``response=`` entries documenting the error statuses an operation can return."""
     return dict.fromkeys(statuses, ErrorOut)
+
+
+def as_api_json(schema: type[Schema], obj: Any) -> Any:
+    """``obj`` through ``schema`` exactly as the API renders it (ninja's JSON encoder:
+    the same datetime precision), for payloads sent elsewhere (webhooks)."""
+    return json.loads(json.dumps(schema.from_orm(obj).model_dump(), cls=NinjaJSONEncoder))

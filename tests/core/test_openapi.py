@@ -45,6 +45,16 @@ EXPECTED_OPERATION_IDS = [
     "usage_records_list",
     "usage_summary",
     "usage_users_list",
+    "webhooks_create",
+    "webhooks_delete",
+    "webhooks_deliveries",
+    "webhooks_get",
+    "webhooks_list",
+    "webhooks_redeliver",
+    "webhooks_request_secret",
+    "webhooks_rotate_secret",
+    "webhooks_test",
+    "webhooks_update",
 ]
 
 #: Names a client generator turns into classes nobody can tell apart.

@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "transcription_platform.audit",
     "transcription_platform.health",
     "transcription_platform.openai_compat",  # optional: /v1/ for the OpenAI SDKs
+    "transcription_platform.notifications",  # optional: signed webhooks
 ]
 
 MIDDLEWARE = [

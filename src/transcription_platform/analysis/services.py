@@ -369,3 +369,11 @@ def analysis_export(transcription: Transcription) -> dict[str, Any] | None:
         "requested_at": analysis.requested_at,
         "completed_at": analysis.completed_at,
     }
+
+
+def analysis_payload(analysis: Any) -> dict[str, Any]:
+    """``analysis`` as ``GET /transcriptions/{id}/analysis`` returns it (JSON-ready)."""
+    from transcription_platform.analysis.api import AnalysisOut
+    from transcription_platform.schemas import as_api_json
+
+    return as_api_json(AnalysisOut, analysis)

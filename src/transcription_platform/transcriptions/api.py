@@ -131,7 +131,8 @@ def _local_path(upload: UploadedFile) -> tuple[str, bool]:
         "before storing. Send an `Idempotency-Key` header to make retries safe: the same "
         "key within 24 h returns the original transcription. `analyze=true` (or `false`) "
         "runs (or skips) transcript analysis once transcribed; left out, the user's "
-        "setting or the site default decides."
+        "setting or the site default decides. `webhook_url` (with the notifications app) "
+        "receives this job's events, signed with your request-webhook secret."
     ),
     openapi_extra={
         "parameters": [
@@ -159,6 +160,7 @@ def create_transcription(
     engine: Form[str] = "",
     title: Form[str] = "",
     analyze: Annotated[FormBool, Form(default=None)] = None,
+    webhook_url: Form[str] = "",
 ):
     user = request.auth
     idempotency_key = (request.headers.get("Idempotency-Key") or "").strip()
@@ -172,6 +174,8 @@ def create_transcription(
         if existing is not None:
             return _created(request, response, existing, replayed=True)
 
+    if webhook_url:
+        services.check_webhook_url(webhook_url)
     path, remove_after = _local_path(audio_file)
     try:
         transcription, created = services.create_from_file(
@@ -192,6 +196,8 @@ def create_transcription(
     finally:
         if remove_after:
             os.unlink(path)
+    if created and webhook_url:
+        services.register_webhook_url(transcription, webhook_url)
     return _created(request, response, transcription, replayed=not created)
 
 

@@ -16,3 +16,4 @@ class TranscriptionErrorCode(StrEnum):
     AUDIO_TOO_LONG = "audio_too_long"
     UNKNOWN_ENGINE = "unknown_engine"
     WORKER_LOST = "worker_lost"
+    WEBHOOKS_UNAVAILABLE = "webhooks_unavailable"

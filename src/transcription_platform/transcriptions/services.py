@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from datetime import timedelta
 from typing import Any
 
+from django.apps import apps
 from django.core.files import File
 from django.db import IntegrityError, transaction
 from django.db.models import F, QuerySet
@@ -24,7 +25,7 @@ from transcription_platform import signals
 from transcription_platform.audit.services import log_action
 from transcription_platform.conf import settings
 from transcription_platform.engines import AudioInfo, TranscriptResult
-from transcription_platform.exceptions import Conflict, NotFound
+from transcription_platform.exceptions import Conflict, NotFound, ValidationError
 from transcription_platform.hooks import imported_by_apps
 from transcription_platform.roles import is_support_admin
 from transcription_platform.transcriptions import validation
@@ -524,3 +525,44 @@ def local_audio_path(transcription: Transcription) -> Iterator[str]:
             shutil.copyfileobj(src, tmp, length=1024 * 1024)
         tmp.flush()
         yield tmp.name
+
+
+def transcription_payload(transcription: Transcription) -> dict[str, Any]:
+    """``transcription`` as ``GET /transcriptions/{id}`` returns it (JSON-ready), for
+    apps that publish it elsewhere (webhooks)."""
+    import copy
+
+    from transcription_platform.hooks import imported_by_apps
+    from transcription_platform.schemas import as_api_json
+    from transcription_platform.transcriptions.schemas import TranscriptionOut
+
+    # The detail hooks (billing's cost…) edit the instance: give them a copy, since the
+    # caller's instance is shared with the other receivers of the same signal.
+    transcription = copy.copy(transcription)
+    transcription.usage = dict(transcription.usage or {})
+    for hook in imported_by_apps("transcription_detail_hooks"):
+        hook(transcription)
+    return as_api_json(TranscriptionOut, transcription)
+
+
+def check_webhook_url(url: str) -> None:
+    """Validate a per-request ``webhook_url`` before anything is stored.
+
+    Raises:
+        ValidationError: the notifications app is not installed, or the URL is refused.
+    """
+    if not apps.is_installed("transcription_platform.notifications"):
+        raise ValidationError(
+            "webhook_url needs the notifications app.",
+            code=TranscriptionErrorCode.WEBHOOKS_UNAVAILABLE,
+        )
+    from transcription_platform.notifications.services import validate_url
+
+    validate_url(url)
+
+
+def register_webhook_url(transcription: Transcription, url: str) -> None:
+    """Send ``transcription``'s events to ``url`` (call inside the creating transaction)."""
+    from transcription_platform.notifications.services import register_request_webhook
+
+    register_request_webhook(transcription.owner, transcription.pk, url)
