@@ -7,7 +7,8 @@ parts by dotted path in a class attribute of its ``AppConfig``, the way
 optional app, and an app left out of ``INSTALLED_APPS`` simply declares nothing.
 
 The attributes in use (``api_routers``, ``transcription_admin_inlines``,
-``transcription_export_sections``, ``local_transcription_steps``) are listed in
+``transcription_export_sections``, ``local_transcription_steps``, and the create,
+detail and webhook-URL hooks) are listed in
 docs/architecture.md.
 """
 

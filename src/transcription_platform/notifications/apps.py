@@ -8,6 +8,14 @@ class NotificationsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     # (prefix, dotted router) pairs mounted by transcription_platform.api.
     api_routers = [("/webhooks/", "transcription_platform.notifications.api.router")]
+    # Read by the transcriptions app through transcription_platform.hooks: the
+    # per-request ``webhook_url`` of a new transcription.
+    transcription_webhook_url_validators = [
+        "transcription_platform.notifications.services.validate_url"
+    ]
+    transcription_webhook_url_registrars = [
+        "transcription_platform.notifications.services.register_request_webhook"
+    ]
 
     def ready(self) -> None:
         from transcription_platform import signals

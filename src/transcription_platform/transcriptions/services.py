@@ -15,7 +15,6 @@ from dataclasses import asdict, dataclass
 from datetime import timedelta
 from typing import Any
 
-from django.apps import apps
 from django.core.files import File
 from django.db import IntegrityError, transaction
 from django.db.models import F, QuerySet
@@ -548,21 +547,23 @@ def transcription_payload(transcription: Transcription) -> dict[str, Any]:
 def check_webhook_url(url: str) -> None:
     """Validate a per-request ``webhook_url`` before anything is stored.
 
+    The validators come from the installed apps (``transcription_webhook_url_validators``
+    on their ``AppConfig``: the notifications app declares one).
+
     Raises:
-        ValidationError: the notifications app is not installed, or the URL is refused.
+        ValidationError: no installed app sends webhooks, or the URL is refused.
     """
-    if not apps.is_installed("transcription_platform.notifications"):
+    validators = imported_by_apps("transcription_webhook_url_validators")
+    if not validators:
         raise ValidationError(
             "webhook_url needs the notifications app.",
             code=TranscriptionErrorCode.WEBHOOKS_UNAVAILABLE,
         )
-    from transcription_platform.notifications.services import validate_url
-
-    validate_url(url)
+    for validate in validators:
+        validate(url)
 
 
 def register_webhook_url(transcription: Transcription, url: str) -> None:
     """Send ``transcription``'s events to ``url`` (call inside the creating transaction)."""
-    from transcription_platform.notifications.services import register_request_webhook
-
-    register_request_webhook(transcription.owner, transcription.pk, url)
+    for register in imported_by_apps("transcription_webhook_url_registrars"):
+        register(transcription.owner, transcription.pk, url)
