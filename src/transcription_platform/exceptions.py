@@ -97,12 +97,6 @@ class PayloadTooLarge(ValidationError):
     default_message = "The uploaded file is too large."
 
 
-class UnsupportedMediaType(ValidationError):
-    status_code = 415
-    code = PlatformErrorCode.UNSUPPORTED_MEDIA_TYPE
-    default_message = "The uploaded file is not a supported audio format."
-
-
 class RateLimited(TranscriptionPlatformError):
     status_code = 429
     code = PlatformErrorCode.RATE_LIMITED

@@ -142,10 +142,6 @@ class Transcription(models.Model):
         return self.title or self.original_filename
 
     @property
-    def is_finished(self) -> bool:
-        return self.status in {Status.COMPLETED, Status.FAILED, Status.CANCELLED}
-
-    @property
     def error(self) -> dict[str, Any] | None:
         if not self.error_code:
             return None

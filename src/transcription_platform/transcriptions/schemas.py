@@ -10,7 +10,6 @@ from transcription_platform.schemas import IsoDatetime
 
 StatusName = Literal["pending", "processing", "completed", "failed", "cancelled"]
 
-ORDERING_FIELDS = ("created_at", "updated_at", "completed_at", "duration", "title", "status")
 Ordering = Literal[
     "created_at", "-created_at", "updated_at", "-updated_at", "completed_at", "-completed_at",
     "duration", "-duration", "title", "-title", "status", "-status",

@@ -26,7 +26,7 @@ from transcription_platform.conf import settings
 from transcription_platform.engines import AudioInfo, TranscriptResult
 from transcription_platform.exceptions import Conflict, NotFound, ValidationError
 from transcription_platform.hooks import imported_by_apps
-from transcription_platform.roles import is_support_admin
+from transcription_platform.roles import is_support_admin, visible_to
 from transcription_platform.transcriptions import validation
 from transcription_platform.transcriptions.error_codes import TranscriptionErrorCode
 from transcription_platform.transcriptions.models import (
@@ -86,15 +86,15 @@ def _transition(pk: Any, to: str, **fields: Any) -> Transcription:
 
 
 def transcriptions_for(user: Any) -> QuerySet[Transcription]:
-    """What ``user`` may see: their own transcriptions (support admins: everyone's)."""
-    queryset = Transcription.objects.all()
-    if _is_support_admin(user):
-        return queryset
-    return queryset.filter(owner=user)
+    """What ``user`` may see: their own transcriptions (support admins: everyone's).
 
+    Args:
+        user: The user asking.
 
-def _is_support_admin(user: Any) -> bool:
-    return is_support_admin(user)
+    Returns:
+        The visible transcriptions (the one rule of ``roles.visible_to``).
+    """
+    return visible_to(Transcription.objects.all(), user, owner_field="owner")
 
 
 def get_transcription_for(user: Any, pk: Any) -> Transcription:
@@ -107,7 +107,7 @@ def get_transcription_for(user: Any, pk: Any) -> Transcription:
         transcription = Transcription.objects.get(pk=pk)
     except (Transcription.DoesNotExist, ValueError):
         raise NotFound("Transcription not found.") from None
-    if transcription.owner_id != getattr(user, "pk", None) and not _is_support_admin(user):
+    if transcription.owner_id != getattr(user, "pk", None) and not is_support_admin(user):
         raise NotFound("Transcription not found.")
     return transcription
 
