@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "transcription_platform.analysis",
     "transcription_platform.audit",
     "transcription_platform.health",
+    "transcription_platform.oidc",
 ]
 
 MIDDLEWARE = [

@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "transcription_platform.analysis",
     "transcription_platform.audit",
     "transcription_platform.health",
+    "transcription_platform.oidc",  # optional: OpenID Connect sign-in, docs/sso.md
 ]
 
 MIDDLEWARE = [
