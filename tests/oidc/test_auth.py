@@ -227,3 +227,38 @@ def test_issuer_must_match_discovery(client, issuer) -> None:
     with platform_settings(OIDC_ISSUERS=[config]):
         token = issuer.token(iss=issuer.issuer + "/")
         assert_error(get(client, ME, token), 503, "oidc_provider_unavailable")
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        "https://sso.test",
+        {"issuer": "https://sso.test"},
+        {"issuer": "http://sso.test/realms/x", "audience": "a"},
+        {"issuer": "https://sso.test", "audience": "a", "algorithms": ["HS256"]},
+        {"issuer": "https://sso.test", "audience": "a", "algorithms": ["none"]},
+        {"issuer": "https://sso.test", "audience": "a", "algorithms": []},
+        {"issuer": "https://sso.test", "audience": "a", "role_map": {"x": "superuser"}},
+        {"issuer": "https://sso.test", "audience": "a", "leeway": "30"},
+        {"issuer": "https://sso.test", "audience": "a", "timeout": 0},
+        {"issuer": "https://sso.test", "audience": "a", "colour": "blue"},
+    ],
+)
+def test_bad_issuer_config_is_a_system_check_error(entry) -> None:
+    from transcription_platform.oidc.checks import check_oidc_issuers
+
+    with platform_settings(OIDC_ISSUERS=[entry]):
+        assert [m.id for m in check_oidc_issuers()] == ["transcription_platform_oidc.E001"]
+
+
+def test_issuers_without_the_auth_class_warn(issuer) -> None:
+    from django.conf import settings as django_settings
+    from django.test import override_settings
+
+    from transcription_platform.oidc.checks import check_oidc_issuers
+
+    tp = {**django_settings.TRANSCRIPTION_PLATFORM, "OIDC_ISSUERS": [issuer.config()]}
+    with override_settings(TRANSCRIPTION_PLATFORM=tp):
+        assert [m.id for m in check_oidc_issuers()] == ["transcription_platform_oidc.W001"]
+    with platform_settings(OIDC_ISSUERS=[issuer.config()]):
+        assert check_oidc_issuers() == []

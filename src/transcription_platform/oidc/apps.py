@@ -8,3 +8,6 @@ class OidcConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     # No API of its own: the auth class plugs into every router through AUTHENTICATION.
     api_routers: list[tuple[str, str]] = []
+
+    def ready(self) -> None:
+        from transcription_platform.oidc import checks  # noqa: F401  (registers system checks)

@@ -13,17 +13,26 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.apps import apps
+from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest
 from ninja.security import HttpBearer
 
 from transcription_platform.conf import settings
-from transcription_platform.oidc.services import authenticate_token
 
 
 class OidcAuth(HttpBearer):
     """``Authorization: Bearer <access token>`` from a configured OpenID Connect issuer."""
 
     openapi_description = "Access token from one of the site's OpenID Connect issuers."
+
+    def __init__(self) -> None:
+        # Fail when AUTHENTICATION is loaded, not with a 500 on the first request.
+        if not apps.is_installed("transcription_platform.oidc"):
+            raise ImproperlyConfigured(
+                "OidcAuth needs 'transcription_platform.oidc' in INSTALLED_APPS."
+            )
+        super().__init__()
 
     def authenticate(self, request: HttpRequest, token: str) -> Any:
         """The user of an OIDC token, or ``None`` for any other token.
@@ -41,6 +50,9 @@ class OidcAuth(HttpBearer):
         """
         if not settings.OIDC_ISSUERS or token.startswith(settings.API_KEY_PREFIX):
             return None
+        # Imported here: the models load only once the app is known to be installed.
+        from transcription_platform.oidc.services import authenticate_token
+
         user = authenticate_token(token, request=request)
         if user is not None:
             # As PlatformAuth does: code reading request.user sees the caller.
