@@ -262,3 +262,26 @@ def test_issuers_without_the_auth_class_warn(issuer) -> None:
         assert [m.id for m in check_oidc_issuers()] == ["transcription_platform_oidc.W001"]
     with platform_settings(OIDC_ISSUERS=[issuer.config()]):
         assert check_oidc_issuers() == []
+
+
+def test_cache_outage_does_not_stop_sign_in(client, configured) -> None:
+    import socket
+
+    from django.test import override_settings
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    dead_redis = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{port}/9",
+            "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2},
+        }
+    }
+    with override_settings(CACHES=dead_redis):
+        for _ in range(2):
+            response = get(client, ME, configured.token())
+            assert response.status_code == 200, response.content
+    # Nothing could be cached: every request fetched the keys itself.
+    assert configured.hits["jwks"] == 2

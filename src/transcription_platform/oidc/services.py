@@ -27,6 +27,7 @@ import logging
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -53,6 +54,7 @@ logger = logging.getLogger("transcription_platform.oidc")
 ALLOWED_ALGORITHMS = ("RS256", "ES256")
 MAX_TOKEN_CHARS = 16_384
 MAX_DOCUMENT_BYTES = 1024 * 1024
+LAST_LOGIN_PRECISION = timedelta(minutes=1)
 _CACHE_PREFIX = "transcription_platform:oidc"
 
 _ISSUER_KEYS = {
@@ -470,6 +472,33 @@ def _create_identity(config: IssuerConfig, subject: str, email: str, claims: dic
         )
 
 
+def _first_sign_in(
+    config: IssuerConfig, subject: str, email: str, claims: dict, request: HttpRequest | None
+) -> OidcIdentity:
+    for _attempt in range(3):
+        try:
+            identity = _create_identity(config, subject, email, claims)
+        except IntegrityError:
+            # A concurrent first request created this identity, or took the username.
+            existing = (
+                OidcIdentity.objects.select_related("user")
+                .filter(issuer=config.issuer, subject=subject)
+                .first()
+            )
+            if existing is not None:
+                return existing
+            continue
+        log_action(
+            "user_provisioned",
+            actor=identity.user,
+            request=request,
+            obj=identity.user,
+            meta={"method": "oidc", "issuer": config.issuer, "subject": subject},
+        )
+        return identity
+    raise ServiceUnavailable("Could not create the account; try again.")
+
+
 def provision_user(
     claims: dict[str, Any], config: IssuerConfig, *, request: HttpRequest | None = None
 ) -> Any:
@@ -497,34 +526,25 @@ def provision_user(
         .first()
     )
     if identity is None:
-        try:
-            identity = _create_identity(config, subject, email, claims)
-        except IntegrityError:
-            # Two first requests raced; the other one created it.
-            identity = OidcIdentity.objects.select_related("user").get(
-                issuer=config.issuer, subject=subject
-            )
-        else:
-            log_action(
-                "user_provisioned",
-                actor=identity.user,
-                request=request,
-                obj=identity.user,
-                meta={"method": "oidc", "issuer": config.issuer, "subject": subject},
-            )
+        identity = _first_sign_in(config, subject, email, claims, request)
     user = identity.user
     if not user.is_active:
         audit_refusal(request, config.issuer, "account deactivated")
         raise AuthenticationFailed("This account is deactivated.")
-    changed = ["last_login_at"]
-    identity.last_login_at = timezone.now()
+    changed = []
+    now = timezone.now()
+    # Every API call is a sign-in with bearer tokens: record it at most once a minute.
+    if identity.last_login_at is None or now - identity.last_login_at > LAST_LOGIN_PRECISION:
+        identity.last_login_at = now
+        changed.append("last_login_at")
     if email and email != identity.email:
         identity.email = email
         changed.append("email")
         if user.email != email:
             user.email = email
             user.save(update_fields=["email"])
-    identity.save(update_fields=changed)
+    if changed:
+        identity.save(update_fields=changed)
     if config.role_map:
         # Only issuers with a role_map manage roles; otherwise our admin assigns them.
         before, after = set_managed_roles(user, mapped_roles(claims, config))
