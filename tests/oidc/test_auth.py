@@ -257,7 +257,11 @@ def test_issuers_without_the_auth_class_warn(issuer) -> None:
 
     from transcription_platform.oidc.checks import check_oidc_issuers
 
-    tp = {**django_settings.TRANSCRIPTION_PLATFORM, "OIDC_ISSUERS": [issuer.config()]}
+    tp = {
+        **django_settings.TRANSCRIPTION_PLATFORM,
+        "AUTHENTICATION": ["transcription_platform.auth.PlatformAuth"],
+        "OIDC_ISSUERS": [issuer.config()],
+    }
     with override_settings(TRANSCRIPTION_PLATFORM=tp):
         assert [m.id for m in check_oidc_issuers()] == ["transcription_platform_oidc.W001"]
     with platform_settings(OIDC_ISSUERS=[issuer.config()]):
