@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "transcription_platform.health",
     "transcription_platform.openai_compat",
     "transcription_platform.notifications",
+    "transcription_platform.oidc",
 ]
 
 MIDDLEWARE = [
@@ -99,6 +100,12 @@ Q_CLUSTER = {"name": "tests", "orm": "default", "sync": True, "timeout": 300, "r
 TRANSCRIPTION_PLATFORM = {
     # The library's default is closed; most tests sign up through the API.
     "REGISTRATION_OPEN": True,
+    # ninja copies auth callbacks when the API is built: list OidcAuth from the start
+    # (it ignores every token while OIDC_ISSUERS is empty).
+    "AUTHENTICATION": [
+        "transcription_platform.oidc.auth.OidcAuth",
+        "transcription_platform.auth.PlatformAuth",
+    ],
     "ENGINES": {
         "default": {
             "BACKEND": "transcription_platform.engines.fake.FakeEngine",

@@ -151,6 +151,13 @@ SETTINGS: dict[str, Setting] = {
         "Dotted paths of the API's auth classes, tried in order (default: JWT + API keys; "
         "add transcription_platform.auth.SessionAuth for the host site's session).",
     ),
+    "OIDC_ISSUERS": Setting(
+        [],
+        list,
+        "OpenID Connect issuers whose bearer access tokens are accepted (needs the oidc app "
+        "and its auth class in AUTHENTICATION): dicts with issuer, audience, role_claims, "
+        "role_map and optional tuning keys; see docs/sso.md.",
+    ),
     "API_KEY_PREFIX": Setting("tp_", str, "Prefix that marks a platform API key."),
     "AUDIT_RETENTION_DAYS": Setting(
         365, int, "Audit entries older than this are removed by purge_audit_log.", nullable=True

@@ -169,6 +169,34 @@ def require_role(*roles: str) -> Callable[[Callable], Callable]:
     return decorator
 
 
+def set_managed_roles(user: Any, roles: set[str]) -> tuple[set[str], set[str]]:
+    """Make ``user``'s role-group memberships exactly ``roles`` (an identity provider
+    manages them); groups outside :data:`ROLE_GROUPS` are left alone.
+
+    Args:
+        user: The user.
+        roles: Role names among :data:`ROLE_GROUPS` (``member`` needs no group).
+
+    Returns:
+        The managed roles before and after, to audit a change.
+
+    Raises:
+        ValueError: A role has no group.
+    """
+    unknown = set(roles) - set(ROLE_GROUPS)
+    if unknown:
+        raise ValueError(f"Roles without a group: {', '.join(sorted(unknown))}.")
+    held = set(user.groups.filter(name__in=ROLE_GROUPS.values()).values_list("name", flat=True))
+    before = {role for role, name in ROLE_GROUPS.items() if name in held}
+    # Only touch what differs: every change invalidates everyone's cached roles.
+    for role in before - roles:
+        user.groups.remove(Group.objects.get(name=ROLE_GROUPS[role]))
+    for role in roles - before:
+        group, _ = Group.objects.get_or_create(name=ROLE_GROUPS[role])
+        user.groups.add(group)
+    return before, set(roles)
+
+
 def create_role_groups(apps: Any = None, using: str = "default", **kwargs: Any) -> None:
     """post_migrate: make sure the default role groups exist with their permissions.
 

@@ -18,7 +18,9 @@ ROOT = Path(__file__).resolve().parents[2]
 PROBE = ROOT / "tests" / "optional_apps" / "probe.py"
 
 
-@pytest.mark.parametrize("left_out", ["analysis", "audit", "health", "analysis,audit,health"])
+@pytest.mark.parametrize(
+    "left_out", ["analysis", "audit", "health", "oidc", "analysis,audit,health,oidc"]
+)
 def test_api_answers_with_optional_apps_left_out(left_out: str) -> None:
     env = {
         **os.environ,

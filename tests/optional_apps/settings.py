@@ -7,7 +7,7 @@ subprocess per configuration (Django cannot drop an installed app mid-process).
 import os
 
 from tests.settings import *  # noqa: F403
-from tests.settings import DATABASES, INSTALLED_APPS
+from tests.settings import DATABASES, INSTALLED_APPS, TRANSCRIPTION_PLATFORM
 
 LEFT_OUT = [name for name in os.environ.get("TP_LEAVE_OUT", "").split(",") if name]
 
@@ -15,6 +15,11 @@ INSTALLED_APPS = [
     app for app in INSTALLED_APPS if app not in {f"transcription_platform.{n}" for n in LEFT_OUT}
 ]
 ROOT_URLCONF = "tests.optional_apps.urls"
+if "oidc" in LEFT_OUT:
+    TRANSCRIPTION_PLATFORM = {
+        **TRANSCRIPTION_PLATFORM,
+        "AUTHENTICATION": ["transcription_platform.auth.PlatformAuth"],
+    }
 
 if DATABASES["default"]["ENGINE"].endswith("postgresql"):
     # Never the parent run's test database, which is in use while this one runs.

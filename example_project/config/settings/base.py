@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "transcription_platform.health",
     "transcription_platform.openai_compat",  # optional: /v1/ for the OpenAI SDKs
     "transcription_platform.notifications",  # optional: signed webhooks
+    "transcription_platform.oidc",  # optional: OpenID Connect sign-in, docs/sso.md
 ]
 
 MIDDLEWARE = [

@@ -24,6 +24,8 @@ class AuditAction(models.TextChoices):
     API_KEY_CREATED = "api_key_created", "API key created"
     API_KEY_REVOKED = "api_key_revoked", "API key revoked"
     LOGIN_FAILED = "login_failed", "Login failed"
+    USER_PROVISIONED = "user_provisioned", "User provisioned (single sign-on)"
+    ROLES_CHANGED = "roles_changed", "Roles changed (single sign-on)"
 
 
 class AppendOnlyError(Conflict):
