@@ -127,3 +127,17 @@ def test_without_limits_nothing_is_locked_or_refused(auth_client, wav):
         assert post_audio(auth_client, wav).status_code == 201
     assert not Budget.objects.exists()
     assert Reservation.objects.filter(status=ReservationStatus.RESERVED).count() == 3
+
+
+@pytest.mark.django_db
+def test_migrate_keeps_one_reconcile_schedule() -> None:
+    from django.core.management import call_command
+    from django_q.models import Schedule
+
+    from transcription_platform.billing.tasks import RECONCILE_SCHEDULE_NAME
+
+    call_command("migrate", verbosity=0)
+    call_command("migrate", verbosity=0)
+    [schedule] = Schedule.objects.filter(name=RECONCILE_SCHEDULE_NAME)
+    assert schedule.func == "transcription_platform.billing.tasks.reconcile_reservations"
+    assert schedule.minutes == 5

@@ -13,9 +13,10 @@ class BillingConfig(AppConfig):
     transcription_detail_hooks = ["transcription_platform.billing.services.add_usage_to"]
 
     def ready(self) -> None:
-        from django.db.models.signals import post_delete
+        from django.db.models.signals import post_delete, post_migrate
 
         from transcription_platform.billing import services
+        from transcription_platform.billing.tasks import ensure_reconcile_schedule
         from transcription_platform.signals import (
             analysis_completed,
             analysis_failed,
@@ -25,6 +26,7 @@ class BillingConfig(AppConfig):
         )
 
         uid = "transcription_platform.billing"
+        post_migrate.connect(ensure_reconcile_schedule, sender=self, dispatch_uid=uid)
         transcription_completed.connect(services.on_transcription_completed, dispatch_uid=uid)
         transcription_failed.connect(services.on_transcription_ended, dispatch_uid=uid)
         transcription_cancelled.connect(services.on_transcription_ended, dispatch_uid=uid)
