@@ -137,3 +137,10 @@ def stack(session: nox.Session) -> None:
     session.install("pyyaml>=6")
     workdir = session.create_tmp()
     session.run("python", "example_project/stack.py", "--workdir", workdir, *session.posargs)
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """``mypy --strict`` with the Django plugin on ``src/`` (configured in pyproject.toml)."""
+    install_with_groups(session, "-e.", "test", "typecheck")
+    session.run("mypy", "src")
