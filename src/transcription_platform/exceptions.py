@@ -58,48 +58,48 @@ class TranscriptionPlatformError(Exception):
 
 class ValidationError(TranscriptionPlatformError, ValueError):
     status_code = 400
-    code = PlatformErrorCode.VALIDATION_ERROR
+    code: str = PlatformErrorCode.VALIDATION_ERROR
     default_message = "The request is invalid."
 
 
 class AuthenticationFailed(TranscriptionPlatformError):
     status_code = 401
-    code = PlatformErrorCode.NOT_AUTHENTICATED
+    code: str = PlatformErrorCode.NOT_AUTHENTICATED
     default_message = "Authentication credentials were not provided or are invalid."
 
 
 class PermissionDenied(TranscriptionPlatformError):
     status_code = 403
-    code = PlatformErrorCode.PERMISSION_DENIED
+    code: str = PlatformErrorCode.PERMISSION_DENIED
     default_message = "You do not have permission to perform this action."
 
 
 class RegistrationClosed(PermissionDenied):
-    code = PlatformErrorCode.REGISTRATION_CLOSED
+    code: str = PlatformErrorCode.REGISTRATION_CLOSED
     default_message = "Registration is closed on this site; ask an administrator for an account."
 
 
 class NotFound(TranscriptionPlatformError, LookupError):
     status_code = 404
-    code = PlatformErrorCode.NOT_FOUND
+    code: str = PlatformErrorCode.NOT_FOUND
     default_message = "Not found."
 
 
 class Conflict(TranscriptionPlatformError):
     status_code = 409
-    code = PlatformErrorCode.CONFLICT
+    code: str = PlatformErrorCode.CONFLICT
     default_message = "The resource is not in a state that allows this action."
 
 
 class PayloadTooLarge(ValidationError):
     status_code = 413
-    code = PlatformErrorCode.PAYLOAD_TOO_LARGE
+    code: str = PlatformErrorCode.PAYLOAD_TOO_LARGE
     default_message = "The uploaded file is too large."
 
 
 class RateLimited(TranscriptionPlatformError):
     status_code = 429
-    code = PlatformErrorCode.RATE_LIMITED
+    code: str = PlatformErrorCode.RATE_LIMITED
     default_message = "Too many requests."
 
     def __init__(self, message: str | None = None, *, retry_after: float = 60, **kw: Any) -> None:
@@ -109,7 +109,7 @@ class RateLimited(TranscriptionPlatformError):
 
 class ServiceUnavailable(TranscriptionPlatformError):
     status_code = 503
-    code = PlatformErrorCode.SERVICE_UNAVAILABLE
+    code: str = PlatformErrorCode.SERVICE_UNAVAILABLE
     default_message = "The service is temporarily unavailable."
 
 
@@ -167,7 +167,7 @@ class ConfigurationError(TranscriptionPlatformError, ImproperlyConfigured):
     """A setting is wrong; subclassing ImproperlyConfigured so nothing swallows it."""
 
     status_code = 500
-    code = PlatformErrorCode.CONFIGURATION_ERROR
+    code: str = PlatformErrorCode.CONFIGURATION_ERROR
 
 
 class MissingExtra(ImportError):

@@ -17,7 +17,7 @@ from transcription_platform.accounts.schemas import (
     UserOut,
 )
 from transcription_platform.accounts.tokens import refresh_tokens
-from transcription_platform.auth import platform_auth
+from transcription_platform.auth import auth_principal, platform_auth
 from transcription_platform.conf import settings
 from transcription_platform.exceptions import (
     RegistrationClosed,
@@ -86,7 +86,7 @@ def logout(request: HttpRequest, payload: RefreshIn):
         raise ValidationError(
             "Token is invalid, expired or already revoked.", code=AccountErrorCode.TOKEN_NOT_VALID
         ) from None
-    if str(token.get(jwt_settings.USER_ID_CLAIM)) != str(request.auth.pk):
+    if str(token.get(jwt_settings.USER_ID_CLAIM)) != str(auth_principal(request).pk):
         raise ValidationError(
             "This refresh token belongs to another user.", code=AccountErrorCode.TOKEN_NOT_VALID
         )
@@ -102,4 +102,4 @@ def logout(request: HttpRequest, payload: RefreshIn):
     summary="The authenticated user",
 )
 def me(request: HttpRequest):
-    return request.auth
+    return auth_principal(request)

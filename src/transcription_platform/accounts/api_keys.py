@@ -12,7 +12,7 @@ from ninja.pagination import paginate
 
 from transcription_platform.accounts import services
 from transcription_platform.accounts.models import ApiKey
-from transcription_platform.auth import platform_auth
+from transcription_platform.auth import auth_principal, platform_auth
 from transcription_platform.pagination import PageNumberPagination
 from transcription_platform.schemas import error_responses
 
@@ -43,7 +43,7 @@ class ApiKeyCreatedOut(ApiKeyOut):
     summary="Create an API key (the secret is shown once)",
 )
 def create_api_key(request: HttpRequest, payload: ApiKeyIn):
-    key, secret = services.create_api_key(request.auth, payload.name, request=request)
+    key, secret = services.create_api_key(auth_principal(request), payload.name, request=request)
     return Status(201, ApiKeyCreatedOut(**ApiKeyOut.from_orm(key).model_dump(), key=secret))
 
 
@@ -55,7 +55,7 @@ def create_api_key(request: HttpRequest, payload: ApiKeyIn):
 )
 @paginate(PageNumberPagination)
 def list_api_keys(request: HttpRequest):
-    return ApiKey.objects.filter(user=request.auth)
+    return ApiKey.objects.filter(user=auth_principal(request))
 
 
 @router.delete(
@@ -65,5 +65,5 @@ def list_api_keys(request: HttpRequest):
     summary="Revoke an API key",
 )
 def revoke_api_key(request: HttpRequest, key_id: int):
-    services.revoke_api_key(request.auth, key_id, request=request)
+    services.revoke_api_key(auth_principal(request), key_id, request=request)
     return Status(204, None)

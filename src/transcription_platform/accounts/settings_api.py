@@ -13,7 +13,7 @@ from pydantic import SecretStr, StrictBool
 
 from transcription_platform.accounts import services
 from transcription_platform.accounts.models import TranscriptionSettings
-from transcription_platform.auth import platform_auth
+from transcription_platform.auth import auth_principal, platform_auth
 from transcription_platform.crypto import RevealedSecret
 from transcription_platform.schemas import error_responses
 from transcription_platform.validators import MAX_PROMPT_LENGTH
@@ -82,7 +82,7 @@ def _changes(payload: Schema, *, replace: bool) -> dict[str, Any]:
     "/", operation_id="settings_get", response=SettingsOut, summary="Your transcription settings"
 )
 def get_settings(request: HttpRequest) -> TranscriptionSettings:
-    return services.get_transcription_settings(request.auth)
+    return services.get_transcription_settings(auth_principal(request))
 
 
 @router.put(
@@ -93,7 +93,7 @@ def get_settings(request: HttpRequest) -> TranscriptionSettings:
 )
 def put_settings(request: HttpRequest, payload: SettingsPut) -> TranscriptionSettings:
     return services.update_transcription_settings(
-        request.auth, _changes(payload, replace=True), request=request
+        auth_principal(request), _changes(payload, replace=True), request=request
     )
 
 
@@ -105,5 +105,5 @@ def put_settings(request: HttpRequest, payload: SettingsPut) -> TranscriptionSet
 )
 def patch_settings(request: HttpRequest, payload: SettingsPatch) -> TranscriptionSettings:
     return services.update_transcription_settings(
-        request.auth, _changes(payload, replace=False), request=request
+        auth_principal(request), _changes(payload, replace=False), request=request
     )

@@ -10,7 +10,7 @@ from ninja import Body, Field, Router, Schema, Status
 from transcription_platform.analysis import services
 from transcription_platform.analysis.error_codes import AnalysisErrorCode
 from transcription_platform.analysis.models import Analysis
-from transcription_platform.auth import platform_auth
+from transcription_platform.auth import auth_principal, platform_auth
 from transcription_platform.exceptions import NotFound
 from transcription_platform.schemas import error_responses
 from transcription_platform.transcriptions.services import get_transcription_for
@@ -80,7 +80,7 @@ class AnalysisRequest(Schema):
     ),
 )
 def get_analysis(request: HttpRequest, transcription_id: UUID) -> Analysis:
-    transcription = get_transcription_for(request.auth, transcription_id)
+    transcription = get_transcription_for(auth_principal(request), transcription_id)
     analysis = services.analysis_for(transcription)
     if analysis is None:
         raise NotFound(
@@ -107,6 +107,6 @@ def request_analysis(
     transcription_id: UUID,
     payload: Body[AnalysisRequest | None] = None,
 ):
-    transcription = get_transcription_for(request.auth, transcription_id)
+    transcription = get_transcription_for(auth_principal(request), transcription_id)
     analyzer = payload.analyzer if payload is not None else None
     return Status(202, services.request_analysis(transcription, analyzer))

@@ -10,7 +10,7 @@ from django.http import HttpRequest, StreamingHttpResponse
 from ninja import Field, Query, Router, Schema
 from ninja.pagination import paginate
 
-from transcription_platform.auth import platform_auth
+from transcription_platform.auth import auth_principal, platform_auth
 from transcription_platform.billing import services
 from transcription_platform.billing.models import Budget, Step, UsageRecord
 from transcription_platform.pagination import PageNumberPagination
@@ -88,13 +88,13 @@ class BudgetOut(Limits):
 
 
 def _records(request: HttpRequest, filters: RecordFilters) -> Any:
-    if filters.user is not None and filters.user != request.auth.pk:
+    if filters.user is not None and filters.user != auth_principal(request).pk:
         # Someone else's ledger: only for the reading roles (a 404 for everyone else).
-        if not any(has_role(request.auth, role) for role in READERS):
+        if not any(has_role(auth_principal(request), role) for role in READERS):
             return UsageRecord.objects.none()
         queryset = services.all_records().filter(owner_id=filters.user)
     else:
-        queryset = services.records_for(request.auth)
+        queryset = services.records_for(auth_principal(request))
     if filters.since:
         queryset = queryset.filter(created_at__gte=filters.since)
     if filters.until:
@@ -106,7 +106,7 @@ def _records(request: HttpRequest, filters: RecordFilters) -> Any:
 
 @router.get("/", operation_id="usage_summary", summary="Own usage this month, limits and remaining")
 def usage_summary(request: HttpRequest) -> dict[str, Any]:
-    return services.usage_summary(request.auth)
+    return services.usage_summary(auth_principal(request))
 
 
 @router.get(

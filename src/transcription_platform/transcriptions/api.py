@@ -14,7 +14,7 @@ from ninja.decorators import decorate_view
 from ninja.pagination import paginate
 
 from transcription_platform.audit.services import log_action
-from transcription_platform.auth import platform_auth
+from transcription_platform.auth import auth_principal, platform_auth
 from transcription_platform.conf import settings
 from transcription_platform.exceptions import (
     NotFound,
@@ -162,7 +162,7 @@ def create_transcription(
     analyze: Annotated[FormBool, Form(default=None)] = None,
     webhook_url: Form[str] = "",
 ):
-    user = request.auth
+    user = auth_principal(request)
     idempotency_key = (request.headers.get("Idempotency-Key") or "").strip()
     if len(idempotency_key) > 255:
         raise ValidationError(
@@ -273,7 +273,7 @@ def _is_postgres(queryset: QuerySet) -> bool:
 )
 @paginate(PageNumberPagination)
 def list_transcriptions(request: HttpRequest, filters: Query[TranscriptionFilters]):
-    queryset = services.transcriptions_for(request.auth).only(*LIST_FIELDS)
+    queryset = services.transcriptions_for(auth_principal(request)).only(*LIST_FIELDS)
     return _filtered(queryset, filters)
 
 
@@ -284,7 +284,7 @@ def list_transcriptions(request: HttpRequest, filters: Query[TranscriptionFilter
     summary="A transcription with its transcript and segments",
 )
 def get_transcription(request: HttpRequest, transcription_id: UUID):
-    transcription = services.get_transcription_for(request.auth, transcription_id)
+    transcription = services.get_transcription_for(auth_principal(request), transcription_id)
     if transcription.status == JobStatus.COMPLETED:
         # Audit reads of the transcript, not the status polls before it exists.
         log_action("viewed", request=request, obj=transcription)
@@ -300,7 +300,7 @@ def get_transcription(request: HttpRequest, transcription_id: UUID):
     summary="Delete a transcription and its audio",
 )
 def delete_transcription(request: HttpRequest, transcription_id: UUID):
-    transcription = services.get_transcription_for(request.auth, transcription_id)
+    transcription = services.get_transcription_for(auth_principal(request), transcription_id)
     services.delete_transcription(transcription)
     log_action(
         "deleted",
@@ -318,7 +318,7 @@ def delete_transcription(request: HttpRequest, transcription_id: UUID):
     summary="Retry a failed transcription (409 unless failed)",
 )
 def retry_transcription(request: HttpRequest, transcription_id: UUID):
-    transcription = services.get_transcription_for(request.auth, transcription_id)
+    transcription = services.get_transcription_for(auth_principal(request), transcription_id)
     if transcription.status != JobStatus.FAILED:
         raise services.IllegalTransition(
             "Only a failed transcription can be retried.", details={"status": transcription.status}
@@ -335,7 +335,7 @@ def retry_transcription(request: HttpRequest, transcription_id: UUID):
     summary="Cancel a pending or processing transcription (409 otherwise)",
 )
 def cancel_transcription(request: HttpRequest, transcription_id: UUID):
-    transcription = services.get_transcription_for(request.auth, transcription_id)
+    transcription = services.get_transcription_for(auth_principal(request), transcription_id)
     transcription = services.cancel(transcription)
     log_action("cancelled", request=request, obj=transcription)
     return transcription
@@ -364,7 +364,7 @@ def cancel_transcription(request: HttpRequest, transcription_id: UUID):
     },
 )
 def download_audio(request: HttpRequest, transcription_id: UUID):
-    transcription = services.get_transcription_for(request.auth, transcription_id)
+    transcription = services.get_transcription_for(auth_principal(request), transcription_id)
     try:
         handle = transcription.audio.open("rb")
     except FileNotFoundError:
@@ -401,7 +401,7 @@ def download_audio(request: HttpRequest, transcription_id: UUID):
 def export_transcription(
     request: HttpRequest, transcription_id: UUID, format: Query[exports.ExportFormat] = "txt"
 ):
-    transcription = services.get_transcription_for(request.auth, transcription_id)
+    transcription = services.get_transcription_for(auth_principal(request), transcription_id)
     if transcription.status != JobStatus.COMPLETED:
         raise services.NotCompleted(details={"status": transcription.status})
     export = exports.render(transcription, format)
