@@ -78,7 +78,7 @@ class SessionAuth(NinjaSessionAuth):
         return super().__call__(request)
 
 
-class ConfiguredAuth(Sequence):
+class ConfiguredAuth(Sequence[Callable[[HttpRequest], Any]]):
     """The auth callables named by the ``AUTHENTICATION`` setting, in order.
 
     ninja accepts a sequence as ``auth=`` and tries each entry until one returns a user.

@@ -203,7 +203,7 @@ def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
 
 
 def error_response(
-    status: int, code: str, message: str, details: Any = None, headers: dict | None = None
+    status: int, code: str, message: str, details: Any = None, headers: dict[str, str] | None = None
 ) -> JsonResponse:
     response = JsonResponse(error_body(code, message, details), status=status)
     for name, value in (headers or {}).items():

@@ -34,7 +34,7 @@ class PageNumberPagination(PaginationBase):
 
     # Named at module level: the OpenAPI component takes the class name, and ninja's
     # nested ``Input`` would publish a schema called "Input".
-    Input = PageQuery
+    Input = PageQuery  # type: ignore[assignment]  # ninja types Input as its own nested class; any Schema works
 
     class Output(Schema):
         count: int
@@ -45,7 +45,7 @@ class PageNumberPagination(PaginationBase):
     items_attribute = "results"
 
     def paginate_queryset(
-        self, queryset: QuerySet, pagination: PageQuery, request: HttpRequest, **params: Any
+        self, queryset: QuerySet[Any], pagination: PageQuery, request: HttpRequest, **params: Any
     ) -> dict[str, Any]:
         size = min(pagination.page_size or settings.PAGE_SIZE, settings.MAX_PAGE_SIZE)
         page = pagination.page

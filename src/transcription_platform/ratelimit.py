@@ -104,7 +104,9 @@ def check_rate_limit(
         )
 
 
-def rate_limit(scope: str, kind: KeyKind = "user_or_ip") -> Callable:
+def rate_limit(
+    scope: str, kind: KeyKind = "user_or_ip"
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorate a ninja operation with an extra limit (e.g. ``rate_limit("login", "ip")``).
 
     Args:
@@ -116,7 +118,7 @@ def rate_limit(scope: str, kind: KeyKind = "user_or_ip") -> Callable:
         anonymous limit.
     """
 
-    def decorator(view: Callable) -> Callable:
+    def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(view)
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
             check_rate_limit(request, scope, kind)
@@ -130,7 +132,7 @@ def rate_limit(scope: str, kind: KeyKind = "user_or_ip") -> Callable:
     return decorator
 
 
-def rate_limit_exempt(view: Callable) -> Callable:
+def rate_limit_exempt(view: Callable[..., Any]) -> Callable[..., Any]:
     """Mark an operation that no rate limit applies to (health probes).
 
     Args:
@@ -143,7 +145,7 @@ def rate_limit_exempt(view: Callable) -> Callable:
     return view
 
 
-def default_rate_limit(view: Callable) -> Callable:
+def default_rate_limit(view: Callable[..., Any]) -> Callable[..., Any]:
     """The site-wide limit: ``user`` for authenticated callers, ``anon`` per IP otherwise.
 
     Args:

@@ -130,7 +130,7 @@ def is_support_admin(user: Any) -> bool:
     return has_role(user, ADMIN)
 
 
-def visible_to(queryset: QuerySet, user: Any, owner_field: str = "user") -> QuerySet:
+def visible_to(queryset: QuerySet[Any], user: Any, owner_field: str = "user") -> QuerySet[Any]:
     """``queryset`` narrowed to what ``user`` may see: everything for a support admin,
     their own rows otherwise (another user's object then answers 404, not 403)."""
     if is_support_admin(user):
@@ -148,13 +148,13 @@ def request_user(request: HttpRequest | None) -> Any:
     return None
 
 
-def require_role(*roles: str) -> Callable[[Callable], Callable]:
+def require_role(*roles: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorate a ninja operation: the caller needs at least one of ``roles`` (403)."""
     for role in roles:
         if role not in ROLE_PERMISSIONS:
             raise ValueError(f"Unknown role {role!r}; roles are {', '.join(ROLES)}.")
 
-    def decorator(view: Callable) -> Callable:
+    def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(view)
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
             user = request_user(request)

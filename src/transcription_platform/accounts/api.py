@@ -1,5 +1,7 @@
 """``/auth/``: registration, login, token refresh, logout and the current user."""
 
+from typing import Any
+
 from django.http import HttpRequest
 from ninja import Router, Status
 from ninja_jwt.exceptions import TokenError
@@ -36,7 +38,7 @@ router = Router(tags=["auth"])
     summary="Create an account and receive tokens (when REGISTRATION_OPEN)",
 )
 @rate_limit("registration", "ip")
-def register(request: HttpRequest, payload: RegistrationIn):
+def register(request: HttpRequest, payload: RegistrationIn) -> Status[dict[str, Any]]:
     if not settings.REGISTRATION_OPEN:
         raise RegistrationClosed()
     user = services.register_user(
@@ -52,7 +54,7 @@ def register(request: HttpRequest, payload: RegistrationIn):
     summary="Exchange email (or username) and password for tokens",
 )
 @rate_limit("login", "ip")
-def login(request: HttpRequest, payload: LoginIn):
+def login(request: HttpRequest, payload: LoginIn) -> dict[str, Any]:
     # Per account as well as per IP: guessing one account's password from many
     # addresses is throttled, while an office behind one NAT can still sign in.
     check_rate_limit(request, "login_account", key=f"login:{payload.login.strip().lower()}")
@@ -67,7 +69,7 @@ def login(request: HttpRequest, payload: LoginIn):
     summary="Exchange a refresh token for a new access token",
 )
 @rate_limit("refresh", "ip")
-def refresh(request: HttpRequest, payload: RefreshIn):
+def refresh(request: HttpRequest, payload: RefreshIn) -> dict[str, str | None]:
     return refresh_tokens(payload.refresh)
 
 
@@ -79,7 +81,7 @@ def refresh(request: HttpRequest, payload: RefreshIn):
     summary="Revoke a refresh token (blacklist)",
 )
 @rate_limit("logout", "user")
-def logout(request: HttpRequest, payload: RefreshIn):
+def logout(request: HttpRequest, payload: RefreshIn) -> Status[None]:
     try:
         token = RefreshToken(payload.refresh)
     except TokenError:
@@ -101,5 +103,5 @@ def logout(request: HttpRequest, payload: RefreshIn):
     response=UserOut,
     summary="The authenticated user",
 )
-def me(request: HttpRequest):
+def me(request: HttpRequest) -> Any:
     return auth_principal(request)

@@ -6,6 +6,7 @@ and visible ``prefix``.
 
 from datetime import datetime
 
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
 from ninja.pagination import paginate
@@ -42,7 +43,7 @@ class ApiKeyCreatedOut(ApiKeyOut):
     response={201: ApiKeyCreatedOut, **error_responses(400)},
     summary="Create an API key (the secret is shown once)",
 )
-def create_api_key(request: HttpRequest, payload: ApiKeyIn):
+def create_api_key(request: HttpRequest, payload: ApiKeyIn) -> Status[ApiKeyCreatedOut]:
     key, secret = services.create_api_key(auth_principal(request), payload.name, request=request)
     return Status(201, ApiKeyCreatedOut(**ApiKeyOut.from_orm(key).model_dump(), key=secret))
 
@@ -54,7 +55,7 @@ def create_api_key(request: HttpRequest, payload: ApiKeyIn):
     summary="Your API keys (active and revoked)",
 )
 @paginate(PageNumberPagination)
-def list_api_keys(request: HttpRequest):
+def list_api_keys(request: HttpRequest) -> QuerySet[ApiKey]:
     return ApiKey.objects.filter(user=auth_principal(request))
 
 
@@ -64,6 +65,6 @@ def list_api_keys(request: HttpRequest):
     response={204: None, **error_responses(404)},
     summary="Revoke an API key",
 )
-def revoke_api_key(request: HttpRequest, key_id: int):
+def revoke_api_key(request: HttpRequest, key_id: int) -> Status[None]:
     services.revoke_api_key(auth_principal(request), key_id, request=request)
     return Status(204, None)

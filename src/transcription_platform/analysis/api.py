@@ -106,7 +106,7 @@ def request_analysis(
     request: HttpRequest,
     transcription_id: UUID,
     payload: Body[AnalysisRequest | None] = None,
-):
+) -> Status[Analysis]:
     transcription = get_transcription_for(auth_principal(request), transcription_id)
     analyzer = payload.analyzer if payload is not None else None
     return Status(202, services.request_analysis(transcription, analyzer))

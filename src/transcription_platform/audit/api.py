@@ -3,6 +3,7 @@
 from datetime import datetime
 from typing import Annotated
 
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from ninja import Field, FilterLookup, FilterSchema, Query, Router, Schema
 from ninja.pagination import paginate
@@ -52,5 +53,5 @@ class AuditFilter(FilterSchema):
 )
 @require_role(AUDITOR, ADMIN)
 @paginate(PageNumberPagination)
-def list_audit_entries(request: HttpRequest, filters: Query[AuditFilter]):
+def list_audit_entries(request: HttpRequest, filters: Query[AuditFilter]) -> QuerySet[AuditLog]:
     return filters.filter(AuditLog.objects.all())

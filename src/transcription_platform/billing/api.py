@@ -6,6 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
+from django.db.models import QuerySet
 from django.http import HttpRequest, StreamingHttpResponse
 from ninja import Field, Query, Router, Schema
 from ninja.pagination import paginate
@@ -116,7 +117,7 @@ def usage_summary(request: HttpRequest) -> dict[str, Any]:
     summary="Own usage ledger (paginated, filterable)",
 )
 @paginate(PageNumberPagination)
-def list_records(request: HttpRequest, filters: Query[RecordFilters]):
+def list_records(request: HttpRequest, filters: Query[RecordFilters]) -> Any:
     return _records(request, filters)
 
 
@@ -132,7 +133,7 @@ class _Echo:
     summary="Own usage ledger as CSV (same filters)",
     openapi_extra={"responses": {200: {"content": {"text/csv": {}}}}},
 )
-def export_records(request: HttpRequest, filters: Query[RecordFilters]):
+def export_records(request: HttpRequest, filters: Query[RecordFilters]) -> StreamingHttpResponse:
     rows = _records(request, filters).order_by("created_at", "pk")[:CSV_MAX_ROWS]
     columns = [name for name in UsageRecordOut.model_fields if name != "unit_prices"]
     writer = csv.writer(_Echo())
@@ -155,7 +156,7 @@ def export_records(request: HttpRequest, filters: Query[RecordFilters]):
 )
 @require_role(*READERS)
 @paginate(PageNumberPagination)
-def usage_by_user(request: HttpRequest, since: datetime | None = None):
+def usage_by_user(request: HttpRequest, since: datetime | None = None) -> QuerySet[Any]:
     return services.usage_by_user(since)
 
 
@@ -167,7 +168,7 @@ def usage_by_user(request: HttpRequest, since: datetime | None = None):
 )
 @require_role(*READERS)
 @paginate(PageNumberPagination)
-def list_budgets(request: HttpRequest):
+def list_budgets(request: HttpRequest) -> QuerySet[Budget]:
     return services.budgets()
 
 
@@ -178,7 +179,7 @@ def list_budgets(request: HttpRequest):
     summary="One user's or group's budget (billing, auditor or admin role)",
 )
 @require_role(*READERS)
-def get_budget(request: HttpRequest, scope: Scope, scope_id: int):
+def get_budget(request: HttpRequest, scope: Scope, scope_id: int) -> Budget:
     return services.get_budget(scope, _id(scope_id))
 
 
@@ -189,7 +190,7 @@ def get_budget(request: HttpRequest, scope: Scope, scope_id: int):
     summary="Set a user's or group's limits (admin role; audited)",
 )
 @require_role(ADMIN)
-def put_budget(request: HttpRequest, scope: Scope, scope_id: int, payload: Limits):
+def put_budget(request: HttpRequest, scope: Scope, scope_id: int, payload: Limits) -> Budget:
     return services.set_budget(scope, _id(scope_id), payload.model_dump(), request=request)
 
 

@@ -500,7 +500,7 @@ def monthly_totals(records: QuerySet[UsageRecord]) -> list[dict[str, Any]]:
     ]
 
 
-def usage_by_user(since: datetime | None = None) -> QuerySet:
+def usage_by_user(since: datetime | None = None) -> QuerySet[UsageRecord, dict[str, Any]]:
     """Every user's aggregated usage since ``since`` (default: this month) — numbers
     only, never transcript content (billing and auditor roles)."""
     since = since or month_bounds()[0]

@@ -24,7 +24,7 @@ class HealthOut(Schema):
     summary="Readiness: every dependency check (200 healthy, 503 otherwise)",
 )
 @rate_limit_exempt  # probes poll it every few seconds; a 429 would read as "down"
-def health(request: HttpRequest):
+def health(request: HttpRequest) -> Status[HealthOut]:
     checks = run_checks()
     healthy = all(checks.values())
     return Status(

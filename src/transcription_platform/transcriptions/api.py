@@ -161,7 +161,7 @@ def create_transcription(
     title: Form[str] = "",
     analyze: Annotated[FormBool, Form(default=None)] = None,
     webhook_url: Form[str] = "",
-):
+) -> Any:
     user = auth_principal(request)
     idempotency_key = (request.headers.get("Idempotency-Key") or "").strip()
     if len(idempotency_key) > 255:
@@ -222,7 +222,9 @@ def _canonical_or_raw(language: str) -> str:
         return language.strip().lower()  # not a code: matches nothing, as before
 
 
-def _filtered(queryset: QuerySet[Transcription], filters: TranscriptionFilters) -> QuerySet:
+def _filtered(
+    queryset: QuerySet[Transcription], filters: TranscriptionFilters
+) -> QuerySet[Transcription]:
     if filters.status:
         queryset = queryset.filter(status=filters.status)
     if filters.language:
@@ -272,7 +274,9 @@ def _is_postgres(queryset: QuerySet) -> bool:
     summary="List your transcriptions (paginated, filterable, searchable)",
 )
 @paginate(PageNumberPagination)
-def list_transcriptions(request: HttpRequest, filters: Query[TranscriptionFilters]):
+def list_transcriptions(
+    request: HttpRequest, filters: Query[TranscriptionFilters]
+) -> QuerySet[Transcription]:
     queryset = services.transcriptions_for(auth_principal(request)).only(*LIST_FIELDS)
     return _filtered(queryset, filters)
 
@@ -283,7 +287,7 @@ def list_transcriptions(request: HttpRequest, filters: Query[TranscriptionFilter
     response={200: TranscriptionOut, **error_responses(404)},
     summary="A transcription with its transcript and segments",
 )
-def get_transcription(request: HttpRequest, transcription_id: UUID):
+def get_transcription(request: HttpRequest, transcription_id: UUID) -> Transcription:
     transcription = services.get_transcription_for(auth_principal(request), transcription_id)
     if transcription.status == JobStatus.COMPLETED:
         # Audit reads of the transcript, not the status polls before it exists.
@@ -299,7 +303,7 @@ def get_transcription(request: HttpRequest, transcription_id: UUID):
     response={204: None, **error_responses(404)},
     summary="Delete a transcription and its audio",
 )
-def delete_transcription(request: HttpRequest, transcription_id: UUID):
+def delete_transcription(request: HttpRequest, transcription_id: UUID) -> Status[None]:
     transcription = services.get_transcription_for(auth_principal(request), transcription_id)
     services.delete_transcription(transcription)
     log_action(
@@ -317,7 +321,7 @@ def delete_transcription(request: HttpRequest, transcription_id: UUID):
     response={200: TranscriptionOut, **error_responses(404, 409)},
     summary="Retry a failed transcription (409 unless failed)",
 )
-def retry_transcription(request: HttpRequest, transcription_id: UUID):
+def retry_transcription(request: HttpRequest, transcription_id: UUID) -> Transcription:
     transcription = services.get_transcription_for(auth_principal(request), transcription_id)
     if transcription.status != JobStatus.FAILED:
         raise services.IllegalTransition(
@@ -334,7 +338,7 @@ def retry_transcription(request: HttpRequest, transcription_id: UUID):
     response={200: TranscriptionOut, **error_responses(404, 409)},
     summary="Cancel a pending or processing transcription (409 otherwise)",
 )
-def cancel_transcription(request: HttpRequest, transcription_id: UUID):
+def cancel_transcription(request: HttpRequest, transcription_id: UUID) -> Transcription:
     transcription = services.get_transcription_for(auth_principal(request), transcription_id)
     transcription = services.cancel(transcription)
     log_action("cancelled", request=request, obj=transcription)
@@ -363,7 +367,7 @@ def cancel_transcription(request: HttpRequest, transcription_id: UUID):
         }
     },
 )
-def download_audio(request: HttpRequest, transcription_id: UUID):
+def download_audio(request: HttpRequest, transcription_id: UUID) -> FileResponse:
     transcription = services.get_transcription_for(auth_principal(request), transcription_id)
     try:
         handle = transcription.audio.open("rb")
@@ -400,7 +404,7 @@ def download_audio(request: HttpRequest, transcription_id: UUID):
 )
 def export_transcription(
     request: HttpRequest, transcription_id: UUID, format: Query[exports.ExportFormat] = "txt"
-):
+) -> HttpResponse:
     transcription = services.get_transcription_for(auth_principal(request), transcription_id)
     if transcription.status != JobStatus.COMPLETED:
         raise services.NotCompleted(details={"status": transcription.status})

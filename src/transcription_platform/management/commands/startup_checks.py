@@ -47,7 +47,9 @@ class Command(BaseCommand):
             help="Database alias to connect to (repeatable; default: every alias).",
         )
 
-    def handle(self, *args: Any, fail_level: str, databases: list[str] | None, **options: Any):
+    def handle(
+        self, *args: Any, fail_level: str, databases: list[str] | None, **options: Any
+    ) -> None:
         messages = checks.run_checks(
             include_deployment_checks=not settings.DEBUG,
             databases=databases or list(settings.DATABASES),
