@@ -33,7 +33,9 @@ from transcription_platform.analysis.analyzers import (
     RetryableAnalysisError,
     Usage,
     analyzer_names,
-    get_analyzer,
+)
+from transcription_platform.analysis.analyzers import (
+    get_analyzer as get_analyzer,  # re-exported: billing resolves analyzers through here
 )
 from transcription_platform.analysis.error_codes import AnalysisErrorCode
 from transcription_platform.analysis.models import Analysis, AnalysisStatus

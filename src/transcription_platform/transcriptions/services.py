@@ -31,10 +31,12 @@ from transcription_platform.transcriptions import validation
 from transcription_platform.transcriptions.error_codes import TranscriptionErrorCode
 from transcription_platform.transcriptions.models import (
     ChunkStatus,
-    Status,
     Transcription,
     TranscriptionChunk,
     audio_storage,
+)
+from transcription_platform.transcriptions.models import (
+    Status as Status,  # re-exported: other apps read statuses through this facade
 )
 from transcription_platform.transcriptions.validation import JobOptions
 
