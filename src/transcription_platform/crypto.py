@@ -137,7 +137,7 @@ class EncryptedTextField(models.TextField):
         # Named ``secret`` so error reporters' scrubbers mask this frame's local.
         secret = super().get_prep_value(secret)
         if not secret:
-            return secret
+            return None if secret is None else str(secret)
         return encrypt(secret)
 
 

@@ -224,7 +224,8 @@ def provider_api_key_for(user: Any, engine: str | None = None) -> str | None:
         return None
     if engine is not None and engine != (current.engine or platform_settings.DEFAULT_ENGINE):
         return None
-    return current.api_key
+    api_key: str = current.api_key  # the field decrypts to str
+    return api_key
 
 
 # --------------------------------------------------------------------- platform API keys

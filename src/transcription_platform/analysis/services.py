@@ -12,7 +12,7 @@ an analysis again (another analyzer, or after a failure) resets the row to pendi
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
@@ -68,7 +68,7 @@ def should_analyze(transcription: Transcription) -> bool:
     owner_choice = _owner_defaults(transcription.owner).get("analysis_enabled")
     if owner_choice is not None:
         return bool(owner_choice)
-    return settings.ANALYSIS_ENABLED
+    return bool(settings.ANALYSIS_ENABLED)
 
 
 def validated_analyzer(name: str | None) -> str:
@@ -116,7 +116,7 @@ def request_analysis(transcription: Transcription, analyzer: str | None = None) 
     return analysis
 
 
-def _is_stale(analysis: Analysis, now: Any) -> bool:
+def _is_stale(analysis: Analysis, now: datetime) -> bool:
     return analysis.updated_at < now - timedelta(seconds=settings.STUCK_AFTER_SECONDS)
 
 

@@ -1,7 +1,7 @@
 """``/audit/``: the audit log, read-only, for auditors and admins."""
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -27,7 +27,7 @@ class AuditEntryOut(Schema):
     object_id: str
     ip: str | None
     user_agent: str
-    meta: dict
+    meta: dict[str, Any]
 
 
 class AuditFilter(FilterSchema):

@@ -55,7 +55,8 @@ def _safe_meta(meta: Mapping[str, Any] | None) -> dict[str, Any]:
     if len(encoded.encode()) > MAX_META_BYTES:
         # Small JSON only: an oversized meta is replaced, not truncated into invalid data.
         return {"meta_dropped": f"larger than {MAX_META_BYTES} bytes"}
-    return json.loads(encoded)
+    decoded: dict[str, Any] = json.loads(encoded)
+    return decoded
 
 
 def _client_ip(request: HttpRequest | None) -> str | None:

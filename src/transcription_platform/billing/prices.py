@@ -60,8 +60,13 @@ def prices_on(model: str, day: date) -> Price:
         return FREE
     if not isinstance(entries, list):
         raise ImproperlyConfigured(f"TRANSCRIPTION_PLATFORM['PRICES'][{model!r}] must be a list.")
-    in_force = [p for p in (_parse_entry(model, e) for e in entries) if p.effective_from <= day]
-    return max(in_force, key=lambda p: p.effective_from) if in_force else FREE
+    # _parse_entry always sets effective_from; only FREE has none.
+    in_force = [
+        p
+        for p in (_parse_entry(model, e) for e in entries)
+        if p.effective_from is not None and p.effective_from <= day
+    ]
+    return max(in_force, key=lambda p: p.effective_from or date.min) if in_force else FREE
 
 
 def step_cost(

@@ -79,11 +79,12 @@ class Usage:
     jobs: int
 
     def get(self, limit: str) -> Decimal | int:
-        return {
+        values: dict[str, Decimal | int] = {
             "monthly_audio_seconds": self.audio_seconds,
             "monthly_cost": self.cost,
             "concurrent_jobs": self.jobs,
-        }[limit]
+        }
+        return values[limit]
 
 
 def default_limits() -> dict[str, Any]:

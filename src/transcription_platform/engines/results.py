@@ -9,7 +9,7 @@ pipeline stores each chunk's result and stitches later, maybe in another process
 from __future__ import annotations
 
 import math
-from collections import Counter
+from collections import defaultdict
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -116,7 +116,8 @@ def stitch(results: list[tuple[float, TranscriptResult]]) -> TranscriptResult:
     ordered = sorted(results, key=lambda pair: pair[0])
     segments: list[Segment] = []
     texts: list[str] = []
-    languages: Counter[str] = Counter()
+    # Seconds of audio per detected language (floats: Counter is typed for counts).
+    languages: dict[str, float] = defaultdict(float)
     usage = Usage()
     end_of_audio = 0.0
     for index, (offset, result) in enumerate(ordered):
@@ -152,7 +153,7 @@ def stitch(results: list[tuple[float, TranscriptResult]]) -> TranscriptResult:
     return TranscriptResult(
         text=" ".join(texts),
         segments=tuple(segments),
-        language=languages.most_common(1)[0][0] if languages else None,
+        language=max(languages, key=languages.__getitem__) if languages else None,
         duration=end_of_audio,
         model=model,
         usage=usage,

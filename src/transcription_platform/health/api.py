@@ -1,6 +1,6 @@
 """``/transcriptions/health/``: readiness of the database, cache, storage and workers."""
 
-from typing import Literal
+from typing import Any, Literal
 
 from django.http import HttpRequest
 from ninja import Router, Schema, Status
@@ -24,7 +24,7 @@ class HealthOut(Schema):
     summary="Readiness: every dependency check (200 healthy, 503 otherwise)",
 )
 @rate_limit_exempt  # probes poll it every few seconds; a 429 would read as "down"
-def health(request: HttpRequest) -> Status[HealthOut]:
+def health(request: HttpRequest) -> Status[dict[str, Any]]:
     checks = run_checks()
     healthy = all(checks.values())
     return Status(

@@ -20,14 +20,14 @@ from transcription_platform.conf import settings
 def database() -> bool:
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
-        return cursor.fetchone() == (1,)
+        return bool(cursor.fetchone() == (1,))
 
 
 def cache() -> bool:
     key = f"transcription_platform:health:{uuid.uuid4().hex}"
     default_cache.set(key, "ok", 30)
     try:
-        return default_cache.get(key) == "ok"
+        return bool(default_cache.get(key) == "ok")
     finally:
         default_cache.delete(key)
 
@@ -38,7 +38,7 @@ def storage() -> bool:
     name = store.save(f"health/{uuid.uuid4().hex}.txt", ContentFile(b"ok"))
     try:
         with store.open(name, "rb") as handle:
-            return handle.read() == b"ok"
+            return bool(handle.read() == b"ok")
     finally:
         store.delete(name)
 

@@ -31,7 +31,8 @@ class RetentionCommand(BaseCommand):
     def retention_days(self) -> int | None:
         from transcription_platform.conf import settings
 
-        return getattr(settings, self.setting_name)
+        days: int | None = getattr(settings, self.setting_name)
+        return days
 
     def count(self, cutoff: datetime) -> int:
         raise NotImplementedError

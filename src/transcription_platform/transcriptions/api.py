@@ -261,7 +261,7 @@ def _search(queryset: QuerySet[Transcription], query: str) -> QuerySet[Transcrip
     return queryset
 
 
-def _is_postgres(queryset: QuerySet) -> bool:
+def _is_postgres(queryset: QuerySet[Any]) -> bool:
     from django.db import connections
 
     return connections[queryset.db].vendor == "postgresql"

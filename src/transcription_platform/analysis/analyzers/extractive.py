@@ -233,6 +233,7 @@ def split_sentences(transcript: TranscriptInput) -> list[Sentence]:
     Segments are joined before splitting because speech recognisers cut segments
     mid-sentence; a "Name:" at the start of a segment or line labels the speaker.
     """
+    pieces: list[tuple[str, float | None]]
     if transcript.segments:
         pieces = [(s.text.strip(), s.start) for s in transcript.segments if s.text.strip()]
     else:
