@@ -311,6 +311,7 @@ def _configured_backends() -> list[tuple[str, str]]:
     found += [
         (f"STORAGES[{alias!r}]", str(conf.get("BACKEND", "")))
         for alias, conf in django_settings.STORAGES.items()
+        if isinstance(conf, dict)  # django-stubs types STORAGES values as object
     ]
     found += [
         (f"DATABASES[{alias!r}]", str(conf.get("ENGINE", "")))

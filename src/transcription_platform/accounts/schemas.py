@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from django.contrib.auth.base_user import AbstractBaseUser
 from ninja import Field, Schema
 from pydantic import model_validator
 
@@ -41,8 +42,8 @@ class UserOut(Schema):
     date_joined: datetime | None = None
 
     @staticmethod
-    def resolve_username(obj: object) -> str:
-        return obj.get_username()  # type: ignore[attr-defined]
+    def resolve_username(obj: AbstractBaseUser) -> str:
+        return obj.get_username()
 
     @staticmethod
     def resolve_date_joined(obj: object) -> datetime | None:

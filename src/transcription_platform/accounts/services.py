@@ -122,14 +122,15 @@ def login_user(request: HttpRequest, *, login: str, password: str) -> Any:
     for username in usernames:
         user = authenticate(request, **{User.USERNAME_FIELD: username, "password": password})
         if user is not None:
-            update_last_login(None, user)
+            update_last_login(type(user), user)  # the receiver ignores its sender
             return user
     log_action("login_failed", request=request, meta={"method": "password", "login": login[:254]})
     raise ValidationError(INVALID_CREDENTIALS, code=AccountErrorCode.INVALID_CREDENTIALS)
 
 
 def issue_tokens(user: Any) -> dict[str, str]:
-    refresh = RefreshToken.for_user(user)
+    # ninja_jwt types for_user's self as the instance type, not the class.
+    refresh = RefreshToken.for_user(user)  # type: ignore[misc]
     return {"access": str(refresh.access_token), "refresh": str(refresh)}
 
 

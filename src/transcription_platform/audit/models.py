@@ -33,7 +33,7 @@ class AppendOnlyError(Conflict):
     default_message = "Audit log entries cannot be changed or deleted."
 
 
-class AuditLogQuerySet(models.QuerySet):
+class AuditLogQuerySet(models.QuerySet["AuditLog"]):
     def delete(self) -> Any:
         raise AppendOnlyError("Audit log entries are removed only by purge_audit_log.")
 

@@ -30,7 +30,7 @@ class LedgerAppendOnly(Conflict):
     default_message = "Usage records cannot be changed or deleted."
 
 
-class UsageRecordQuerySet(models.QuerySet):
+class UsageRecordQuerySet(models.QuerySet["UsageRecord"]):
     def update(self, **kwargs: Any) -> int:
         raise LedgerAppendOnly()
 

@@ -16,6 +16,7 @@ platform's completion signals, once per step thanks to a unique idempotency key.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -215,7 +216,7 @@ def reserve(*, owner: Any, transcription_id: Any, engine: str, duration: float |
     be exceeded, which rolls the whole create back.
     """
     cost, _byok = _engine_estimate(owner, engine, duration)
-    requested = {
+    requested: dict[str, Decimal | int] = {
         "monthly_audio_seconds": Decimal(str(duration or 0)),
         "monthly_cost": cost,
         "concurrent_jobs": 1,
@@ -501,11 +502,11 @@ def monthly_totals(records: QuerySet[UsageRecord]) -> list[dict[str, Any]]:
     ]
 
 
-def usage_by_user(since: datetime | None = None) -> QuerySet[UsageRecord, dict[str, Any]]:
+def usage_by_user(since: datetime | None = None) -> QuerySet[UsageRecord, Mapping[str, Any]]:
     """Every user's aggregated usage since ``since`` (default: this month) — numbers
     only, never transcript content (billing and auditor roles)."""
     since = since or month_bounds()[0]
-    return (
+    rows: QuerySet[UsageRecord, Mapping[str, Any]] = (
         UsageRecord.objects.filter(created_at__gte=since)
         .values("owner_id", "owner_label")
         .order_by("owner_label", "owner_id")
@@ -518,6 +519,7 @@ def usage_by_user(since: datetime | None = None) -> QuerySet[UsageRecord, dict[s
             records=Count("pk"),
         )
     )
+    return rows
 
 
 def usage_for_transcription(transcription_id: Any) -> dict[str, Any]:

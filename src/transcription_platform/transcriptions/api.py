@@ -78,12 +78,17 @@ def audio_media_type(container: str) -> str:
 # --------------------------------------------------------------------------- upload
 
 
+#: Set on the request by the upload handler (django's HttpRequest has no such attribute).
+UPLOAD_TOO_LARGE_FLAG = "_tp_upload_too_large"
+
+
 class _SizeLimitedUploadHandler(TemporaryFileUploadHandler):
     """Streams every upload to a temporary file and stops past MAX_UPLOAD_BYTES."""
 
     def receive_data_chunk(self, raw_data: bytes, start: int) -> bytes | None:
         if start + len(raw_data) > settings.MAX_UPLOAD_BYTES:
-            self.request._tp_upload_too_large = True
+            if self.request is not None:
+                setattr(self.request, UPLOAD_TOO_LARGE_FLAG, True)
             raise StopUpload(connection_reset=False)
         return super().receive_data_chunk(raw_data, start)
 
@@ -101,8 +106,8 @@ def _stream_uploads_to_disk(run: Any) -> Any:
         if declared > settings.MAX_UPLOAD_BYTES + MULTIPART_OVERHEAD:
             return _too_large()  # refuse before reading a byte of the body
         request.upload_handlers = [_SizeLimitedUploadHandler(request)]
-        response = run(request, *args, **kwargs)
-        if getattr(request, "_tp_upload_too_large", False):
+        response: HttpResponse = run(request, *args, **kwargs)
+        if getattr(request, UPLOAD_TOO_LARGE_FLAG, False):
             return _too_large()
         return response
 
@@ -183,7 +188,9 @@ def create_transcription(
             services.AudioFile(
                 path=path,
                 name=audio_file.name or "",
-                size_bytes=audio_file.size,
+                size_bytes=(
+                    audio_file.size if audio_file.size is not None else os.path.getsize(path)
+                ),
                 content_type=audio_file.content_type or "",
             ),
             engine=engine,

@@ -509,8 +509,11 @@ def local_audio_path(transcription: Transcription) -> Iterator[str]:
     """A local path to the audio: the file itself on disk storage, else a temporary
     copy streamed from the remote storage (S3…) and removed afterwards."""
     storage = audio_storage()
+    name = transcription.audio.name
+    if not name:
+        raise FileNotFoundError(f"Transcription {transcription.pk} has no audio file.")
     try:
-        path = storage.path(transcription.audio.name)
+        path = storage.path(name)
     except NotImplementedError:
         path = None
     # Some storages return a path that isn't a real file (InMemoryStorage): check.
@@ -520,9 +523,9 @@ def local_audio_path(transcription: Transcription) -> Iterator[str]:
     import shutil
     import tempfile
 
-    suffix = os.path.splitext(transcription.audio.name)[1]
+    suffix = os.path.splitext(name)[1]
     with tempfile.NamedTemporaryFile(suffix=suffix) as tmp:
-        with storage.open(transcription.audio.name, "rb") as src:
+        with storage.open(name, "rb") as src:
             shutil.copyfileobj(src, tmp, length=1024 * 1024)
         tmp.flush()
         yield tmp.name

@@ -223,12 +223,18 @@ def transcribe_chunk(transcription_id: str, index: int) -> None:
         finalize(transcription_id)
 
 
+def _chunk_result(chunk: TranscriptionChunk) -> TranscriptResult:
+    if chunk.result is None:  # a DONE chunk always stored its result
+        raise ValueError(f"Chunk {chunk.pk} is done but has no result.")
+    return TranscriptResult.from_dict(chunk.result)
+
+
 def finalize(transcription_id: str) -> None:
     """Stitch the chunk results and save the transcript, once all chunks are done."""
     chunks = list(TranscriptionChunk.objects.filter(transcription_id=transcription_id))
     if not chunks or any(chunk.status != ChunkStatus.DONE for chunk in chunks):
         return
-    result = stitch([(chunk.start, TranscriptResult.from_dict(chunk.result)) for chunk in chunks])
+    result = stitch([(chunk.start, _chunk_result(chunk)) for chunk in chunks])
     services.complete(transcription_id, result)
 
 

@@ -178,6 +178,7 @@ def split_lines(lines: list[Line], budget: int) -> list[list[Line]]:
 
 
 T = TypeVar("T")
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 def _pack(
@@ -378,10 +379,10 @@ class OpenAIAnalyzer(Analyzer):
     def _structured(
         self,
         messages: list[dict[str, str]],
-        output: type[BaseModel],
+        output: type[ModelT],
         schema: dict[str, Any],
         run: _Run,
-    ) -> Any:
+    ) -> ModelT:
         """The reply to ``messages`` validated as ``output``, after at most one repair."""
         problem = ""
         for _attempt in range(2):
@@ -423,7 +424,9 @@ class OpenAIAnalyzer(Analyzer):
         attempt = 0
         while True:
             try:
-                return run.client.chat.completions.create(
+                # Plain dicts for messages and response_format: the SDK types them as
+                # TypedDict unions that a list[dict[str, str]] cannot be narrowed to.
+                return run.client.chat.completions.create(  # type: ignore[call-overload]
                     model=self.model,
                     messages=messages,
                     response_format={

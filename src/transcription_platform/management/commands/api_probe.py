@@ -71,7 +71,8 @@ def service_account(username: str) -> Any:
             account.
     """
     User = get_user_model()
-    user, created = User._default_manager.get_or_create(**{User.USERNAME_FIELD: username})
+    lookup: dict[str, Any] = {User.USERNAME_FIELD: username}
+    user, created = User._default_manager.get_or_create(**lookup)
     if created:
         user.set_unusable_password()
         user.save(update_fields=["password"])
@@ -92,8 +93,9 @@ def access_token(user: Any) -> str:
     # per call when the blacklist app is installed.
     from ninja_jwt.tokens import AccessToken
 
-    token = AccessToken.for_user(user)
-    token.set_exp(lifetime=TOKEN_LIFETIME)
+    # ninja_jwt types for_user's self as the instance type, so mypy sees no instance.
+    token = AccessToken.for_user(user)  # type: ignore[misc]
+    token.set_exp(lifetime=TOKEN_LIFETIME)  # type: ignore[call-arg]
     return str(token)
 
 

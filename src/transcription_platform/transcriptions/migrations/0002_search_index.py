@@ -2,9 +2,11 @@
 the search there falls back to a LIKE scan)."""
 
 from django.db import migrations
+from django.db.backends.base.schema import BaseDatabaseSchemaEditor
+from django.db.migrations.state import StateApps
 
 
-def _create(apps, schema_editor):
+def _create(apps: StateApps, schema_editor: BaseDatabaseSchemaEditor) -> None:
     if schema_editor.connection.vendor != "postgresql":
         return
     from transcription_platform.transcriptions.models import search_index
@@ -12,7 +14,7 @@ def _create(apps, schema_editor):
     schema_editor.add_index(apps.get_model("transcription_platform_transcriptions", "Transcription"), search_index())
 
 
-def _drop(apps, schema_editor):
+def _drop(apps: StateApps, schema_editor: BaseDatabaseSchemaEditor) -> None:
     if schema_editor.connection.vendor != "postgresql":
         return
     from transcription_platform.transcriptions.models import search_index
