@@ -60,7 +60,10 @@ def error_responses(*statuses: int) -> dict[int, type[ErrorOut]]:
     return dict.fromkeys(statuses, ErrorOut)
 
 
-def as_api_json(schema: type[Schema], obj: Any) -> Any:
+def as_api_json(schema: type[Schema], obj: Any) -> dict[str, Any]:
     """``obj`` through ``schema`` exactly as the API renders it (ninja's JSON encoder:
     the same datetime precision), for payloads sent elsewhere (webhooks)."""
-    return json.loads(json.dumps(schema.from_orm(obj).model_dump(), cls=NinjaJSONEncoder))
+    payload: dict[str, Any] = json.loads(
+        json.dumps(schema.from_orm(obj).model_dump(), cls=NinjaJSONEncoder)
+    )
+    return payload
