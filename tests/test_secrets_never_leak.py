@@ -13,7 +13,8 @@ from django.contrib.auth.models import Group
 from django.db import connection
 from django.test import Client
 
-from tests.conftest import API, bearer_client
+from tests.fixtures.api import API, bearer_client
+from tests.fixtures.storage import use_tmp_storage
 from transcription_platform.accounts.models import TranscriptionSettings
 from transcription_platform.roles import ROLE_GROUPS
 
@@ -205,13 +206,7 @@ def openai_engine(openai_server, settings, tmp_path):
         return default_transcription(request)
 
     openai_server.set_default(TRANSCRIPTIONS, respond)
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(tmp_path / "media")},
-        },
-    }
+    use_tmp_storage(settings, tmp_path / "media")
     settings.TRANSCRIPTION_PLATFORM = {
         "ENGINES": {
             name: {

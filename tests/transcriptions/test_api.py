@@ -14,8 +14,9 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from model_bakery import baker
 
-from tests.conftest import API, assert_error, bearer_client
-from tests.transcriptions.conftest import stored_files, upload
+from tests.fixtures.api import API, assert_error, bearer_client
+from tests.fixtures.storage import stored_files
+from tests.fixtures.uploads import upload
 from transcription_platform.transcriptions.models import Status, Transcription
 
 pytestmark = pytest.mark.django_db

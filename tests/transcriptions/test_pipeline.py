@@ -10,9 +10,10 @@ import pytest
 from django.test import override_settings
 from django.utils import timezone
 
-from tests.conftest import API
+from tests.fixtures.api import API
 from tests.fixtures.audio import write_audio
-from tests.transcriptions.conftest import SPEECH_SAMPLE, stored_files, upload
+from tests.fixtures.storage import stored_files
+from tests.fixtures.uploads import SPEECH_SAMPLE, upload
 from transcription_platform import signals
 from transcription_platform.engines import get_engine
 from transcription_platform.retry import backoff_delay
