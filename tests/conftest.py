@@ -11,10 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures.api import bearer_client
+from tests.fixtures.api import API, assert_error, bearer_client
 from tests.fixtures.storage import use_tmp_storage
 from tests.fixtures.users import PASSWORD
 from tests.openai_server import OpenAIServer
+
+#: Re-exported only for tests/notifications/, which other work is still changing; new
+#: code imports them from tests.fixtures.api (tests/test_test_layout.py tracks the rest).
+__all__ = ["API", "assert_error", "bearer_client"]
 
 #: Fixture modules shared by every directory (``corpus``: malformed uploads).
 pytest_plugins = ["tests.fixtures.bad_audio"]
