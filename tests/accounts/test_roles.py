@@ -8,6 +8,7 @@ from django.contrib.auth.models import Group, Permission
 from django.test import RequestFactory
 
 from tests.fixtures.storage import use_tmp_storage
+from tests.fixtures.transcriptions import make_transcription
 from tests.fixtures.users import make_user
 from transcription_platform import roles
 from transcription_platform.accounts.models import ApiKey
@@ -133,16 +134,14 @@ MATRIX_ROLES = (ANON, roles.MEMBER, roles.BILLING, roles.AUDITOR, roles.ADMIN)
 @pytest.mark.parametrize("role", MATRIX_ROLES)
 def test_role_matrix(role, method, path, tmp_path, settings) -> None:
     from django.test import Client
-    from model_bakery import baker
 
     from tests.fixtures.api import API, bearer_client
 
     use_tmp_storage(settings, tmp_path)
-    other = baker.make(
-        "transcription_platform_transcriptions.Transcription",
+    other = make_transcription(
+        make_user("owner"),
+        "completed",
         _create_files=True,
-        owner=make_user("owner"),
-        status="completed",
         text="Confidential.",
         segments=[{"id": 0, "start": 0.0, "end": 1.0, "text": "Confidential."}],
     )
