@@ -16,8 +16,8 @@ from tests.fixtures.storage import use_tmp_storage
 from tests.fixtures.users import PASSWORD
 from tests.openai_server import OpenAIServer
 
-#: Re-exported only for tests/notifications/, which other work is still changing; new
-#: code imports them from tests.fixtures.api (tests/test_test_layout.py tracks the rest).
+#: Re-exported only for tests/notifications/ and tests/oidc/, still changing on other
+#: branches; new code imports them from tests.fixtures.api (see tests/test_test_layout.py).
 __all__ = ["API", "assert_error", "bearer_client"]
 
 #: Fixture modules shared by every directory (``corpus``: malformed uploads).
