@@ -1,12 +1,27 @@
-"""Shared pytest fixtures."""
+"""Shared pytest fixtures; helpers to import live in ``tests.fixtures``.
+
+Test modules import helpers from ``tests.fixtures.*`` only, never from another test
+module or a conftest (``test_no_cross_test_imports`` in this file's directory enforces it).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from tests.fixtures.api import API, assert_error, bearer_client
+from tests.fixtures.storage import use_tmp_storage
+from tests.fixtures.users import PASSWORD
 from tests.openai_server import OpenAIServer
+
+#: Re-exported only for tests/notifications/ and tests/oidc/, still changing on other
+#: branches; new code imports them from tests.fixtures.api (see tests/test_test_layout.py).
+__all__ = ["API", "assert_error", "bearer_client"]
+
+#: Fixture modules shared by every directory (``corpus``: malformed uploads).
+pytest_plugins = ["tests.fixtures.bad_audio"]
 
 
 @pytest.fixture
@@ -27,8 +42,14 @@ def _fresh_cache() -> None:
 
 
 @pytest.fixture
+def tmp_storage(tmp_path, settings) -> Path:
+    """The default storage, pointed at an empty directory of this test."""
+    return use_tmp_storage(settings, tmp_path / "media")
+
+
+@pytest.fixture
 def password() -> str:
-    return "Correct-Horse-42"
+    return PASSWORD
 
 
 @pytest.fixture
@@ -49,15 +70,6 @@ def other_user(db, password):
     )
 
 
-def bearer_client(user):
-    """A Django test client that sends a fresh JWT access token for ``user``."""
-    from django.test import Client
-    from ninja_jwt.tokens import RefreshToken
-
-    token = RefreshToken.for_user(user).access_token
-    return Client(HTTP_AUTHORIZATION=f"Bearer {token}")
-
-
 @pytest.fixture
 def auth_client(user):
     return bearer_client(user)
@@ -66,19 +78,3 @@ def auth_client(user):
 @pytest.fixture
 def other_client(other_user):
     return bearer_client(other_user)
-
-
-API = "/rest/api/v1"
-
-
-def assert_error(response, status: int, code: str | None = None) -> dict:
-    """The response has ``status`` and our error shape (and ``code`` when given)."""
-    assert response.status_code == status, response.content
-    assert response["Content-Type"].startswith("application/json")
-    body = response.json()
-    assert set(body) == {"error"}
-    assert {"code", "message", "details"} <= set(body["error"])
-    assert body["error"]["message"]
-    if code is not None:
-        assert body["error"]["code"] == code, body
-    return body["error"]

@@ -13,7 +13,9 @@ from django.contrib.auth.models import Group
 from django.db import connection
 from django.test import Client
 
-from tests.conftest import API, bearer_client
+from tests.fixtures.api import API, bearer_client
+from tests.fixtures.storage import use_tmp_storage
+from tests.fixtures.transcriptions import make_transcription
 from transcription_platform.accounts.models import TranscriptionSettings
 from transcription_platform.roles import ROLE_GROUPS
 
@@ -59,13 +61,10 @@ def path_values(user) -> dict[str, str]:
     """A real id of the caller's own object for every path parameter we know."""
     values = {"key_id": str(user.api_keys.values_list("pk", flat=True).first() or 1)}
     if apps.is_installed("transcription_platform.transcriptions"):
-        from model_bakery import baker
-
-        transcription = baker.make(
-            "transcription_platform_transcriptions.Transcription",
+        transcription = make_transcription(
+            user,
+            "completed",
             _create_files=True,
-            owner=user,
-            status="completed",
             text="Hello world.",
             segments=[{"id": 0, "start": 0.0, "end": 1.0, "text": "Hello world."}],
         )
@@ -205,13 +204,7 @@ def openai_engine(openai_server, settings, tmp_path):
         return default_transcription(request)
 
     openai_server.set_default(TRANSCRIPTIONS, respond)
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(tmp_path / "media")},
-        },
-    }
+    use_tmp_storage(settings, tmp_path / "media")
     settings.TRANSCRIPTION_PLATFORM = {
         "ENGINES": {
             name: {

@@ -8,7 +8,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-from tests.conftest import API, assert_error
+from tests.fixtures.api import API, assert_error
 from transcription_platform.accounts.models import ApiKey
 from transcription_platform.audit.models import AuditLog
 

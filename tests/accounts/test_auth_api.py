@@ -5,7 +5,7 @@ from django.contrib.auth import get_user_model
 from django.test import Client, override_settings
 from ninja_jwt.token_blacklist.models import BlacklistedToken
 
-from tests.conftest import API, assert_error
+from tests.fixtures.api import API, assert_error
 
 pytestmark = pytest.mark.django_db
 

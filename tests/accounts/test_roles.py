@@ -7,19 +7,15 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.test import RequestFactory
 
+from tests.fixtures.storage import use_tmp_storage
+from tests.fixtures.transcriptions import make_transcription
+from tests.fixtures.users import make_user
 from transcription_platform import roles
 from transcription_platform.accounts.models import ApiKey
 from transcription_platform.accounts.services import create_api_key
 from transcription_platform.exceptions import AuthenticationFailed, PermissionDenied
 
 pytestmark = pytest.mark.django_db
-
-
-def make_user(name: str, role: str | None = None, **extra):
-    user = get_user_model().objects.create_user(name, f"{name}@example.com", "pw", **extra)
-    if role and role != roles.MEMBER:
-        user.groups.add(Group.objects.get(name=roles.ROLE_GROUPS[role]))
-    return user
 
 
 def test_migrate_creates_the_role_groups_with_their_permissions() -> None:
@@ -138,22 +134,14 @@ MATRIX_ROLES = (ANON, roles.MEMBER, roles.BILLING, roles.AUDITOR, roles.ADMIN)
 @pytest.mark.parametrize("role", MATRIX_ROLES)
 def test_role_matrix(role, method, path, tmp_path, settings) -> None:
     from django.test import Client
-    from model_bakery import baker
 
-    from tests.conftest import API, bearer_client
+    from tests.fixtures.api import API, bearer_client
 
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(tmp_path)},
-        },
-    }
-    other = baker.make(
-        "transcription_platform_transcriptions.Transcription",
+    use_tmp_storage(settings, tmp_path)
+    other = make_transcription(
+        make_user("owner"),
+        "completed",
         _create_files=True,
-        owner=make_user("owner"),
-        status="completed",
         text="Confidential.",
         segments=[{"id": 0, "start": 0.0, "end": 1.0, "text": "Confidential."}],
     )

@@ -6,7 +6,8 @@ import pytest
 from django.db import connection
 from django.test import override_settings
 
-from tests.conftest import API, assert_error
+from tests.fixtures.api import API, assert_error
+from tests.fixtures.storage import use_tmp_storage
 from transcription_platform.accounts.models import TranscriptionSettings
 from transcription_platform.accounts.services import (
     provider_api_key_for,
@@ -154,13 +155,7 @@ def test_uploads_use_the_users_defaults(user, auth_client, tmp_path, settings) -
     # One mechanism (the settings fixture) for both: nesting override_settings and the
     # fixture would restore the overridden ENGINES after the test.
     settings.TRANSCRIPTION_PLATFORM = {"ENGINES": ENGINES}
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(tmp_path / "media")},
-        },
-    }
+    use_tmp_storage(settings, tmp_path / "media")
     send(auth_client, "patch", {"engine": "voxtral", "language": "fr", "prompt": "Dupont"})
     with open(write_audio(tmp_path / "tone.wav", [(1.0, 440)]), "rb") as handle:
         response = auth_client.post(f"{API}/transcriptions/", {"audio_file": handle})

@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from tests.fixtures.openai_chat import VALID, completion
 from tests.openai_server import CHAT_COMPLETIONS, RecordedRequest, ScriptedResponse, error_json
 from transcription_platform.analysis.analyzers import (
     PermanentAnalysisError,
@@ -28,45 +29,6 @@ SEGMENTS = [
     {"start": 9.5, "end": 14.0, "text": "Ana will update the launch checklist by Friday."},
     {"start": 14.0, "end": 18.0, "text": "That is all, thank you."},
 ]
-
-VALID = {
-    "summary": "The launch moves to June; Ana updates the checklist.",
-    "topics": [{"label": "launch date", "relevance": 0.9}, {"label": "audit", "relevance": 1.7}],
-    "action_items": [
-        {"text": "Update the launch checklist", "owner": "Ana", "due": "Friday", "segment": 2}
-    ],
-}
-
-
-def completion(
-    content: str | dict,
-    *,
-    prompt_tokens: int = 100,
-    completion_tokens: int = 20,
-    finish_reason: str = "stop",
-    refusal: str | None = None,
-) -> dict:
-    """A chat.completion body as OpenAI returns it."""
-    if isinstance(content, dict):
-        content = json.dumps(content)
-    return {
-        "id": "chatcmpl-1",
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": "gpt-4o-mini-2024-07-18",
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": content, "refusal": refusal},
-                "finish_reason": finish_reason,
-            }
-        ],
-        "usage": {
-            "prompt_tokens": prompt_tokens,
-            "completion_tokens": completion_tokens,
-            "total_tokens": prompt_tokens + completion_tokens,
-        },
-    }
 
 
 @pytest.fixture

@@ -13,9 +13,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from tests.analysis.test_analyzers_openai import VALID, completion
-from tests.conftest import API, assert_error
+from tests.fixtures.api import API, assert_error
 from tests.fixtures.audio import write_audio
+from tests.fixtures.openai_chat import VALID, completion
+from tests.fixtures.storage import use_tmp_storage
 from tests.openai_server import CHAT_COMPLETIONS, error_json
 from transcription_platform import signals
 from transcription_platform.analysis import services, tasks
@@ -66,15 +67,7 @@ def gpt(server, **options) -> dict:
 @pytest.fixture(autouse=True)
 def test_settings(tmp_path, settings, monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    root = tmp_path / "media"
-    root.mkdir()
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(root)},
-        },
-    }
+    use_tmp_storage(settings, tmp_path / "media")
     settings.TRANSCRIPTION_PLATFORM = platform()
     return settings
 

@@ -6,23 +6,15 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
 from django.utils import timezone
 
-from tests.conftest import API, assert_error, bearer_client
+from tests.fixtures.api import API, assert_error, bearer_client
+from tests.fixtures.users import make_user
 from transcription_platform.audit.models import AuditLog
 from transcription_platform.audit.services import log_action
-from transcription_platform.roles import ROLE_GROUPS
 
 pytestmark = pytest.mark.django_db
 URL = f"{API}/audit/"
-
-
-def make_user(name: str, role: str | None = None):
-    user = get_user_model().objects.create_user(name, f"{name}@example.com", "pw")
-    if role:
-        user.groups.add(Group.objects.get(name=ROLE_GROUPS[role]))
-    return user
 
 
 def test_auditor_and_admin_read_members_do_not(user, auth_client, client) -> None:

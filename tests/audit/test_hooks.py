@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import API
+from tests.fixtures.api import API
 from transcription_platform.audit.models import AuditLog
 
 pytestmark = pytest.mark.django_db

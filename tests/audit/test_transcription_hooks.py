@@ -6,25 +6,23 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.urls import reverse
-from model_bakery import baker
 
-from tests.conftest import API, assert_error, bearer_client
+from tests.fixtures.api import API, assert_error, bearer_client
 from tests.fixtures.audio import write_audio
-from tests.transcriptions.conftest import media_root  # noqa: F401  (autouse: audio in tmp)
+from tests.fixtures.transcriptions import make_transcription
 from transcription_platform.audit.models import AuditLog
 from transcription_platform.roles import ROLE_GROUPS
 from transcription_platform.transcriptions.models import Transcription
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("tmp_storage")]
 URL = f"{API}/transcriptions/"
 
 
 def completed_for(owner, **fields) -> Transcription:
-    return baker.make(
-        Transcription,
+    return make_transcription(
+        owner,
+        "completed",
         _create_files=True,
-        owner=owner,
-        status="completed",
         engine="default",
         text="Hello there.",
         segments=[{"id": 0, "start": 0.0, "end": 1.0, "text": "Hello there."}],

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from django.apps import apps
 
-from tests.billing.conftest import post_audio
-from tests.conftest import API, assert_error
+from tests.fixtures.api import API, assert_error
+from tests.fixtures.uploads import upload as post_audio
 
 pytestmark = pytest.mark.django_db
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth.models import Group, Permission
 
-from tests.conftest import API, assert_error, bearer_client
+from tests.fixtures.api import API, assert_error, bearer_client
 from transcription_platform.billing.models import Budget
 
 pytestmark = pytest.mark.django_db

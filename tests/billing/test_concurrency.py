@@ -14,7 +14,7 @@ import pytest
 from django.contrib.auth.models import Group
 from django.db import connection, connections
 
-from tests.billing.conftest import platform
+from tests.fixtures.billing import platform
 from transcription_platform.billing.models import Budget, Reservation, ReservationStatus
 from transcription_platform.billing.services import QuotaExceeded
 from transcription_platform.transcriptions import services

@@ -6,9 +6,9 @@ from decimal import Decimal
 
 import pytest
 
-from tests.analysis.test_analyzers_openai import VALID, completion
-from tests.billing.conftest import OPENAI_ENGINE, platform
-from tests.conftest import API
+from tests.fixtures.api import API
+from tests.fixtures.billing import OPENAI_ENGINE, platform
+from tests.fixtures.openai_chat import VALID, completion
 from tests.openai_server import CHAT_COMPLETIONS
 from transcription_platform import signals
 from transcription_platform.billing import services
@@ -124,7 +124,7 @@ def test_a_failed_job_releases_its_reservation_and_records_nothing(
             }
         }
     )
-    from tests.billing.conftest import post_audio
+    from tests.fixtures.uploads import upload as post_audio
 
     with django_capture_on_commit_callbacks(execute=True):
         response = post_audio(auth_client, wav)

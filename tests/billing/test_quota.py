@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from django.contrib.auth.models import Group
 
-from tests.billing.conftest import platform, post_audio
-from tests.conftest import API, assert_error
+from tests.fixtures.api import API, assert_error
+from tests.fixtures.billing import platform
+from tests.fixtures.uploads import upload as post_audio
 from transcription_platform.billing.models import Budget, Reservation, ReservationStatus
 from transcription_platform.billing.signals import quota_exceeded
 from transcription_platform.transcriptions.models import Transcription

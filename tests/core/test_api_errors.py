@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.test import Client, override_settings
 
-from tests.conftest import API, assert_error
+from tests.fixtures.api import API, assert_error
 
 pytestmark = pytest.mark.django_db
 
@@ -83,7 +83,7 @@ def test_unmatched_path_is_a_json_404_even_for_unsafe_methods(method, user):
     # A non-UUID id matches no operation; CSRF checks must not turn it into an HTML 403.
     from django.test import Client
 
-    from tests.conftest import bearer_client
+    from tests.fixtures.api import bearer_client
 
     for client in (Client(enforce_csrf_checks=True), bearer_client(user)):
         client.handler.enforce_csrf_checks = True

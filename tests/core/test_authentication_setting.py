@@ -7,7 +7,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.middleware.csrf import get_token
 from django.test import Client, RequestFactory
 
-from tests.conftest import API, assert_error, bearer_client
+from tests.fixtures.api import API, assert_error, bearer_client
 from transcription_platform.auth import PlatformAuth, SessionAuth, load_authentication
 
 pytestmark = pytest.mark.django_db

@@ -15,7 +15,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import Client, override_settings
 
-from tests.conftest import API, bearer_client
+from tests.fixtures.api import API, bearer_client
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -26,8 +26,9 @@ import srt
 import webvtt
 from pytest_django.live_server_helper import LiveServer
 
-from tests.conftest import API
-from tests.transcriptions.conftest import SPEECH_SAMPLE
+from tests.fixtures.api import API
+from tests.fixtures.storage import use_tmp_storage
+from tests.fixtures.uploads import SPEECH_SAMPLE
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -49,13 +50,7 @@ def _free_port() -> int:
 
 @pytest.fixture
 def server(settings, tmp_path) -> Iterator[str]:
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(tmp_path / "media")},
-        },
-    }
+    use_tmp_storage(settings, tmp_path / "media")
     live = LiveServer(f"127.0.0.1:{_free_port()}")
     try:
         yield live.url

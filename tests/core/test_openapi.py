@@ -9,9 +9,10 @@ import pytest
 import srt
 from ninja import Schema
 
-from tests.conftest import API, assert_error, bearer_client
+from tests.fixtures.api import API, assert_error, bearer_client
 from tests.fixtures.audio import write_audio
-from tests.transcriptions.conftest import upload
+from tests.fixtures.storage import use_tmp_storage
+from tests.fixtures.uploads import upload
 from transcription_platform.transcriptions.schemas import TranscriptExport
 
 EXPECTED_OPERATION_IDS = [
@@ -169,13 +170,7 @@ def test_component_names_are_unique_and_meaningful(schema):
 
 @pytest.mark.django_db
 def test_audio_is_served_with_the_probed_type_not_the_uploaders(auth_client, tmp_path, settings):
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(tmp_path / "media")},
-        },
-    }
+    use_tmp_storage(settings, tmp_path / "media")
     path = write_audio(tmp_path / "note.mp3", [(1.0, 440)])
     with open(path, "rb") as handle:
         from django.core.files.uploadedfile import SimpleUploadedFile
@@ -221,13 +216,7 @@ def test_unknown_container_is_octet_stream():
 def test_json_export_matches_its_declared_schema(
     auth_client, tmp_path, settings, django_capture_on_commit_callbacks
 ):
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(tmp_path / "media")},
-        },
-    }
+    use_tmp_storage(settings, tmp_path / "media")
     with django_capture_on_commit_callbacks(execute=True):  # sync cluster: runs the job
         created = upload(auth_client, write_audio(tmp_path / "t.wav", [(2.0, 440)]))
     pk = created.json()["id"]

@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 from django.db.models import F
 from django.utils import timezone
-from model_bakery import baker
 
+from tests.fixtures.transcriptions import make_transcription
 from transcription_platform.queueing import claim_expiry, enqueue_task
 from transcription_platform.transcriptions.models import ChunkStatus, TranscriptionChunk
 from transcription_platform.transcriptions.tasks import CHUNK_CLAIMS
@@ -18,9 +18,8 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def chunk(user):
-    transcription = baker.make(
-        "transcription_platform_transcriptions.Transcription",
-        owner=user,
+    transcription = make_transcription(
+        user,
         engine="default",
         size_bytes=1,
     )

@@ -10,7 +10,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client, override_settings
 
-from tests.conftest import API, assert_error
+from tests.fixtures.api import API, assert_error
 
 
 def post(client: Client, path: str, data: dict):
@@ -93,7 +93,7 @@ def test_guessing_one_accounts_password_from_many_ips_is_throttled(user) -> None
 def test_logout_has_its_own_per_user_scope(user) -> None:
     from ninja_jwt.tokens import RefreshToken
 
-    from tests.conftest import bearer_client
+    from tests.fixtures.api import bearer_client
 
     client = bearer_client(user)
     first, second = RefreshToken.for_user(user), RefreshToken.for_user(user)

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import API
 from tests.docs.offline_site import offline_problems, page_assets
+from tests.fixtures.api import API
 
 ROOT = Path(__file__).resolve().parents[2]
 

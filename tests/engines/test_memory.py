@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.engines.measure import measure_memory
+from benchmarks.measure_engines import measure_memory
 
 
 @pytest.mark.integration

@@ -17,7 +17,7 @@ from django.contrib.auth import get_user_model
 from django.core.files.uploadhandler import MemoryFileUploadHandler
 from django.http.multipartparser import MultiPartParser
 
-from tests.example_project.conftest import PROJECT_DIR
+from tests.fixtures.example_project import PROJECT_DIR
 
 SAMPLE = PROJECT_DIR.parent / "samples" / "speech_en.ogg"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.example_project.conftest import PROJECT_DIR, ExampleProject
+from tests.fixtures.example_project import PROJECT_DIR, ExampleProject
 
 SECURITY = (
     "DEBUG",

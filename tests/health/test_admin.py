@@ -9,7 +9,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from tests.conftest import API
+from tests.fixtures.api import API
 from transcription_platform.health.models import WorkerHeartbeat
 from transcription_platform.health.tasks import record_heartbeat
 

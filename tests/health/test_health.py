@@ -8,7 +8,7 @@ from django.test import Client, override_settings
 from django.utils import timezone
 from django_q.models import Schedule
 
-from tests.conftest import API
+from tests.fixtures.api import API
 from transcription_platform.health.models import WorkerHeartbeat
 from transcription_platform.health.tasks import HEARTBEAT_SCHEDULE_NAME, record_heartbeat
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,21 +9,8 @@ import pytest
 from django.db import connections
 from django.test.testcases import LiveServerThread, _StaticFilesHandler
 
-#: Live WSGI servers here; uvicorn processes in 18600-18639 (test_asgi.py), so two test
-#: sessions that probe at the same moment do not pick one port for both kinds.
-PORTS = range(18640, 18700)
-
-
-def free_port(ports: range = PORTS) -> int:
-    """A port of ``ports`` nobody listens on (the caller binds it right away)."""
-    for port in ports:
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError(f"no free port in {ports}")
+from tests.fixtures.ports import free_port
+from tests.fixtures.storage import use_tmp_storage
 
 
 @pytest.fixture
@@ -71,13 +57,4 @@ def sdk(live_url, api_key):
 
 @pytest.fixture(autouse=True)
 def media_root(tmp_path, settings) -> Path:
-    root = tmp_path / "media"
-    root.mkdir()
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(root)},
-        },
-    }
-    return root
+    return use_tmp_storage(settings, tmp_path / "media")

@@ -20,9 +20,9 @@ import openai
 import pytest
 from django.db import connection
 
-from tests.conftest import API, bearer_client
+from tests.fixtures.api import API, bearer_client
 from tests.fixtures.audio import write_audio
-from tests.openai_compat.conftest import free_port
+from tests.fixtures.ports import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

@@ -13,7 +13,7 @@ import openai
 import pytest
 from django.test import Client
 
-from tests.conftest import API, bearer_client
+from tests.fixtures.api import API, bearer_client
 from tests.fixtures.audio import write_audio
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -7,8 +7,8 @@ from django.apps import apps
 from django.conf import settings
 from django.test import override_settings
 
-from tests.conftest import API
-from tests.transcriptions.conftest import SPEECH_SAMPLE, upload
+from tests.fixtures.api import API
+from tests.fixtures.uploads import SPEECH_SAMPLE, upload
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

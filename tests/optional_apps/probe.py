@@ -16,8 +16,9 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from ninja_jwt.tokens import RefreshToken
 
-from tests.conftest import API, bearer_client
+from tests.fixtures.api import API, bearer_client
 from tests.fixtures.audio import write_audio
+from tests.fixtures.storage import use_tmp_storage
 from transcription_platform.api import api
 
 pytestmark = pytest.mark.django_db
@@ -48,13 +49,7 @@ def test_the_left_out_apps_are_really_out() -> None:
 def test_every_operation_answers_without_a_500(
     tmp_path: Path, django_capture_on_commit_callbacks
 ) -> None:
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(tmp_path / "media")},
-        },
-    }
+    use_tmp_storage(settings, tmp_path / "media")
     user = get_user_model().objects.create_superuser(
         username="alice", email="alice@example.com", password=PASSWORD
     )

@@ -3,27 +3,19 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from django.test import Client
 
-from tests.conftest import API
 from tests.fixtures.audio import write_audio
+from tests.fixtures.storage import use_tmp_storage
+from tests.fixtures.uploads import upload
 
-SPEECH_SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "speech_en.ogg"
+#: Re-exported only for tests/notifications/ (see tests/conftest.py).
+__all__ = ["upload"]
 
 
 @pytest.fixture(autouse=True)
 def media_root(tmp_path, settings) -> Path:
     """Every test stores audio in its own empty directory."""
-    root = tmp_path / "media"
-    root.mkdir()
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(root)},
-        },
-    }
-    return root
+    return use_tmp_storage(settings, tmp_path / "media")
 
 
 @pytest.fixture(autouse=True)
@@ -34,20 +26,7 @@ def _no_backoff(settings):
     }
 
 
-def stored_files(root: Path) -> list[Path]:
-    return [p for p in root.rglob("*") if p.is_file()]
-
-
 @pytest.fixture
 def tone_wav(tmp_path) -> Path:
     """3 s of tone, 1 s of silence, 2 s of tone."""
     return write_audio(tmp_path / "tone.wav", [(3.0, 440), (1.0, None), (2.0, 660)])
-
-
-def upload(client: Client, path: Path, *, headers: dict | None = None, **fields):
-    with open(path, "rb") as handle:
-        return client.post(
-            f"{API}/transcriptions/",
-            {"audio_file": handle, **fields},
-            headers=headers or {},
-        )

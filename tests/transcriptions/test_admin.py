@@ -13,7 +13,7 @@ from django.db.models.signals import pre_save
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from tests.transcriptions.conftest import stored_files
+from tests.fixtures.storage import stored_files
 from transcription_platform.audit.models import AuditLog
 from transcription_platform.engines import probe
 from transcription_platform.transcriptions import services, tasks

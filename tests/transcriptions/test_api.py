@@ -14,8 +14,10 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from model_bakery import baker
 
-from tests.conftest import API, assert_error, bearer_client
-from tests.transcriptions.conftest import stored_files, upload
+from tests.fixtures.api import API, assert_error, bearer_client
+from tests.fixtures.storage import stored_files
+from tests.fixtures.transcriptions import make_transcription
+from tests.fixtures.uploads import upload
 from transcription_platform.transcriptions.models import Status, Transcription
 
 pytestmark = pytest.mark.django_db
@@ -354,10 +356,9 @@ def test_detail_has_the_transcript_and_segments(auth_client, user):
 
 
 def test_failed_detail_explains_why(auth_client, user):
-    failed = baker.make(
-        Transcription,
-        owner=user,
-        status=Status.FAILED,
+    failed = make_transcription(
+        user,
+        Status.FAILED,
         error_code="engine_rejected",
         error_message="The engine refused the audio.",
         engine="default",

@@ -13,10 +13,10 @@ from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django_q.models import OrmQ, Task
 
-from tests.conftest import assert_error
-from tests.engines.test_bad_audio import CASES as BAD_AUDIO_CASES
-from tests.engines.test_bad_audio import corpus  # noqa: F401  (fixture used below)
-from tests.transcriptions.conftest import stored_files, upload
+from tests.fixtures.api import assert_error
+from tests.fixtures.bad_audio import CASES as BAD_AUDIO_CASES
+from tests.fixtures.storage import stored_files
+from tests.fixtures.uploads import upload
 from transcription_platform.audit.models import AuditLog
 from transcription_platform.engines import get_engine
 from transcription_platform.engines.fake import VOCABULARY
@@ -387,7 +387,7 @@ def test_every_cli_error_code_is_documented() -> None:
 @pytest.mark.parametrize("name", BAD_AUDIO_CASES)
 def test_bad_audio_codes_printed_by_the_command_are_documented(
     user,
-    corpus,  # noqa: F811
+    corpus,
     media_root,
     name,
 ) -> None:

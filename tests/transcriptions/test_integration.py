@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from django.db import connection
 
-from tests.conftest import API
-from tests.transcriptions.conftest import SPEECH_SAMPLE, upload
+from tests.fixtures.api import API
+from tests.fixtures.uploads import SPEECH_SAMPLE, upload
 from transcription_platform.transcriptions.models import ChunkStatus, Status, Transcription
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]

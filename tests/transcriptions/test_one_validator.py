@@ -8,8 +8,8 @@ import io
 import pytest
 from django.core.management import CommandError, call_command
 
-from tests.conftest import API, assert_error
-from tests.transcriptions.conftest import upload
+from tests.fixtures.api import API, assert_error
+from tests.fixtures.uploads import upload
 from transcription_platform.exceptions import ValidationError
 from transcription_platform.transcriptions.models import Transcription
 from transcription_platform.validators import (

@@ -10,9 +10,11 @@ import pytest
 from django.test import override_settings
 from django.utils import timezone
 
-from tests.conftest import API
+from tests.fixtures.api import API
 from tests.fixtures.audio import write_audio
-from tests.transcriptions.conftest import SPEECH_SAMPLE, stored_files, upload
+from tests.fixtures.storage import stored_files
+from tests.fixtures.transcriptions import make_transcription
+from tests.fixtures.uploads import SPEECH_SAMPLE, upload
 from transcription_platform import signals
 from transcription_platform.engines import get_engine
 from transcription_platform.retry import backoff_delay
@@ -406,11 +408,8 @@ def test_cancel_while_processing_stops_before_the_next_chunk(
     ],
 )
 def test_illegal_transitions_raise(user, start, action):
-    from model_bakery import baker
 
-    transcription = baker.make(
-        Transcription, owner=user, status=start, engine="default", size_bytes=1
-    )
+    transcription = make_transcription(user, start, engine="default", size_bytes=1)
     with pytest.raises(services.IllegalTransition):
         action(transcription)
     transcription.refresh_from_db()

@@ -11,9 +11,9 @@ from django.db import DatabaseError
 from django.test import override_settings
 from django.urls import reverse
 
-from tests.conftest import API
+from tests.fixtures.api import API
 from tests.fixtures.audio import write_audio
-from tests.transcriptions.conftest import SPEECH_SAMPLE, upload
+from tests.fixtures.uploads import SPEECH_SAMPLE, upload
 from transcription_platform.engines import probe
 from transcription_platform.engines.fake import FakeEngine
 from transcription_platform.transcriptions import services, tasks

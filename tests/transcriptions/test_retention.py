@@ -8,7 +8,8 @@ from django.core.management import CommandError, call_command
 from django.test import override_settings
 from django.utils import timezone
 
-from tests.transcriptions.conftest import stored_files, upload
+from tests.fixtures.storage import stored_files
+from tests.fixtures.uploads import upload
 from transcription_platform.transcriptions.models import Status, Transcription
 
 pytestmark = pytest.mark.django_db

@@ -1,9 +1,9 @@
 """Measurements quoted in docs/engines.md; run from the repository root.
 
-    python -m tests.engines.measure memory [--minutes 60] [--rate 44100 --channels 2]
-    python -m tests.engines.measure probe
-    python -m tests.engines.measure threads
-    python -m tests.engines.measure wer
+    python -m benchmarks.measure_engines memory [--minutes 60] [--rate 44100 --channels 2]
+    python -m benchmarks.measure_engines probe
+    python -m benchmarks.measure_engines threads
+    python -m benchmarks.measure_engines wer
 
 ``memory`` builds an hour-long CBR mp3 (a one-minute piece of speech, tone and silence,
 repeated: mp3 frames concatenate), then in a fresh process plans its chunks and
@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 SPEECH = ROOT / "samples" / "speech_en.ogg"
 
 
@@ -107,7 +107,7 @@ def measure_memory(minutes: int, rate: int, channels: int, chunk_seconds: float)
     with tempfile.TemporaryDirectory() as tmp:
         path = hour_long_mp3(Path(tmp), minutes, rate, channels)
         code = (
-            "import json, sys; from tests.engines.measure import memory_child; "
+            "import json, sys; from benchmarks.measure_engines import memory_child; "
             f"print(json.dumps(memory_child({str(path)!r}, {chunk_seconds})))"
         )
         output = subprocess.run(
@@ -173,7 +173,7 @@ def measure_throughput(workers: int = 2, repeats: int = 2) -> dict:
     result = {}
     for threads in (1, 2):
         code = (
-            "from tests.engines.measure import transcribe_child; "
+            "from benchmarks.measure_engines import transcribe_child; "
             f"transcribe_child({threads}, {repeats})"
         )
         started = time.perf_counter()
