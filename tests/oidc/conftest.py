@@ -227,13 +227,18 @@ class Provider:
         self.start()
 
     def start(self) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "django", "runserver", f"127.0.0.1:{self.port}", "--noreload"],
-            cwd=ROOT,
-            env=self._env(),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        # The provider's log stays beside its database, to explain a failed request.
+        with (self.workdir / "provider.log").open("ab") as log:
+            self.process = subprocess.Popen(
+                [
+                    sys.executable,
+                    *("-m", "django", "runserver", f"127.0.0.1:{self.port}", "--noreload"),
+                ],
+                cwd=ROOT,
+                env=self._env(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:

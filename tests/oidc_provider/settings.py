@@ -9,7 +9,16 @@ ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
 USE_TZ = True
 ROOT_URLCONF = "tests.oidc_provider.urls"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
-DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": os.environ["TP_IDP_DB"]}}
+# runserver answers on a thread per request: take SQLite's write lock when a
+# transaction starts and wait for it, so two requests never fail with "database is
+# locked" upgrading a read lock (seen once under a loaded full run).
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": os.environ["TP_IDP_DB"],
+        "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
+    }
+}
 INSTALLED_APPS = [
     "django.contrib.auth",
     "django.contrib.contenttypes",
