@@ -17,7 +17,7 @@ from tests.oidc.conftest import AUDIENCE, Provider, platform_settings
 from transcription_platform.oidc.models import OidcIdentity
 from transcription_platform.roles import user_roles
 
-pytestmark = [pytest.mark.integration, pytest.mark.django_db]
+pytestmark = [pytest.mark.integration, pytest.mark.oidc_provider, pytest.mark.django_db]
 
 ME = f"{API}/auth/me/"
 AUDIT = f"{API}/audit/"
