@@ -135,7 +135,9 @@ def stack(session: nox.Session) -> None:
     health checks and every family of API calls. ``-- --reuse-venv`` skips the install.
     """
     session.install("pyyaml>=6")
-    workdir = session.create_tmp()
+    # Absolute: the stack runs its commands from example_project/, where a path relative
+    # to the repository root would name nothing.
+    workdir = os.path.abspath(session.create_tmp())
     session.run("python", "example_project/stack.py", "--workdir", workdir, *session.posargs)
 
 

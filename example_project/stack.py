@@ -788,7 +788,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     demo = load_demo_client()
-    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="tp-stack-"))
+    workdir = (args.workdir or Path(tempfile.mkdtemp(prefix="tp-stack-"))).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     results = Results()
