@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "transcription_platform.transcriptions",
     "transcription_platform.analysis",
     "transcription_platform.billing",
+    "transcription_platform.analytics",
     "transcription_platform.audit",
     "transcription_platform.health",
     "transcription_platform.openai_compat",

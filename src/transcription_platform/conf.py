@@ -246,6 +246,27 @@ SETTINGS: dict[str, Setting] = {
         "Ports webhook URLs may use; None allows any port.",
         nullable=True,
     ),
+    "ANALYTICS_CACHE_SECONDS": Setting(
+        60, int, "Analytics: seconds a computed metrics answer is cached (0: not cached)."
+    ),
+    "ANALYTICS_PRICE_PER_MINUTE": Setting(
+        "0",
+        str,
+        "Analytics: what the site charges per audio minute of a completed transcription "
+        "(decimal string, BILLING_CURRENCY); the revenue figures.",
+    ),
+    "ANALYTICS_PLAN_PRICES": Setting(
+        {},
+        dict,
+        "Analytics: Django group name (a plan) → price per audio minute (decimal string) "
+        "charged to its members instead of ANALYTICS_PRICE_PER_MINUTE (the lowest wins).",
+    ),
+    "ANALYTICS_MAX_PERIOD_DAYS": Setting(
+        1096, int, "Analytics: longest period (days) a metrics request may ask for."
+    ),
+    "ANALYTICS_MAX_REFERRAL_CODES": Setting(
+        20, int, "Analytics: referral codes one user may hold."
+    ),
     "RETENTION_DAYS": Setting(
         None,
         int,

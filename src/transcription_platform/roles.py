@@ -7,6 +7,7 @@ member     use the API on their own data (every active user)            —
 admin      everything, including other users' transcriptions (support)  access_all_transcriptions
 billing    read-only usage/cost views, no transcript content            view_usage
 auditor    read the audit log                                           audit.view_auditlog
+analyst    read product analytics (aggregates, no content)              analytics.view_analytics
 =========  ==========================================================  =====================
 
 A user has a role when they hold its defining permission (directly, through any group,
@@ -36,20 +37,22 @@ from django.http import HttpRequest
 from transcription_platform.conf import settings
 from transcription_platform.exceptions import AuthenticationFailed, PermissionDenied
 
-ADMIN, MEMBER, BILLING, AUDITOR = "admin", "member", "billing", "auditor"
-ROLES = (ADMIN, MEMBER, BILLING, AUDITOR)
+ADMIN, MEMBER, BILLING, AUDITOR, ANALYST = "admin", "member", "billing", "auditor", "analyst"
+ROLES = (ADMIN, MEMBER, BILLING, AUDITOR, ANALYST)
 
 ROLE_PERMISSIONS: dict[str, str | None] = {
     ADMIN: "transcription_platform_accounts.access_all_transcriptions",
     MEMBER: None,
     BILLING: "transcription_platform_accounts.view_usage",
     AUDITOR: "transcription_platform_audit.view_auditlog",
+    ANALYST: "transcription_platform_analytics.view_analytics",
 }
 
 ROLE_GROUPS: dict[str, str] = {
     ADMIN: "Transcription admins",
     BILLING: "Transcription billing",
     AUDITOR: "Transcription auditors",
+    ANALYST: "Transcription analysts",
 }
 
 

@@ -1,7 +1,8 @@
 """Lifecycle signals, sent after the change is committed.
 
-Every signal is sent with ``sender=Transcription`` and ``transcription`` (the instance,
-as committed). Connect receivers in your app's ``ready()``::
+Every transcription signal is sent with ``sender=Transcription`` and ``transcription``
+(the instance, as committed); ``user_signed_up`` with the user model as sender.
+Connect receivers in your app's ``ready()``::
 
     from transcription_platform.signals import transcription_completed
 
@@ -33,3 +34,8 @@ analysis_completed = Signal()
 #: ``transcription``, ``analysis`` (its tokens, spent before the failure, included),
 #: ``error_code``, ``error_message``.
 analysis_failed = Signal()
+
+#: A person created an account (registration, or a first single sign-on), sent after
+#: commit with ``sender=`` the user model. Args: ``user``, ``method`` (``"password"`` or
+#: ``"oidc"``). Accounts made by staff (admin, ``createsuperuser``) send nothing.
+user_signed_up = Signal()

@@ -29,17 +29,19 @@ def test_migrate_creates_the_role_groups_with_their_permissions() -> None:
         "Transcription admins": [
             "transcription_platform_accounts.access_all_transcriptions",
             "transcription_platform_accounts.view_usage",
+            "transcription_platform_analytics.view_analytics",
             "transcription_platform_audit.view_auditlog",
         ],
         "Transcription billing": ["transcription_platform_accounts.view_usage"],
         "Transcription auditors": ["transcription_platform_audit.view_auditlog"],
+        "Transcription analysts": ["transcription_platform_analytics.view_analytics"],
     }
 
 
 def test_creating_groups_is_idempotent() -> None:
     roles.create_role_groups()
     roles.create_role_groups()
-    assert Group.objects.filter(name__in=roles.ROLE_GROUPS.values()).count() == 3
+    assert Group.objects.filter(name__in=roles.ROLE_GROUPS.values()).count() == 4
 
 
 @pytest.mark.parametrize(
@@ -48,7 +50,8 @@ def test_creating_groups_is_idempotent() -> None:
         (None, ["member"]),
         ("billing", ["member", "billing"]),
         ("auditor", ["member", "auditor"]),
-        ("admin", ["admin", "member", "billing", "auditor"]),
+        ("analyst", ["member", "analyst"]),
+        ("admin", ["admin", "member", "billing", "auditor", "analyst"]),
     ],
 )
 def test_user_roles(role, expected) -> None:

@@ -42,7 +42,10 @@ def register(request: HttpRequest, payload: RegistrationIn) -> Status[dict[str, 
     if not settings.REGISTRATION_OPEN:
         raise RegistrationClosed()
     user = services.register_user(
-        email=payload.email, password=payload.password, username=payload.username
+        email=payload.email,
+        password=payload.password,
+        username=payload.username,
+        referral_code=payload.referral_code,
     )
     return Status(201, {**services.issue_tokens(user), "user": user})
 

@@ -11,6 +11,11 @@ class RegistrationIn(Schema):
     email: str = Field(..., max_length=254)
     password: str = Field(..., max_length=4096)
     username: str | None = Field(None, max_length=150)
+    referral_code: str | None = Field(
+        None,
+        max_length=64,
+        description="An invitation code from another user (analytics app; ignored without it).",
+    )
 
 
 class LoginIn(Schema):

@@ -28,6 +28,8 @@ from transcription_platform.conf import settings as platform_settings
 from transcription_platform.crypto import RevealedSecret
 from transcription_platform.error_codes import PlatformErrorCode
 from transcription_platform.exceptions import NotFound, ValidationError
+from transcription_platform.hooks import imported_by_apps
+from transcription_platform.signals import user_signed_up
 from transcription_platform.validators import normalize_language, validate_prompt
 
 INVALID_CREDENTIALS = "Unable to log in with the provided credentials."
@@ -61,8 +63,19 @@ def _free_username(base: str) -> str:
 
 
 @transaction.atomic
-def register_user(*, email: str, password: str, username: str | None = None) -> Any:
-    """Create an active user; field errors raise `ValidationError` (400)."""
+def register_user(
+    *,
+    email: str,
+    password: str,
+    username: str | None = None,
+    referral_code: str | None = None,
+) -> Any:
+    """Create an active user; field errors raise `ValidationError` (400).
+
+    Every installed app's ``registration_hooks`` runs inside the transaction with
+    ``(user, referral_code=...)`` and may raise to refuse (the analytics app checks and
+    counts the referral code); ``user_signed_up`` is sent after the commit.
+    """
     User = get_user_model()
     email = User._default_manager.normalize_email(email.strip()).lower()
     try:
@@ -101,6 +114,11 @@ def register_user(*, email: str, password: str, username: str | None = None) -> 
         field, messages = next(iter(exc.message_dict.items()))
         raise _field_error(field, messages) from None
     user.save()
+    for hook in imported_by_apps("registration_hooks"):
+        hook(user, referral_code=referral_code or None)
+    transaction.on_commit(
+        lambda: user_signed_up.send(sender=type(user), user=user, method="password")
+    )
     return user
 
 

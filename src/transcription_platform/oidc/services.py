@@ -20,6 +20,7 @@ keys are neither cached nor fetchable.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 import json
@@ -48,6 +49,7 @@ from transcription_platform.exceptions import (
 from transcription_platform.oidc.error_codes import OidcErrorCode
 from transcription_platform.oidc.models import OidcIdentity
 from transcription_platform.roles import ROLE_GROUPS, set_managed_roles
+from transcription_platform.signals import user_signed_up
 
 logger = logging.getLogger("transcription_platform.oidc")
 
@@ -472,6 +474,10 @@ def _create_identity(config: IssuerConfig, subject: str, email: str, claims: dic
         )
 
 
+def _send_signed_up(user: Any) -> None:
+    user_signed_up.send(sender=type(user), user=user, method="oidc")
+
+
 def _first_sign_in(
     config: IssuerConfig, subject: str, email: str, claims: dict, request: HttpRequest | None
 ) -> OidcIdentity:
@@ -488,6 +494,7 @@ def _first_sign_in(
             if existing is not None:
                 return existing
             continue
+        transaction.on_commit(functools.partial(_send_signed_up, identity.user))
         log_action(
             "user_provisioned",
             actor=identity.user,

@@ -144,6 +144,11 @@ def require_completed(
     return transcription
 
 
+def all_transcriptions() -> QuerySet[Transcription]:
+    """Every transcription, for jobs that read history in bulk (analytics' backfill)."""
+    return Transcription.objects.all()
+
+
 def find_transcription(transcription_id: Any) -> Transcription | None:
     """The transcription with this id, or None (deleted meanwhile), for tasks of other apps.
 

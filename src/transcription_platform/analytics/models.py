@@ -1,0 +1,131 @@
+"""Product events and the per-user rows the metrics are aggregated from.
+
+Every figure of the metrics endpoints is a database aggregate over these tables, which
+are fed by the platform's signals (never by reading another app's tables):
+
+- `Event`: one row per product event, unique by ``key`` so a re-delivered signal or a
+  second backfill never counts twice.
+- `ActiveDay`: one row per user and local day (``TIME_ZONE``) with activity; the
+  user's signup day is copied onto it so a cohort table is a single GROUP BY.
+- `UserStats`: one row per user: signup, activation and counters incremented with
+  ``F()`` expressions.
+- `ReferralCode`: invitation codes users create; ``uses`` is an ``F()`` counter.
+
+Users are referred to by id, not by foreign key: the figures of a deleted account stay
+in the history (they were real signups and real jobs).
+"""
+
+from __future__ import annotations
+
+from django.conf import settings as django_settings
+from django.db import models
+from django.utils import timezone
+
+
+class EventKind(models.TextChoices):
+    SIGNUP = "signup", "Signup"
+    ACTIVATION = "activation", "Activation (first completed transcription)"
+    TRANSCRIPTION_CREATED = "transcription_created", "Transcription created"
+    TRANSCRIPTION_COMPLETED = "transcription_completed", "Transcription completed"
+    TRANSCRIPTION_FAILED = "transcription_failed", "Transcription failed"
+    REFERRAL = "referral", "Signup with a referral code"
+    USAGE = "usage", "Billed usage (cost)"
+
+
+class Event(models.Model):
+    """One product event; figures are sums and counts of these."""
+
+    key = models.CharField(max_length=200, unique=True, help_text="Idempotency key.")
+    kind = models.CharField(max_length=32, choices=EventKind.choices)
+    user_id = models.BigIntegerField(null=True, blank=True)
+    occurred_at = models.DateTimeField(default=timezone.now)
+    object_id = models.CharField(max_length=64, blank=True)
+    step = models.CharField(max_length=32, blank=True, help_text="Usage: the billed step.")
+    engine = models.CharField(max_length=64, blank=True)
+    model = models.CharField(max_length=128, blank=True)
+    error_code = models.CharField(max_length=64, blank=True)
+    audio_seconds = models.DecimalField(max_digits=14, decimal_places=3, default=0)
+    processing_seconds = models.FloatField(null=True, blank=True)
+    cost = models.DecimalField(max_digits=16, decimal_places=6, default=0)
+    revenue = models.DecimalField(max_digits=16, decimal_places=6, default=0)
+
+    class Meta:
+        ordering = ["-occurred_at", "-pk"]
+        # The analyst role's defining permission (transcription_platform.roles).
+        permissions = [("view_analytics", "Can read product analytics (analyst role)")]
+        indexes = [
+            # Every metric filters one kind over a period.
+            models.Index(fields=["kind", "occurred_at"], name="tp_an_event_kind_time"),
+            # The funnel's revenue step: which users of a cohort paid.
+            models.Index(fields=["kind", "user_id"], name="tp_an_event_kind_user"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.occurred_at:%Y-%m-%d %H:%M} user={self.user_id}"
+
+
+class ActiveDay(models.Model):
+    """A local day (``TIME_ZONE``) on which a user did something (signed up or
+    created a transcription)."""
+
+    user_id = models.BigIntegerField()
+    day = models.DateField()
+    signup_day = models.DateField(help_text="The user's signup day, copied for cohorts.")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user_id", "day"], name="tp_an_active_unique")
+        ]
+        indexes = [
+            # DAU/WAU/MAU and the active_users series: a range of days.
+            models.Index(fields=["day", "user_id"], name="tp_an_active_day"),
+            # Retention: the active days of the users who signed up in a period.
+            models.Index(fields=["signup_day", "day", "user_id"], name="tp_an_active_cohort"),
+        ]
+
+    def __str__(self) -> str:
+        return f"user={self.user_id} {self.day}"
+
+
+class UserStats(models.Model):
+    """Signup, activation, referral and running counters of one user."""
+
+    user_id = models.BigIntegerField(primary_key=True)
+    signed_up_at = models.DateTimeField()
+    signup_day = models.DateField()
+    activated_at = models.DateTimeField(null=True, blank=True)
+    referred_by = models.BigIntegerField(null=True, blank=True, help_text="Referrer's user id.")
+    referral_code = models.CharField(max_length=32, blank=True)
+    transcriptions = models.PositiveIntegerField(default=0)
+    completed = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    active_days = models.PositiveIntegerField(default=0)
+    referrals = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        verbose_name_plural = "user stats"
+        indexes = [
+            models.Index(fields=["signed_up_at"], name="tp_an_user_signup"),
+            models.Index(fields=["signup_day"], name="tp_an_user_signup_day"),
+            models.Index(fields=["referred_by"], name="tp_an_user_referrer"),
+        ]
+
+    def __str__(self) -> str:
+        return f"user={self.user_id}"
+
+
+class ReferralCode(models.Model):
+    """An invitation code a user hands out; a registration may carry it."""
+
+    code = models.CharField(max_length=32, unique=True)
+    owner = models.ForeignKey(
+        django_settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    uses = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return self.code

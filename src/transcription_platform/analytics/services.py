@@ -1,0 +1,863 @@
+"""Analytics: the only module other apps (and the staff dashboard) call.
+
+Two halves:
+
+**Recording** (``record_*``): receivers of the platform's signals turn lifecycle events
+into rows of `Event`, `ActiveDay` and `UserStats`. Each event has an idempotency key
+(``created:<transcription id>``, ``signup:<user id>``…), so a re-delivered signal or a
+second ``analytics_backfill`` adds nothing; counters move with ``F()`` expressions in
+the same transaction as their event, so concurrent workers never lose an update.
+
+**Reading** (the metrics): `overview`, `funnel`, `retention`, `timeseries` and
+`engines` take a period of local days (``TIME_ZONE``; both ends included) and return
+plain JSON-ready dicts, exactly the bodies of the ``/analytics/`` endpoints. Every
+figure is a database aggregate; answers are cached for ``ANALYTICS_CACHE_SECONDS``.
+The definitions of the figures are in docs/analytics.md.
+
+Referrals: a user creates codes (`create_referral_code`); a registration carrying one
+is counted by `apply_referral_code` (a ``registration_hooks`` entry of the app).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any, Literal
+
+from django.apps import apps
+from django.contrib.auth import get_user_model
+from django.core.cache import cache
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Count, F, Q, QuerySet, Sum, Window
+from django.db.models.functions import RowNumber, Trunc
+from django.utils import timezone
+
+from transcription_platform.analytics.error_codes import AnalyticsErrorCode
+from transcription_platform.analytics.models import (
+    ActiveDay,
+    Event,
+    EventKind,
+    ReferralCode,
+    UserStats,
+)
+from transcription_platform.conf import settings
+from transcription_platform.exceptions import Conflict, ValidationError
+
+logger = logging.getLogger("transcription_platform.analytics")
+
+ZERO = Decimal(0)
+MONEY = Decimal("0.000001")
+SECONDS = Decimal("0.001")
+Interval = Literal["day", "week", "month"]
+Metric = Literal[
+    "signups",
+    "activations",
+    "active_users",
+    "transcriptions",
+    "completed",
+    "failures",
+    "audio_seconds",
+    "cost",
+    "revenue",
+]
+METRICS: tuple[str, ...] = Metric.__args__  # type: ignore[attr-defined]
+INTERVALS: tuple[str, ...] = Interval.__args__  # type: ignore[attr-defined]
+#: What counts as a transcription step in the ledger (billing's ``Step.TRANSCRIPTION``).
+TRANSCRIPTION_STEP = "transcription"
+REFERRAL_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud safely
+
+
+class InvalidReferralCode(ValidationError):
+    code = AnalyticsErrorCode.INVALID_REFERRAL_CODE.value
+    default_message = "This referral code does not exist."
+
+
+class TooManyReferralCodes(Conflict):
+    code = AnalyticsErrorCode.TOO_MANY_REFERRAL_CODES.value
+    default_message = "You hold the most referral codes allowed."
+
+
+class InvalidPeriod(ValidationError):
+    code = AnalyticsErrorCode.INVALID_PERIOD.value
+    default_message = "The period is not valid."
+
+
+# =========================================================================== recording
+
+
+def local_day(moment: datetime) -> date:
+    """The calendar day of ``moment`` in the site's ``TIME_ZONE``."""
+    return timezone.localtime(moment, timezone.get_default_timezone()).date()
+
+
+def _money(value: Decimal | None) -> Decimal:
+    return (value or ZERO).quantize(MONEY)
+
+
+def _create_event(key: str, kind: str, **fields: Any) -> bool:
+    """Insert one event; False when its key was already recorded (nothing changes)."""
+    try:
+        with transaction.atomic():
+            Event.objects.create(key=key, kind=kind, **fields)
+    except IntegrityError:
+        return False
+    return True
+
+
+def _mark_active(user_id: int, moment: datetime, signup_day: date) -> None:
+    """Count ``moment``'s local day as an active day of the user (once per day)."""
+    try:
+        with transaction.atomic():
+            ActiveDay.objects.create(user_id=user_id, day=local_day(moment), signup_day=signup_day)
+            UserStats.objects.filter(pk=user_id).update(active_days=F("active_days") + 1)
+    except IntegrityError:
+        pass  # already active that day
+
+
+def record_signup(user: Any, *, at: datetime | None = None) -> UserStats:
+    """Record ``user``'s signup (at ``at``, default their ``date_joined``); idempotent.
+
+    Args:
+        user: The new user.
+        at: When they signed up.
+
+    Returns:
+        The user's stats row (the existing one when the signup was already recorded).
+    """
+    joined = at or getattr(user, "date_joined", None) or timezone.now()
+    existing = UserStats.objects.filter(pk=user.pk).first()
+    if existing is not None:
+        return existing
+    day = local_day(joined)
+    with transaction.atomic():
+        if _create_event(
+            f"signup:{user.pk}", EventKind.SIGNUP, user_id=user.pk, occurred_at=joined
+        ):
+            stats, _ = UserStats.objects.get_or_create(
+                pk=user.pk, defaults={"signed_up_at": joined, "signup_day": day}
+            )
+            _mark_active(user.pk, joined, stats.signup_day)
+            return stats
+    return UserStats.objects.get(pk=user.pk)
+
+
+def on_user_signed_up(sender: Any, user: Any, **kwargs: Any) -> None:
+    """``user_signed_up``: record the signup."""
+    record_signup(user)
+
+
+def _normalize_code(code: str) -> str:
+    return code.strip().upper()
+
+
+def apply_referral_code(user: Any, *, referral_code: str | None = None, **kwargs: Any) -> None:
+    """Registration hook: record the signup, and count the referral code it carried.
+
+    Runs inside the registration's transaction, so an unknown code refuses the whole
+    registration (400 ``invalid_referral_code``) and nothing is stored.
+
+    Args:
+        user: The user being registered (saved, not committed).
+        referral_code: The code from the registration payload, if any.
+
+    Raises:
+        InvalidReferralCode: No such code.
+    """
+    code = None
+    if referral_code:
+        code = ReferralCode.objects.filter(code=_normalize_code(referral_code)).first()
+        if code is None:
+            raise InvalidReferralCode(details=[{"field": "referral_code"}])
+    record_signup(user)
+    if code is None or code.owner_id == user.pk:
+        return
+    with transaction.atomic():
+        # The key makes a referral count once per new user, whatever retries.
+        if not _create_event(
+            f"referral:{user.pk}",
+            EventKind.REFERRAL,
+            user_id=code.owner_id,
+            object_id=str(user.pk),
+            occurred_at=UserStats.objects.get(pk=user.pk).signed_up_at,
+        ):
+            return
+        ReferralCode.objects.filter(pk=code.pk).update(uses=F("uses") + 1)
+        UserStats.objects.filter(pk=user.pk).update(
+            referred_by=code.owner_id, referral_code=code.code
+        )
+        record_signup(code.owner)
+        UserStats.objects.filter(pk=code.owner_id).update(referrals=F("referrals") + 1)
+
+
+def _stats_for(user: Any) -> UserStats:
+    """The user's stats; someone first seen through a job (an account made by staff,
+    or from before the app was installed) signs up at their ``date_joined``."""
+    stats = UserStats.objects.filter(pk=user.pk).first()
+    return stats if stats is not None else record_signup(user)
+
+
+def _engine_model(engine_alias: str, model: str) -> str:
+    """The job's model, or its engine's configured one when the job never named it
+    (a job that failed before the engine answered)."""
+    if model:
+        return model
+    from transcription_platform.engines import get_engine
+
+    try:
+        return str(getattr(get_engine(engine_alias), "model", "") or "")
+    except Exception:  # an engine removed from ENGINES since: keep the row
+        return ""
+
+
+def price_per_minute(user: Any) -> Decimal:
+    """What the site charges ``user`` per audio minute: the lowest price among their
+    plan groups (``ANALYTICS_PLAN_PRICES``), else ``ANALYTICS_PRICE_PER_MINUTE``."""
+    plans = settings.ANALYTICS_PLAN_PRICES
+    if plans:
+        names = user.groups.filter(name__in=list(plans)).values_list("name", flat=True)
+        prices = [Decimal(str(plans[name])) for name in names]
+        if prices:
+            return min(prices)
+    return Decimal(str(settings.ANALYTICS_PRICE_PER_MINUTE))
+
+
+def record_transcription_created(transcription: Any) -> bool:
+    """Record a created job (and an active day of its owner); False if already done."""
+    owner = transcription.owner
+    stats = _stats_for(owner)
+    with transaction.atomic():
+        created = _create_event(
+            f"created:{transcription.pk}",
+            EventKind.TRANSCRIPTION_CREATED,
+            user_id=owner.pk,
+            occurred_at=transcription.created_at,
+            object_id=str(transcription.pk),
+            engine=transcription.engine[:64],
+            model=_engine_model(transcription.engine, transcription.model)[:128],
+        )
+        if created:
+            UserStats.objects.filter(pk=owner.pk).update(transcriptions=F("transcriptions") + 1)
+            _mark_active(owner.pk, transcription.created_at, stats.signup_day)
+    return created
+
+
+def record_transcription_completed(transcription: Any) -> bool:
+    """Record a completed job: audio, processing time, revenue; activate its owner."""
+    owner = transcription.owner
+    _stats_for(owner)
+    finished = transcription.completed_at or timezone.now()
+    usage = transcription.usage or {}
+    seconds = Decimal(str(usage.get("audio_seconds") or transcription.duration or 0))
+    seconds = seconds.quantize(SECONDS)
+    processing = None
+    if transcription.started_at is not None:
+        processing = max((finished - transcription.started_at).total_seconds(), 0.0)
+    revenue = _money(seconds / 60 * price_per_minute(owner))
+    with transaction.atomic():
+        created = _create_event(
+            f"completed:{transcription.pk}",
+            EventKind.TRANSCRIPTION_COMPLETED,
+            user_id=owner.pk,
+            occurred_at=finished,
+            object_id=str(transcription.pk),
+            engine=transcription.engine[:64],
+            model=_engine_model(transcription.engine, transcription.model)[:128],
+            audio_seconds=seconds,
+            processing_seconds=processing,
+            revenue=revenue,
+        )
+        if created:
+            UserStats.objects.filter(pk=owner.pk).update(completed=F("completed") + 1)
+            # The first completion activates; a backfill may meet an earlier one later.
+            UserStats.objects.filter(
+                Q(activated_at__isnull=True) | Q(activated_at__gt=finished), pk=owner.pk
+            ).update(activated_at=finished)
+    return created
+
+
+def record_transcription_failed(transcription: Any, error_code: str = "") -> bool:
+    """Record a job that failed for good, with its error code."""
+    owner = transcription.owner
+    _stats_for(owner)
+    with transaction.atomic():
+        created = _create_event(
+            f"failed:{transcription.pk}",
+            EventKind.TRANSCRIPTION_FAILED,
+            user_id=owner.pk,
+            occurred_at=transcription.completed_at or timezone.now(),
+            object_id=str(transcription.pk),
+            engine=transcription.engine[:64],
+            model=_engine_model(transcription.engine, transcription.model)[:128],
+            error_code=(error_code or transcription.error_code or "unknown")[:64],
+        )
+        if created:
+            UserStats.objects.filter(pk=owner.pk).update(failed=F("failed") + 1)
+    return created
+
+
+def record_usage(record: Any) -> bool:
+    """Record a billing ledger row as cost (0 when the user's own key paid: BYOK)."""
+    return _create_event(
+        f"usage:{record.idempotency_key}",
+        EventKind.USAGE,
+        user_id=record.owner_id,
+        occurred_at=record.created_at,
+        object_id=str(record.object_id)[:64],
+        step=record.step,
+        engine=record.alias[:64],
+        model=record.model[:128],
+        audio_seconds=record.audio_seconds,
+        cost=ZERO if record.byok else record.cost,
+    )
+
+
+def on_transcription_created(sender: Any, transcription: Any, **kwargs: Any) -> None:
+    record_transcription_created(transcription)
+
+
+def on_transcription_completed(sender: Any, transcription: Any, **kwargs: Any) -> None:
+    record_transcription_completed(transcription)
+
+
+def on_transcription_failed(
+    sender: Any, transcription: Any, error_code: str = "", **kwargs: Any
+) -> None:
+    record_transcription_failed(transcription, error_code)
+
+
+def on_usage_recorded(sender: Any, record: Any, **kwargs: Any) -> None:
+    record_usage(record)
+
+
+def backfill(*, batch_size: int = 1000) -> dict[str, int]:
+    """Record events from existing data: users, transcriptions and, with the billing
+    app, its ledger. Idempotent: what was already recorded is skipped.
+
+    Returns:
+        How many events of each source were added.
+    """
+    from transcription_platform.transcriptions.services import all_transcriptions
+
+    added = {"signups": 0, "transcriptions": 0, "completed": 0, "failed": 0, "usage": 0}
+    recorded = set(UserStats.objects.values_list("pk", flat=True))
+    for user in get_user_model()._default_manager.order_by("pk").iterator(batch_size):
+        if user.pk not in recorded:
+            record_signup(user)
+            added["signups"] += 1
+    jobs = all_transcriptions().select_related("owner").order_by("created_at", "pk")
+    for job in jobs.iterator(batch_size):
+        added["transcriptions"] += record_transcription_created(job)
+        if job.status == "completed":
+            added["completed"] += record_transcription_completed(job)
+        elif job.status == "failed":
+            added["failed"] += record_transcription_failed(job, job.error_code)
+    if apps.is_installed("transcription_platform.billing"):
+        from transcription_platform.billing.services import all_records
+
+        for record in all_records().order_by("created_at", "pk").iterator(batch_size):
+            added["usage"] += record_usage(record)
+    return added
+
+
+# =========================================================================== referrals
+
+
+def referral_codes_for(user: Any) -> QuerySet[ReferralCode]:
+    """The referral codes ``user`` created, newest first."""
+    return ReferralCode.objects.filter(owner_id=user.pk)
+
+
+def create_referral_code(user: Any) -> ReferralCode:
+    """A new referral code for ``user`` (409 past ``ANALYTICS_MAX_REFERRAL_CODES``)."""
+    with transaction.atomic():
+        # Lock the user's row: two concurrent creates cannot both pass the limit.
+        get_user_model()._default_manager.select_for_update().filter(pk=user.pk).first()
+        if referral_codes_for(user).count() >= settings.ANALYTICS_MAX_REFERRAL_CODES:
+            raise TooManyReferralCodes(details={"limit": settings.ANALYTICS_MAX_REFERRAL_CODES})
+        for _attempt in range(5):
+            code = "".join(secrets.choice(REFERRAL_ALPHABET) for _ in range(10))
+            try:
+                with transaction.atomic():
+                    return ReferralCode.objects.create(owner_id=user.pk, code=code)
+            except IntegrityError:
+                continue  # 32**10 codes: a collision is rare, five in a row impossible
+    raise RuntimeError("Could not draw a free referral code.")
+
+
+# =========================================================================== periods
+
+
+@dataclass(frozen=True)
+class Period:
+    """Local days ``start``..``end`` (both included) in the site's ``TIME_ZONE``."""
+
+    start: date
+    end: date
+
+    @property
+    def since(self) -> datetime:
+        """The first instant of ``start``."""
+        return _day_start(self.start)
+
+    @property
+    def until(self) -> datetime:
+        """The first instant after ``end`` (exclusive bound)."""
+        return _day_start(self.end + timedelta(days=1))
+
+    def as_json(self) -> dict[str, str]:
+        return {
+            "from": self.start.isoformat(),
+            "to": self.end.isoformat(),
+            "time_zone": str(timezone.get_default_timezone()),
+        }
+
+
+def _day_start(day: date) -> datetime:
+    # zoneinfo picks the right offset for that midnight (DST changes included).
+    return datetime.combine(day, time.min, tzinfo=timezone.get_default_timezone())
+
+
+def period(start: date | None = None, end: date | None = None) -> Period:
+    """The period ``start``..``end``; by default the 30 days ending today (local).
+
+    Raises:
+        InvalidPeriod: ``start`` after ``end``, or longer than ANALYTICS_MAX_PERIOD_DAYS.
+    """
+    end = end or timezone.localdate(timezone=timezone.get_default_timezone())
+    start = start or end - timedelta(days=29)
+    if start > end:
+        raise InvalidPeriod("'from' is after 'to'.", details={"from": str(start), "to": str(end)})
+    days = (end - start).days + 1
+    if days > settings.ANALYTICS_MAX_PERIOD_DAYS:
+        raise InvalidPeriod(
+            f"The period is {days} days; at most {settings.ANALYTICS_MAX_PERIOD_DAYS}.",
+            details={"days": days, "max_days": settings.ANALYTICS_MAX_PERIOD_DAYS},
+        )
+    return Period(start, end)
+
+
+def _cached(name: str, parts: Iterable[Any], compute: Callable[[], dict[str, Any]]) -> Any:
+    """``compute()``, kept ``ANALYTICS_CACHE_SECONDS``; a cache outage only costs speed."""
+    seconds = settings.ANALYTICS_CACHE_SECONDS
+    if seconds <= 0:
+        return compute()
+    key = ":".join(["tp:analytics", name, str(timezone.get_default_timezone()), *map(str, parts)])
+    try:
+        hit = cache.get(key)
+    except Exception:
+        logger.exception("Analytics cache unavailable; computing")
+        hit = None
+    if hit is not None:
+        return hit
+    value = compute()
+    try:
+        cache.set(key, value, seconds)
+    except Exception:
+        logger.exception("Analytics cache unavailable; answer not cached")
+    return value
+
+
+def _rate(part: int | float | Decimal, whole: int | float | Decimal) -> float | None:
+    return round(float(part) / float(whole), 4) if whole else None
+
+
+def _money_str(value: Decimal | None) -> str:
+    return str(_money(value))
+
+
+def _seconds(value: Decimal | float | None) -> float:
+    return round(float(value or 0), 3)
+
+
+def _events(p: Period, *kinds: str) -> QuerySet[Event]:
+    return Event.objects.filter(kind__in=kinds, occurred_at__gte=p.since, occurred_at__lt=p.until)
+
+
+# =========================================================================== metrics
+
+
+def overview(start: date | None = None, end: date | None = None) -> dict[str, Any]:
+    """``GET /analytics/overview/``: the headline figures of a period.
+
+    Args:
+        start: First local day (default: 29 days before ``end``).
+        end: Last local day, included (default: today).
+
+    Returns:
+        ``period``, ``currency``, ``signups``, ``activated_users``, ``activation_rate``,
+        ``dau``, ``wau``, ``mau``, ``transcriptions``, ``audio_seconds``, ``failures``
+        (``total``, ``by_error_code``), ``cost``, ``revenue``, ``gross_margin``.
+    """
+    p = period(start, end)
+    return _cached("overview", (p.start, p.end), lambda: _overview(p))  # type: ignore[no-any-return]
+
+
+def _overview(p: Period) -> dict[str, Any]:
+    cohort = UserStats.objects.filter(signed_up_at__gte=p.since, signed_up_at__lt=p.until)
+    users = cohort.aggregate(
+        signups=Count("pk"), activated=Count("pk", filter=Q(activated_at__lt=p.until))
+    )
+    active = ActiveDay.objects.filter(day__gte=p.end - timedelta(days=29), day__lte=p.end)
+    actives = active.aggregate(
+        dau=Count("user_id", distinct=True, filter=Q(day=p.end)),
+        wau=Count("user_id", distinct=True, filter=Q(day__gte=p.end - timedelta(days=6))),
+        mau=Count("user_id", distinct=True),
+    )
+    C, D, F_, U = (
+        EventKind.TRANSCRIPTION_CREATED,
+        EventKind.TRANSCRIPTION_COMPLETED,
+        EventKind.TRANSCRIPTION_FAILED,
+        EventKind.USAGE,
+    )
+    totals = _events(p, C, D, F_, U).aggregate(
+        transcriptions=Count("pk", filter=Q(kind=C)),
+        audio=Sum("audio_seconds", filter=Q(kind=D)),
+        revenue=Sum("revenue", filter=Q(kind=D)),
+        cost=Sum("cost", filter=Q(kind=U)),
+        failed=Count("pk", filter=Q(kind=F_)),
+    )
+    by_code = _events(p, F_).values("error_code").order_by("error_code").annotate(n=Count("pk"))
+    cost, revenue = _money(totals["cost"]), _money(totals["revenue"])
+    return {
+        "period": p.as_json(),
+        "currency": settings.BILLING_CURRENCY,
+        "signups": users["signups"],
+        "activated_users": users["activated"],
+        "activation_rate": _rate(users["activated"], users["signups"]),
+        "dau": actives["dau"],
+        "wau": actives["wau"],
+        "mau": actives["mau"],
+        "transcriptions": totals["transcriptions"],
+        "audio_seconds": _seconds(totals["audio"]),
+        "failures": {
+            "total": totals["failed"],
+            "by_error_code": {row["error_code"]: row["n"] for row in by_code},
+        },
+        "cost": str(cost),
+        "revenue": str(revenue),
+        "gross_margin": _rate(revenue - cost, revenue),
+    }
+
+
+def funnel(start: date | None = None, end: date | None = None) -> dict[str, Any]:
+    """``GET /analytics/funnel/``: the AARRR funnel of the users who signed up in the
+    period, each step counted by the end of the period.
+
+    Returns:
+        ``period`` and ``steps``: ``acquisition``, ``activation``, ``retention``,
+        ``referral``, ``revenue``, each ``{"step", "users", "rate"}`` (rate: share of
+        acquisition).
+    """
+    p = period(start, end)
+    return _cached("funnel", (p.start, p.end), lambda: _funnel(p))  # type: ignore[no-any-return]
+
+
+def _funnel(p: Period) -> dict[str, Any]:
+    cohort = UserStats.objects.filter(signed_up_at__gte=p.since, signed_up_at__lt=p.until)
+    cohort_ids = cohort.values("pk")
+    users = cohort.aggregate(
+        acquisition=Count("pk"), activation=Count("pk", filter=Q(activated_at__lt=p.until))
+    )
+    retained = (
+        ActiveDay.objects.filter(user_id__in=cohort_ids, day__lte=p.end)
+        .annotate(week=Trunc("day", "week"), cohort_week=Trunc("signup_day", "week"))
+        .filter(week__gt=F("cohort_week"))
+        .aggregate(n=Count("user_id", distinct=True))["n"]
+    )
+    referrers = UserStats.objects.filter(
+        referred_by__in=cohort_ids, signed_up_at__lt=p.until
+    ).aggregate(n=Count("referred_by", distinct=True))["n"]
+    paying = Event.objects.filter(
+        kind=EventKind.TRANSCRIPTION_COMPLETED,
+        user_id__in=cohort_ids,
+        occurred_at__lt=p.until,
+        revenue__gt=0,
+    ).aggregate(n=Count("user_id", distinct=True))["n"]
+    acquisition = users["acquisition"]
+    counts = {
+        "acquisition": acquisition,
+        "activation": users["activation"],
+        "retention": retained,
+        "referral": referrers,
+        "revenue": paying,
+    }
+    return {
+        "period": p.as_json(),
+        "steps": [
+            {"step": step, "users": n, "rate": _rate(n, acquisition)} for step, n in counts.items()
+        ],
+    }
+
+
+def _week_start(day: date) -> date:
+    return day - timedelta(days=day.weekday())
+
+
+def retention(
+    start: date | None = None, end: date | None = None, cohort: Literal["week"] = "week"
+) -> dict[str, Any]:
+    """``GET /analytics/retention/``: users grouped by signup week (Monday to Sunday,
+    local), and the share of each cohort active in each week since, up to ``end``.
+
+    Returns:
+        ``period``, ``cohort`` and ``cohorts``: ``{"cohort": first day of the week,
+        "users", "active": [count per week 0, 1, …], "retention": [share per week]}``.
+    """
+    if cohort != "week":
+        raise InvalidPeriod(f"Unknown cohort {cohort!r}; cohorts are by 'week'.")
+    p = period(start, end)
+    return _cached("retention", (p.start, p.end, cohort), lambda: _retention(p))  # type: ignore[no-any-return]
+
+
+def _as_date(value: date | datetime) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    return value
+
+
+def _retention(p: Period) -> dict[str, Any]:
+    sizes = (
+        UserStats.objects.filter(signup_day__gte=p.start, signup_day__lte=p.end)
+        .annotate(cohort=Trunc("signup_day", "week"))
+        .values("cohort")
+        .order_by("cohort")
+        .annotate(users=Count("pk"))
+    )
+    active_rows = (
+        ActiveDay.objects.filter(signup_day__gte=p.start, signup_day__lte=p.end, day__lte=p.end)
+        .annotate(cohort=Trunc("signup_day", "week"), week=Trunc("day", "week"))
+        .values("cohort", "week")
+        .order_by()
+        .annotate(users=Count("user_id", distinct=True))
+    )
+    active = {(_as_date(row["cohort"]), _as_date(row["week"])): row["users"] for row in active_rows}
+    last_week = _week_start(p.end)
+    cohorts = []
+    for row in sizes:
+        first = _as_date(row["cohort"])
+        weeks = (last_week - first).days // 7 + 1
+        counts = [active.get((first, first + timedelta(weeks=k)), 0) for k in range(weeks)]
+        cohorts.append(
+            {
+                "cohort": first.isoformat(),
+                "users": row["users"],
+                "active": counts,
+                "retention": [_rate(n, row["users"]) for n in counts],
+            }
+        )
+    return {"period": p.as_json(), "cohort": "week", "cohorts": cohorts}
+
+
+def _bucket_starts(p: Period, interval: str) -> list[date]:
+    if interval == "day":
+        return [p.start + timedelta(days=n) for n in range((p.end - p.start).days + 1)]
+    if interval == "week":
+        first, step = _week_start(p.start), timedelta(weeks=1)
+        return [first + step * n for n in range((_week_start(p.end) - first).days // 7 + 1)]
+    starts, month = [], p.start.replace(day=1)
+    while month <= p.end:
+        starts.append(month)
+        month = (month + timedelta(days=32)).replace(day=1)
+    return starts
+
+
+def _series_rows(metric: str, interval: str, p: Period) -> tuple[QuerySet[Any], str]:
+    """(rows of ``bucket`` and ``value``, how to format a value)."""
+    tz = timezone.get_default_timezone()
+
+    def by_time(queryset: QuerySet[Any], field: str) -> QuerySet[Any]:
+        return (
+            queryset.annotate(bucket=Trunc(field, interval, tzinfo=tz))
+            .values("bucket")
+            .order_by("bucket")
+        )
+
+    users = UserStats.objects.all()
+    kinds = {
+        "transcriptions": EventKind.TRANSCRIPTION_CREATED,
+        "completed": EventKind.TRANSCRIPTION_COMPLETED,
+        "failures": EventKind.TRANSCRIPTION_FAILED,
+    }
+    if metric == "signups":
+        in_period = users.filter(signed_up_at__gte=p.since, signed_up_at__lt=p.until)
+        return by_time(in_period, "signed_up_at").annotate(value=Count("pk")), "int"
+    if metric == "activations":
+        in_period = users.filter(activated_at__gte=p.since, activated_at__lt=p.until)
+        return by_time(in_period, "activated_at").annotate(value=Count("pk")), "int"
+    if metric == "active_users":
+        days = ActiveDay.objects.filter(day__gte=p.start, day__lte=p.end)
+        rows = (
+            days.annotate(bucket=Trunc("day", interval))
+            .values("bucket")
+            .order_by("bucket")
+            .annotate(value=Count("user_id", distinct=True))
+        )
+        return rows, "int"
+    if metric in kinds:
+        return by_time(_events(p, kinds[metric]), "occurred_at").annotate(value=Count("pk")), "int"
+    if metric == "audio_seconds":
+        completed = _events(p, EventKind.TRANSCRIPTION_COMPLETED)
+        return by_time(completed, "occurred_at").annotate(value=Sum("audio_seconds")), "seconds"
+    if metric == "cost":
+        return by_time(_events(p, EventKind.USAGE), "occurred_at").annotate(
+            value=Sum("cost")
+        ), "money"
+    completed = _events(p, EventKind.TRANSCRIPTION_COMPLETED)
+    return by_time(completed, "occurred_at").annotate(value=Sum("revenue")), "money"
+
+
+def _bucket_day(value: date | datetime) -> date:
+    if isinstance(value, datetime):
+        return timezone.localtime(value, timezone.get_default_timezone()).date()
+    return value
+
+
+def timeseries(
+    metric: str, interval: str = "day", start: date | None = None, end: date | None = None
+) -> dict[str, Any]:
+    """``GET /analytics/timeseries/``: one metric per local day, week (from Monday) or
+    calendar month of the period; buckets without data are 0.
+
+    Args:
+        metric: One of `METRICS`.
+        interval: ``day``, ``week`` or ``month``.
+        start: First local day.
+        end: Last local day, included.
+
+    Returns:
+        ``period``, ``metric``, ``interval`` and ``points``: ``{"start": bucket's
+        first day, "value"}`` (counts are integers, seconds numbers, money strings).
+
+    Raises:
+        ValueError: Unknown metric or interval (the API validates both first).
+    """
+    if metric not in METRICS:
+        raise ValueError(f"Unknown metric {metric!r}; metrics are {', '.join(METRICS)}.")
+    if interval not in INTERVALS:
+        raise ValueError(f"Unknown interval {interval!r}; intervals are {', '.join(INTERVALS)}.")
+    p = period(start, end)
+    return _cached(  # type: ignore[no-any-return]
+        "timeseries", (metric, interval, p.start, p.end), lambda: _timeseries(metric, interval, p)
+    )
+
+
+def _timeseries(metric: str, interval: str, p: Period) -> dict[str, Any]:
+    rows, kind = _series_rows(metric, interval, p)
+    values = {_bucket_day(row["bucket"]): row["value"] for row in rows}
+    formats: dict[str, Callable[[Any], Any]] = {
+        "int": lambda v: int(v or 0),
+        "seconds": _seconds,
+        "money": _money_str,
+    }
+    fmt = formats[kind]
+    return {
+        "period": p.as_json(),
+        "metric": metric,
+        "interval": interval,
+        "points": [
+            {"start": day.isoformat(), "value": fmt(values.get(day))}
+            for day in _bucket_starts(p, interval)
+        ],
+    }
+
+
+def _processing_percentiles(p: Period) -> dict[tuple[str, str], tuple[float, float]]:
+    """(median, p95) processing seconds per (engine, model), nearest-rank, in SQL.
+
+    Nearest rank: the p-th percentile of n values is the value at position ⌈p·n/100⌉
+    in ascending order — the smallest rank r with r·100 ≥ p·n, in integers, so SQLite
+    and PostgreSQL agree exactly (no interpolation, no float rounding).
+    """
+    ranked = (
+        _events(p, EventKind.TRANSCRIPTION_COMPLETED)
+        .filter(processing_seconds__isnull=False)
+        .annotate(
+            rn=Window(
+                RowNumber(),
+                partition_by=[F("engine"), F("model")],
+                order_by=F("processing_seconds").asc(),
+            ),
+            n=Window(Count("pk"), partition_by=[F("engine"), F("model")]),
+        )
+        .values("engine", "model", "processing_seconds", "rn", "n")
+        .order_by()
+    )
+    sql, params = ranked.query.sql_with_params()
+    # The inner SQL is Django's own, with its parameters kept apart.
+    query = (
+        "SELECT ranked.engine, ranked.model, "  # noqa: S608
+        "MIN(CASE WHEN ranked.rn * 100 >= 50 * ranked.n THEN ranked.processing_seconds END), "
+        "MIN(CASE WHEN ranked.rn * 100 >= 95 * ranked.n THEN ranked.processing_seconds END) "
+        f"FROM ({sql}) ranked GROUP BY ranked.engine, ranked.model"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(query, params)
+        return {(row[0], row[1]): (row[2], row[3]) for row in cursor.fetchall()}
+
+
+def engines(start: date | None = None, end: date | None = None) -> dict[str, Any]:
+    """``GET /analytics/engines/``: per engine alias and model, the jobs that finished
+    (completed or failed) in the period.
+
+    Returns:
+        ``period``, ``currency`` and ``engines``: ``{"engine", "model", "jobs",
+        "completed", "failed", "minutes", "median_processing_seconds",
+        "p95_processing_seconds", "real_time_factor", "failure_rate", "cost",
+        "cost_per_minute"}``, ordered by engine then model.
+    """
+    p = period(start, end)
+    return _cached("engines", (p.start, p.end), lambda: _engines(p))  # type: ignore[no-any-return]
+
+
+def _engines(p: Period) -> dict[str, Any]:
+    D, F_ = EventKind.TRANSCRIPTION_COMPLETED, EventKind.TRANSCRIPTION_FAILED
+    timed = Q(kind=D, processing_seconds__isnull=False)
+    rows = (
+        _events(p, D, F_)
+        .values("engine", "model")
+        .order_by("engine", "model")
+        .annotate(
+            completed=Count("pk", filter=Q(kind=D)),
+            failed=Count("pk", filter=Q(kind=F_)),
+            audio=Sum("audio_seconds", filter=Q(kind=D)),
+            processing=Sum("processing_seconds", filter=timed),
+            timed_audio=Sum("audio_seconds", filter=timed),
+        )
+    )
+    costs = {
+        (row["engine"], row["model"]): row["cost"]
+        for row in _events(p, EventKind.USAGE)
+        .filter(step=TRANSCRIPTION_STEP)
+        .values("engine", "model")
+        .order_by()
+        .annotate(cost=Sum("cost"))
+    }
+    percentiles = _processing_percentiles(p)
+    out = []
+    for row in rows:
+        key = (row["engine"], row["model"])
+        jobs = row["completed"] + row["failed"]
+        audio = row["audio"] or ZERO
+        cost = _money(costs.get(key))
+        median, p95 = percentiles.get(key, (None, None))
+        out.append(
+            {
+                "engine": row["engine"],
+                "model": row["model"],
+                "jobs": jobs,
+                "completed": row["completed"],
+                "failed": row["failed"],
+                "minutes": round(float(audio) / 60, 3),
+                "median_processing_seconds": None if median is None else round(median, 3),
+                "p95_processing_seconds": None if p95 is None else round(p95, 3),
+                "real_time_factor": _rate(row["processing"] or 0, row["timed_audio"] or 0),
+                "failure_rate": _rate(row["failed"], jobs),
+                "cost": str(cost),
+                "cost_per_minute": _money_str(cost * 60 / audio) if audio else None,
+            }
+        )
+    return {"period": p.as_json(), "currency": settings.BILLING_CURRENCY, "engines": out}
