@@ -19,7 +19,8 @@ PROBE = ROOT / "tests" / "optional_apps" / "probe.py"
 
 
 @pytest.mark.parametrize(
-    "left_out", ["analysis", "audit", "health", "oidc", "analysis,audit,health,oidc"]
+    "left_out",
+    ["analysis", "analytics", "audit", "health", "oidc", "analysis,analytics,audit,health,oidc"],
 )
 def test_api_answers_with_optional_apps_left_out(left_out: str) -> None:
     env = {

@@ -44,6 +44,8 @@ def test_the_left_out_apps_are_really_out() -> None:
         assert not any("/analysis" in path for _, path in operations())
     if "audit" in left_out:
         assert not any(path.endswith("/audit/") for _, path in operations())
+    if "analytics" in left_out:
+        assert not any("/analytics/" in path or "/referrals/" in path for _, path in operations())
 
 
 def test_every_operation_answers_without_a_500(

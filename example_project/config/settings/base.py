@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "transcription_platform.transcriptions",
     "transcription_platform.analysis",
     "transcription_platform.billing",
+    "transcription_platform.analytics",  # optional: product metrics for staff, docs/analytics.md
     "transcription_platform.audit",
     "transcription_platform.health",
     "transcription_platform.openai_compat",  # optional: /v1/ for the OpenAI SDKs
