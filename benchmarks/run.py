@@ -29,7 +29,7 @@ from typing import Any
 
 from benchmarks import harness
 
-BENCHMARKS = ("e2e", "api", "queue", "memory")
+BENCHMARKS = ("e2e", "api", "queue", "memory", "analytics")
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -79,7 +79,7 @@ def commit() -> str:
 
 
 def run_benchmarks(only: list[str], quick: bool, workdir: Path) -> dict[str, Any]:
-    from benchmarks import bench_api, bench_e2e, bench_memory, bench_queue
+    from benchmarks import bench_analytics, bench_api, bench_e2e, bench_memory, bench_queue
 
     results: dict[str, Any] = {}
     port = harness.free_port()
@@ -102,6 +102,11 @@ def run_benchmarks(only: list[str], quick: bool, workdir: Path) -> dict[str, Any
             ),
             "e2e": lambda: bench_e2e.run(base_url, workdir, seconds=60 if quick else 600),
             "memory": lambda: bench_memory.run(base_url, workdir, seconds=120 if quick else 3600),
+            "analytics": lambda: bench_analytics.run(
+                base_url,
+                events=10_000 if quick else bench_analytics.EVENTS,
+                requests=5 if quick else bench_analytics.REQUESTS,
+            ),
         }
         for name in BENCHMARKS:
             if name not in only:
@@ -199,6 +204,18 @@ def to_markdown(report: dict[str, Any]) -> str:
                 "",
             )
         )
+    if "analytics" in results:
+        analytics = results["analytics"]
+        for name, figures in analytics["endpoints"].items():
+            rows.append(
+                (
+                    f"Analytics `{name}`, {analytics['rows']['events']:,} events, "
+                    f"{analytics['period_days']} days, uncached",
+                    f"p50 {figures['p50_ms']:.1f} ms, p95 {figures['p95_ms']:.1f} ms",
+                    f"p50 {analytics['bare']['p50_ms']:.1f} ms (bare JsonResponse)",
+                    f"{figures['ratio_to_bare']:.1f}x",
+                )
+            )
     lines = [
         "| Benchmark | transcription_platform | Baseline | Ratio |",
         "| --- | --- | --- | --- |",

@@ -7,11 +7,12 @@ from collections.abc import Callable
 
 import pytest
 from django.db import connection, connections
+from django.db.models import Sum
 
 from tests.fixtures.transcriptions import make_transcription
 from tests.fixtures.users import make_user
 from transcription_platform.analytics import services
-from transcription_platform.analytics.models import Event, ReferralCode, UserStats
+from transcription_platform.analytics.models import DailyTotal, Event, ReferralCode, UserStats
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -59,6 +60,9 @@ def test_concurrent_jobs_of_one_user_lose_no_count() -> None:
     stats = UserStats.objects.get(pk=owner.pk)
     assert (stats.transcriptions, stats.completed) == (THREADS, THREADS)
     assert stats.active_days == 1  # one day, however many threads raced to add it
+    # The day's totals: one row per day and engine, created by one thread, bumped by all.
+    totals = DailyTotal.objects.aggregate(created=Sum("created"), completed=Sum("completed"))
+    assert totals == {"created": THREADS, "completed": THREADS}
 
 
 def test_one_event_delivered_by_every_thread_counts_once() -> None:
@@ -67,6 +71,7 @@ def test_one_event_delivered_by_every_thread_counts_once() -> None:
     assert run_together(lambda i: services.record_transcription_completed(job)) == []
     assert Event.objects.filter(kind="transcription_completed").count() == 1
     assert UserStats.objects.get(pk=owner.pk).completed == 1
+    assert DailyTotal.objects.aggregate(n=Sum("completed")) == {"n": 1}
 
 
 def test_concurrent_registrations_with_one_code_count_every_use() -> None:

@@ -303,3 +303,16 @@ def test_percentiles_by_nearest_rank(history) -> None:
         services.record_transcription_completed(job)
     (row,) = services.engines(date(2026, 5, 1), date(2026, 5, 1))["engines"]
     assert (row["median_processing_seconds"], row["p95_processing_seconds"]) == (10.0, 19.0)
+
+
+def test_rebuilt_daily_totals_equal_the_live_ones() -> None:
+    from transcription_platform.analytics.models import DailyTotal
+
+    fields = [f.name for f in DailyTotal._meta.fields if f.name != "id"]
+
+    def totals():
+        return sorted(tuple(str(v) for v in row) for row in DailyTotal.objects.values_list(*fields))
+
+    live = totals()
+    assert services.rebuild_daily_totals() == len(live) > 0
+    assert totals() == live

@@ -5,6 +5,8 @@ are fed by the platform's signals (never by reading another app's tables):
 
 - `Event`: one row per product event, unique by ``key`` so a re-delivered signal or a
   second backfill never counts twice.
+- `DailyTotal`: per local day, engine, model and error code, the sums of the events
+  (``F()`` counters), which the period figures add up.
 - `ActiveDay`: one row per user and local day (``TIME_ZONE``) with activity; the
   user's signup day is copied onto it so a cohort table is a single GROUP BY.
 - `UserStats`: one row per user: signup, activation and counters incremented with
@@ -54,14 +56,54 @@ class Event(models.Model):
         # The analyst role's defining permission (transcription_platform.roles).
         permissions = [("view_analytics", "Can read product analytics (analyst role)")]
         indexes = [
-            # Every metric filters one kind over a period.
-            models.Index(fields=["kind", "occurred_at"], name="tp_an_event_kind_time"),
-            # The funnel's revenue step: which users of a cohort paid.
-            models.Index(fields=["kind", "user_id"], name="tp_an_event_kind_user"),
+            # The engines' processing-time percentiles: completed jobs of a period. The
+            # included columns make it an index-only scan on PostgreSQL (SQLite ignores
+            # INCLUDE and keeps the plain index).
+            models.Index(
+                fields=["kind", "occurred_at"],
+                include=["engine", "model", "processing_seconds"],
+                name="tp_an_event_kind_time",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.occurred_at:%Y-%m-%d %H:%M} user={self.user_id}"
+
+
+class DailyTotal(models.Model):
+    """Running totals of one local day (``TIME_ZONE``), engine, model and error code.
+
+    Incremented with ``F()`` in the transaction of each new event, so sums over a
+    period read a few rows per day instead of every event. ``error_code`` is blank
+    except on the rows counting failures.
+    """
+
+    day = models.DateField()
+    engine = models.CharField(max_length=64, blank=True)
+    model = models.CharField(max_length=128, blank=True)
+    error_code = models.CharField(max_length=64, blank=True)
+    created = models.PositiveIntegerField(default=0)
+    completed = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    audio_seconds = models.DecimalField(max_digits=18, decimal_places=3, default=0)
+    #: Processing seconds of the completed jobs whose start is known, and their audio.
+    processing_seconds = models.FloatField(default=0)
+    timed_audio_seconds = models.DecimalField(max_digits=18, decimal_places=3, default=0)
+    revenue = models.DecimalField(max_digits=18, decimal_places=6, default=0)
+    #: Every billed step (transcription and analysis), BYOK excluded.
+    cost = models.DecimalField(max_digits=18, decimal_places=6, default=0)
+    #: The billed transcription steps only: the engines' cost per minute.
+    transcription_cost = models.DecimalField(max_digits=18, decimal_places=6, default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "engine", "model", "error_code"], name="tp_an_daily_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.engine}/{self.model} {self.error_code}".rstrip()
 
 
 class ActiveDay(models.Model):
@@ -70,7 +112,13 @@ class ActiveDay(models.Model):
 
     user_id = models.BigIntegerField()
     day = models.DateField()
+    # The day's week (its Monday) and month (its 1st), and the user's signup day and
+    # week: stored so that a series or a cohort table groups plain columns (PostgreSQL
+    # would otherwise cast every date to a timestamp to truncate it).
+    week = models.DateField()
+    month = models.DateField()
     signup_day = models.DateField(help_text="The user's signup day, copied for cohorts.")
+    signup_week = models.DateField()
 
     class Meta:
         constraints = [
@@ -80,7 +128,11 @@ class ActiveDay(models.Model):
             # DAU/WAU/MAU and the active_users series: a range of days.
             models.Index(fields=["day", "user_id"], name="tp_an_active_day"),
             # Retention: the active days of the users who signed up in a period.
-            models.Index(fields=["signup_day", "day", "user_id"], name="tp_an_active_cohort"),
+            models.Index(
+                fields=["signup_day", "day"],
+                include=["signup_week", "week", "user_id"],
+                name="tp_an_active_cohort",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -94,6 +146,9 @@ class UserStats(models.Model):
     signed_up_at = models.DateTimeField()
     signup_day = models.DateField()
     activated_at = models.DateTimeField(null=True, blank=True)
+    first_paid_at = models.DateTimeField(
+        null=True, blank=True, help_text="First completed job with revenue."
+    )
     referred_by = models.BigIntegerField(null=True, blank=True, help_text="Referrer's user id.")
     referral_code = models.CharField(max_length=32, blank=True)
     transcriptions = models.PositiveIntegerField(default=0)

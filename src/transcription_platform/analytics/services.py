@@ -32,13 +32,14 @@ from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, F, Q, QuerySet, Sum, Window
-from django.db.models.functions import RowNumber, Trunc
+from django.db.models import Aggregate, Count, F, FloatField, Q, QuerySet, Sum, Window
+from django.db.models.functions import RowNumber, Trunc, TruncDate
 from django.utils import timezone
 
 from transcription_platform.analytics.error_codes import AnalyticsErrorCode
 from transcription_platform.analytics.models import (
     ActiveDay,
+    DailyTotal,
     Event,
     EventKind,
     ReferralCode,
@@ -89,6 +90,11 @@ class InvalidPeriod(ValidationError):
 # =========================================================================== recording
 
 
+def week_start(day: date) -> date:
+    """The Monday of ``day``'s week."""
+    return day - timedelta(days=day.weekday())
+
+
 def local_day(moment: datetime) -> date:
     """The calendar day of ``moment`` in the site's ``TIME_ZONE``."""
     return timezone.localtime(moment, timezone.get_default_timezone()).date()
@@ -108,14 +114,41 @@ def _create_event(key: str, kind: str, **fields: Any) -> bool:
     return True
 
 
+def active_day(user_id: int, day: date, signup_day: date) -> ActiveDay:
+    """An (unsaved) active day of a user, with its week, month and signup week."""
+    return ActiveDay(
+        user_id=user_id,
+        day=day,
+        week=week_start(day),
+        month=day.replace(day=1),
+        signup_day=signup_day,
+        signup_week=week_start(signup_day),
+    )
+
+
 def _mark_active(user_id: int, moment: datetime, signup_day: date) -> None:
     """Count ``moment``'s local day as an active day of the user (once per day)."""
     try:
         with transaction.atomic():
-            ActiveDay.objects.create(user_id=user_id, day=local_day(moment), signup_day=signup_day)
+            active_day(user_id, local_day(moment), signup_day).save(force_insert=True)
             UserStats.objects.filter(pk=user_id).update(active_days=F("active_days") + 1)
     except IntegrityError:
         pass  # already active that day
+
+
+def _bump(moment: datetime, engine: str, model: str, error_code: str = "", **add: Any) -> None:
+    """Add ``add`` to the day's totals of ``engine``/``model``/``error_code`` with
+    ``F()``; the row is created on the day's first event (concurrent creators: one
+    insert wins, the others update)."""
+    key = {"day": local_day(moment), "engine": engine, "model": model, "error_code": error_code}
+    increments = {name: F(name) + value for name, value in add.items()}
+    if DailyTotal.objects.filter(**key).update(**increments):
+        return
+    try:
+        with transaction.atomic():
+            DailyTotal.objects.create(**key, **add)
+    except IntegrityError:
+        DailyTotal.objects.filter(**key).update(**increments)
 
 
 def record_signup(user: Any, *, at: datetime | None = None) -> UserStats:
@@ -213,6 +246,13 @@ def _engine_model(engine_alias: str, model: str) -> str:
         return ""
 
 
+def _engine_and_model(transcription: Any) -> tuple[str, str]:
+    return (
+        transcription.engine[:64],
+        _engine_model(transcription.engine, transcription.model)[:128],
+    )
+
+
 def price_per_minute(user: Any) -> Decimal:
     """What the site charges ``user`` per audio minute: the lowest price among their
     plan groups (``ANALYTICS_PLAN_PRICES``), else ``ANALYTICS_PRICE_PER_MINUTE``."""
@@ -229,6 +269,7 @@ def record_transcription_created(transcription: Any) -> bool:
     """Record a created job (and an active day of its owner); False if already done."""
     owner = transcription.owner
     stats = _stats_for(owner)
+    engine, model = _engine_and_model(transcription)
     with transaction.atomic():
         created = _create_event(
             f"created:{transcription.pk}",
@@ -236,12 +277,13 @@ def record_transcription_created(transcription: Any) -> bool:
             user_id=owner.pk,
             occurred_at=transcription.created_at,
             object_id=str(transcription.pk),
-            engine=transcription.engine[:64],
-            model=_engine_model(transcription.engine, transcription.model)[:128],
+            engine=engine,
+            model=model,
         )
         if created:
             UserStats.objects.filter(pk=owner.pk).update(transcriptions=F("transcriptions") + 1)
             _mark_active(owner.pk, transcription.created_at, stats.signup_day)
+            _bump(transcription.created_at, engine, model, created=1)
     return created
 
 
@@ -257,6 +299,7 @@ def record_transcription_completed(transcription: Any) -> bool:
     if transcription.started_at is not None:
         processing = max((finished - transcription.started_at).total_seconds(), 0.0)
     revenue = _money(seconds / 60 * price_per_minute(owner))
+    engine, model = _engine_and_model(transcription)
     with transaction.atomic():
         created = _create_event(
             f"completed:{transcription.pk}",
@@ -264,18 +307,35 @@ def record_transcription_completed(transcription: Any) -> bool:
             user_id=owner.pk,
             occurred_at=finished,
             object_id=str(transcription.pk),
-            engine=transcription.engine[:64],
-            model=_engine_model(transcription.engine, transcription.model)[:128],
+            engine=engine,
+            model=model,
             audio_seconds=seconds,
             processing_seconds=processing,
             revenue=revenue,
         )
         if created:
             UserStats.objects.filter(pk=owner.pk).update(completed=F("completed") + 1)
-            # The first completion activates; a backfill may meet an earlier one later.
+            # The first completion activates (and the first with revenue makes a paying
+            # user); a backfill may meet an earlier one later.
             UserStats.objects.filter(
                 Q(activated_at__isnull=True) | Q(activated_at__gt=finished), pk=owner.pk
             ).update(activated_at=finished)
+            if revenue > 0:
+                UserStats.objects.filter(
+                    Q(first_paid_at__isnull=True) | Q(first_paid_at__gt=finished), pk=owner.pk
+                ).update(first_paid_at=finished)
+            timed = {}
+            if processing is not None:
+                timed = {"processing_seconds": processing, "timed_audio_seconds": seconds}
+            _bump(
+                finished,
+                engine,
+                model,
+                completed=1,
+                audio_seconds=seconds,
+                revenue=revenue,
+                **timed,
+            )
     return created
 
 
@@ -283,36 +343,47 @@ def record_transcription_failed(transcription: Any, error_code: str = "") -> boo
     """Record a job that failed for good, with its error code."""
     owner = transcription.owner
     _stats_for(owner)
+    engine, model = _engine_and_model(transcription)
+    finished = transcription.completed_at or timezone.now()
+    code = (error_code or transcription.error_code or "unknown")[:64]
     with transaction.atomic():
         created = _create_event(
             f"failed:{transcription.pk}",
             EventKind.TRANSCRIPTION_FAILED,
             user_id=owner.pk,
-            occurred_at=transcription.completed_at or timezone.now(),
+            occurred_at=finished,
             object_id=str(transcription.pk),
-            engine=transcription.engine[:64],
-            model=_engine_model(transcription.engine, transcription.model)[:128],
-            error_code=(error_code or transcription.error_code or "unknown")[:64],
+            engine=engine,
+            model=model,
+            error_code=code,
         )
         if created:
             UserStats.objects.filter(pk=owner.pk).update(failed=F("failed") + 1)
+            _bump(finished, engine, model, code, failed=1)
     return created
 
 
 def record_usage(record: Any) -> bool:
     """Record a billing ledger row as cost (0 when the user's own key paid: BYOK)."""
-    return _create_event(
-        f"usage:{record.idempotency_key}",
-        EventKind.USAGE,
-        user_id=record.owner_id,
-        occurred_at=record.created_at,
-        object_id=str(record.object_id)[:64],
-        step=record.step,
-        engine=record.alias[:64],
-        model=record.model[:128],
-        audio_seconds=record.audio_seconds,
-        cost=ZERO if record.byok else record.cost,
-    )
+    cost = ZERO if record.byok else record.cost
+    engine, model = record.alias[:64], record.model[:128]
+    with transaction.atomic():
+        created = _create_event(
+            f"usage:{record.idempotency_key}",
+            EventKind.USAGE,
+            user_id=record.owner_id,
+            occurred_at=record.created_at,
+            object_id=str(record.object_id)[:64],
+            step=record.step,
+            engine=engine,
+            model=model,
+            audio_seconds=record.audio_seconds,
+            cost=cost,
+        )
+        if created:
+            step_cost = cost if record.step == TRANSCRIPTION_STEP else ZERO
+            _bump(record.created_at, engine, model, cost=cost, transcription_cost=step_cost)
+    return created
 
 
 def on_transcription_created(sender: Any, transcription: Any, **kwargs: Any) -> None:
@@ -361,6 +432,59 @@ def backfill(*, batch_size: int = 1000) -> dict[str, int]:
         for record in all_records().order_by("created_at", "pk").iterator(batch_size):
             added["usage"] += record_usage(record)
     return added
+
+
+def rebuild_daily_totals() -> int:
+    """Recompute every `DailyTotal` from the events, in the current ``TIME_ZONE``.
+
+    The totals are kept up to date as events arrive; this is for a site that changed
+    ``TIME_ZONE`` (totals are filed under the local day of their event) or loaded
+    events in bulk. One aggregate query; returns the number of rows written.
+    """
+    D, F_, U = (
+        EventKind.TRANSCRIPTION_COMPLETED,
+        EventKind.TRANSCRIPTION_FAILED,
+        EventKind.USAGE,
+    )
+    grouped = (
+        Event.objects.filter(kind__in=[EventKind.TRANSCRIPTION_CREATED, D, F_, U])
+        .annotate(local_day=TruncDate("occurred_at", tzinfo=timezone.get_default_timezone()))
+        .values("local_day", "engine", "model", "error_code")
+        .order_by()
+        .annotate(
+            n_created=Count("pk", filter=Q(kind=EventKind.TRANSCRIPTION_CREATED)),
+            n_completed=Count("pk", filter=Q(kind=D)),
+            n_failed=Count("pk", filter=Q(kind=F_)),
+            audio=Sum("audio_seconds", filter=Q(kind=D)),
+            processing=Sum("processing_seconds", filter=Q(kind=D)),
+            timed_audio=Sum("audio_seconds", filter=Q(kind=D, processing_seconds__isnull=False)),
+            revenue_sum=Sum("revenue", filter=Q(kind=D)),
+            cost_sum=Sum("cost", filter=Q(kind=U)),
+            transcription_cost_sum=Sum("cost", filter=Q(kind=U, step=TRANSCRIPTION_STEP)),
+        )
+    )
+    totals = [
+        DailyTotal(
+            day=row["local_day"],
+            engine=row["engine"],
+            model=row["model"],
+            error_code=row["error_code"],
+            created=row["n_created"],
+            completed=row["n_completed"],
+            failed=row["n_failed"],
+            audio_seconds=row["audio"] or ZERO,
+            processing_seconds=row["processing"] or 0.0,
+            timed_audio_seconds=row["timed_audio"] or ZERO,
+            revenue=row["revenue_sum"] or ZERO,
+            cost=row["cost_sum"] or ZERO,
+            transcription_cost=row["transcription_cost_sum"] or ZERO,
+        )
+        for row in grouped
+    ]
+    with transaction.atomic():
+        DailyTotal.objects.all().delete()
+        DailyTotal.objects.bulk_create(totals, batch_size=1000)
+    return len(totals)
 
 
 # =========================================================================== referrals
@@ -477,6 +601,10 @@ def _events(p: Period, *kinds: str) -> QuerySet[Event]:
     return Event.objects.filter(kind__in=kinds, occurred_at__gte=p.since, occurred_at__lt=p.until)
 
 
+def _days(p: Period) -> QuerySet[DailyTotal]:
+    return DailyTotal.objects.filter(day__gte=p.start, day__lte=p.end)
+
+
 # =========================================================================== metrics
 
 
@@ -507,20 +635,20 @@ def _overview(p: Period) -> dict[str, Any]:
         wau=Count("user_id", distinct=True, filter=Q(day__gte=p.end - timedelta(days=6))),
         mau=Count("user_id", distinct=True),
     )
-    C, D, F_, U = (
-        EventKind.TRANSCRIPTION_CREATED,
-        EventKind.TRANSCRIPTION_COMPLETED,
-        EventKind.TRANSCRIPTION_FAILED,
-        EventKind.USAGE,
+    days = _days(p)
+    totals = days.aggregate(
+        transcriptions=Sum("created"),
+        audio=Sum("audio_seconds"),
+        revenue=Sum("revenue"),
+        cost=Sum("cost"),
+        failed=Sum("failed"),
     )
-    totals = _events(p, C, D, F_, U).aggregate(
-        transcriptions=Count("pk", filter=Q(kind=C)),
-        audio=Sum("audio_seconds", filter=Q(kind=D)),
-        revenue=Sum("revenue", filter=Q(kind=D)),
-        cost=Sum("cost", filter=Q(kind=U)),
-        failed=Count("pk", filter=Q(kind=F_)),
+    by_code = (
+        days.filter(failed__gt=0)
+        .values("error_code")
+        .order_by("error_code")
+        .annotate(n=Sum("failed"))
     )
-    by_code = _events(p, F_).values("error_code").order_by("error_code").annotate(n=Count("pk"))
     cost, revenue = _money(totals["cost"]), _money(totals["revenue"])
     return {
         "period": p.as_json(),
@@ -531,10 +659,10 @@ def _overview(p: Period) -> dict[str, Any]:
         "dau": actives["dau"],
         "wau": actives["wau"],
         "mau": actives["mau"],
-        "transcriptions": totals["transcriptions"],
+        "transcriptions": totals["transcriptions"] or 0,
         "audio_seconds": _seconds(totals["audio"]),
         "failures": {
-            "total": totals["failed"],
+            "total": totals["failed"] or 0,
             "by_error_code": {row["error_code"]: row["n"] for row in by_code},
         },
         "cost": str(cost),
@@ -560,30 +688,23 @@ def _funnel(p: Period) -> dict[str, Any]:
     cohort = UserStats.objects.filter(signed_up_at__gte=p.since, signed_up_at__lt=p.until)
     cohort_ids = cohort.values("pk")
     users = cohort.aggregate(
-        acquisition=Count("pk"), activation=Count("pk", filter=Q(activated_at__lt=p.until))
+        acquisition=Count("pk"),
+        activation=Count("pk", filter=Q(activated_at__lt=p.until)),
+        paying=Count("pk", filter=Q(first_paid_at__lt=p.until)),
     )
-    retained = (
-        ActiveDay.objects.filter(user_id__in=cohort_ids, day__lte=p.end)
-        .annotate(week=Trunc("day", "week"), cohort_week=Trunc("signup_day", "week"))
-        .filter(week__gt=F("cohort_week"))
-        .aggregate(n=Count("user_id", distinct=True))["n"]
-    )
+    retained = ActiveDay.objects.filter(
+        signup_day__gte=p.start, signup_day__lte=p.end, day__lte=p.end, week__gt=F("signup_week")
+    ).aggregate(n=Count("user_id", distinct=True))["n"]
     referrers = UserStats.objects.filter(
         referred_by__in=cohort_ids, signed_up_at__lt=p.until
     ).aggregate(n=Count("referred_by", distinct=True))["n"]
-    paying = Event.objects.filter(
-        kind=EventKind.TRANSCRIPTION_COMPLETED,
-        user_id__in=cohort_ids,
-        occurred_at__lt=p.until,
-        revenue__gt=0,
-    ).aggregate(n=Count("user_id", distinct=True))["n"]
     acquisition = users["acquisition"]
     counts = {
         "acquisition": acquisition,
         "activation": users["activation"],
         "retention": retained,
         "referral": referrers,
-        "revenue": paying,
+        "revenue": users["paying"],
     }
     return {
         "period": p.as_json(),
@@ -591,10 +712,6 @@ def _funnel(p: Period) -> dict[str, Any]:
             {"step": step, "users": n, "rate": _rate(n, acquisition)} for step, n in counts.items()
         ],
     }
-
-
-def _week_start(day: date) -> date:
-    return day - timedelta(days=day.weekday())
 
 
 def retention(
@@ -629,13 +746,12 @@ def _retention(p: Period) -> dict[str, Any]:
     )
     active_rows = (
         ActiveDay.objects.filter(signup_day__gte=p.start, signup_day__lte=p.end, day__lte=p.end)
-        .annotate(cohort=Trunc("signup_day", "week"), week=Trunc("day", "week"))
-        .values("cohort", "week")
+        .values("signup_week", "week")
         .order_by()
         .annotate(users=Count("user_id", distinct=True))
     )
-    active = {(_as_date(row["cohort"]), _as_date(row["week"])): row["users"] for row in active_rows}
-    last_week = _week_start(p.end)
+    active = {(row["signup_week"], row["week"]): row["users"] for row in active_rows}
+    last_week = week_start(p.end)
     cohorts = []
     for row in sizes:
         first = _as_date(row["cohort"])
@@ -656,8 +772,8 @@ def _bucket_starts(p: Period, interval: str) -> list[date]:
     if interval == "day":
         return [p.start + timedelta(days=n) for n in range((p.end - p.start).days + 1)]
     if interval == "week":
-        first, step = _week_start(p.start), timedelta(weeks=1)
-        return [first + step * n for n in range((_week_start(p.end) - first).days // 7 + 1)]
+        first, step = week_start(p.start), timedelta(weeks=1)
+        return [first + step * n for n in range((week_start(p.end) - first).days // 7 + 1)]
     starts, month = [], p.start.replace(day=1)
     while month <= p.end:
         starts.append(month)
@@ -677,11 +793,6 @@ def _series_rows(metric: str, interval: str, p: Period) -> tuple[QuerySet[Any], 
         )
 
     users = UserStats.objects.all()
-    kinds = {
-        "transcriptions": EventKind.TRANSCRIPTION_CREATED,
-        "completed": EventKind.TRANSCRIPTION_COMPLETED,
-        "failures": EventKind.TRANSCRIPTION_FAILED,
-    }
     if metric == "signups":
         in_period = users.filter(signed_up_at__gte=p.since, signed_up_at__lt=p.until)
         return by_time(in_period, "signed_up_at").annotate(value=Count("pk")), "int"
@@ -690,24 +801,35 @@ def _series_rows(metric: str, interval: str, p: Period) -> tuple[QuerySet[Any], 
         return by_time(in_period, "activated_at").annotate(value=Count("pk")), "int"
     if metric == "active_users":
         days = ActiveDay.objects.filter(day__gte=p.start, day__lte=p.end)
+        # One row per user and day: a day's rows are its active users.
+        users_per_bucket = Count("pk") if interval == "day" else Count("user_id", distinct=True)
         rows = (
-            days.annotate(bucket=Trunc("day", interval))
+            days.annotate(bucket=F(interval))
             .values("bucket")
             .order_by("bucket")
-            .annotate(value=Count("user_id", distinct=True))
+            .annotate(value=users_per_bucket)
         )
         return rows, "int"
-    if metric in kinds:
-        return by_time(_events(p, kinds[metric]), "occurred_at").annotate(value=Count("pk")), "int"
-    if metric == "audio_seconds":
-        completed = _events(p, EventKind.TRANSCRIPTION_COMPLETED)
-        return by_time(completed, "occurred_at").annotate(value=Sum("audio_seconds")), "seconds"
-    if metric == "cost":
-        return by_time(_events(p, EventKind.USAGE), "occurred_at").annotate(
-            value=Sum("cost")
-        ), "money"
-    completed = _events(p, EventKind.TRANSCRIPTION_COMPLETED)
-    return by_time(completed, "occurred_at").annotate(value=Sum("revenue")), "money"
+    column, kind = DAILY_METRICS[metric]
+    rows = (
+        _days(p)
+        .annotate(bucket=Trunc("day", interval))
+        .values("bucket")
+        .order_by("bucket")
+        .annotate(value=Sum(column))
+    )
+    return rows, kind
+
+
+#: Metric → (DailyTotal column, value format).
+DAILY_METRICS = {
+    "transcriptions": ("created", "int"),
+    "completed": ("completed", "int"),
+    "failures": ("failed", "int"),
+    "audio_seconds": ("audio_seconds", "seconds"),
+    "cost": ("cost", "money"),
+    "revenue": ("revenue", "money"),
+}
 
 
 def _bucket_day(value: date | datetime) -> date:
@@ -765,17 +887,41 @@ def _timeseries(metric: str, interval: str, p: Period) -> dict[str, Any]:
     }
 
 
+class PercentileDisc(Aggregate):
+    """PostgreSQL's ``percentile_disc(f) WITHIN GROUP (ORDER BY x)``: the first value
+    whose position in ascending order reaches ``f`` of the group — nearest rank."""
+
+    function = "percentile_disc"
+    template = "%(function)s(%(fraction)s) WITHIN GROUP (ORDER BY %(expressions)s)"
+    output_field = FloatField()
+
+    def __init__(self, expression: Any, fraction: float, **extra: Any) -> None:
+        super().__init__(expression, fraction=repr(float(fraction)), **extra)
+
+
 def _processing_percentiles(p: Period) -> dict[tuple[str, str], tuple[float, float]]:
-    """(median, p95) processing seconds per (engine, model), nearest-rank, in SQL.
+    """(median, p95) processing seconds per (engine, model), nearest rank, in SQL.
 
     Nearest rank: the p-th percentile of n values is the value at position ⌈p·n/100⌉
-    in ascending order — the smallest rank r with r·100 ≥ p·n, in integers, so SQLite
-    and PostgreSQL agree exactly (no interpolation, no float rounding).
+    in ascending order. PostgreSQL has it built in (``percentile_disc``); elsewhere a
+    window numbers the rows and the smallest rank r with r·100 ≥ p·n is picked, in
+    integers. Both give the same value (tested on both databases).
     """
+    completed = _events(p, EventKind.TRANSCRIPTION_COMPLETED).filter(
+        processing_seconds__isnull=False
+    )
+    if connection.vendor == "postgresql":
+        rows = (
+            completed.values("engine", "model")
+            .order_by()
+            .annotate(
+                median=PercentileDisc("processing_seconds", 0.5),
+                p95=PercentileDisc("processing_seconds", 0.95),
+            )
+        )
+        return {(row["engine"], row["model"]): (row["median"], row["p95"]) for row in rows}
     ranked = (
-        _events(p, EventKind.TRANSCRIPTION_COMPLETED)
-        .filter(processing_seconds__isnull=False)
-        .annotate(
+        completed.annotate(
             rn=Window(
                 RowNumber(),
                 partition_by=[F("engine"), F("model")],
@@ -814,48 +960,41 @@ def engines(start: date | None = None, end: date | None = None) -> dict[str, Any
 
 
 def _engines(p: Period) -> dict[str, Any]:
-    D, F_ = EventKind.TRANSCRIPTION_COMPLETED, EventKind.TRANSCRIPTION_FAILED
-    timed = Q(kind=D, processing_seconds__isnull=False)
     rows = (
-        _events(p, D, F_)
+        _days(p)
         .values("engine", "model")
         .order_by("engine", "model")
         .annotate(
-            completed=Count("pk", filter=Q(kind=D)),
-            failed=Count("pk", filter=Q(kind=F_)),
-            audio=Sum("audio_seconds", filter=Q(kind=D)),
-            processing=Sum("processing_seconds", filter=timed),
-            timed_audio=Sum("audio_seconds", filter=timed),
+            n_completed=Sum("completed"),
+            n_failed=Sum("failed"),
+            audio=Sum("audio_seconds"),
+            processing=Sum("processing_seconds"),
+            timed_audio=Sum("timed_audio_seconds"),
+            cost=Sum("transcription_cost"),
         )
+        # Models that only appear in the ledger (analysis) ran no job.
+        .filter(Q(n_completed__gt=0) | Q(n_failed__gt=0))
     )
-    costs = {
-        (row["engine"], row["model"]): row["cost"]
-        for row in _events(p, EventKind.USAGE)
-        .filter(step=TRANSCRIPTION_STEP)
-        .values("engine", "model")
-        .order_by()
-        .annotate(cost=Sum("cost"))
-    }
     percentiles = _processing_percentiles(p)
     out = []
     for row in rows:
         key = (row["engine"], row["model"])
-        jobs = row["completed"] + row["failed"]
+        jobs = row["n_completed"] + row["n_failed"]
         audio = row["audio"] or ZERO
-        cost = _money(costs.get(key))
+        cost = _money(row["cost"])
         median, p95 = percentiles.get(key, (None, None))
         out.append(
             {
                 "engine": row["engine"],
                 "model": row["model"],
                 "jobs": jobs,
-                "completed": row["completed"],
-                "failed": row["failed"],
+                "completed": row["n_completed"],
+                "failed": row["n_failed"],
                 "minutes": round(float(audio) / 60, 3),
                 "median_processing_seconds": None if median is None else round(median, 3),
                 "p95_processing_seconds": None if p95 is None else round(p95, 3),
                 "real_time_factor": _rate(row["processing"] or 0, row["timed_audio"] or 0),
-                "failure_rate": _rate(row["failed"], jobs),
+                "failure_rate": _rate(row["n_failed"], jobs),
                 "cost": str(cost),
                 "cost_per_minute": _money_str(cost * 60 / audio) if audio else None,
             }
