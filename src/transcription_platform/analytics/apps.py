@@ -1,4 +1,8 @@
+from collections.abc import Callable
+from typing import Any
+
 from django.apps import AppConfig
+from django.dispatch import Signal
 
 
 class AnalyticsConfig(AppConfig):
@@ -25,7 +29,7 @@ class AnalyticsConfig(AppConfig):
         )
 
         uid = "transcription_platform.analytics"
-        receivers = {
+        receivers: dict[Signal, Callable[..., Any]] = {
             signals.user_signed_up: services.on_user_signed_up,
             signals.transcription_created: services.on_transcription_created,
             signals.transcription_completed: services.on_transcription_completed,

@@ -786,11 +786,12 @@ def _series_rows(metric: str, interval: str, p: Period) -> tuple[QuerySet[Any], 
     tz = timezone.get_default_timezone()
 
     def by_time(queryset: QuerySet[Any], field: str) -> QuerySet[Any]:
-        return (
+        rows: QuerySet[Any] = (
             queryset.annotate(bucket=Trunc(field, interval, tzinfo=tz))
             .values("bucket")
             .order_by("bucket")
         )
+        return rows
 
     users = UserStats.objects.all()
     if metric == "signups":
@@ -803,13 +804,13 @@ def _series_rows(metric: str, interval: str, p: Period) -> tuple[QuerySet[Any], 
         days = ActiveDay.objects.filter(day__gte=p.start, day__lte=p.end)
         # One row per user and day: a day's rows are its active users.
         users_per_bucket = Count("pk") if interval == "day" else Count("user_id", distinct=True)
-        rows = (
+        active: QuerySet[Any] = (
             days.annotate(bucket=F(interval))
             .values("bucket")
             .order_by("bucket")
             .annotate(value=users_per_bucket)
         )
-        return rows, "int"
+        return active, "int"
     column, kind = DAILY_METRICS[metric]
     rows = (
         _days(p)
