@@ -73,7 +73,7 @@ def test_roles_mapped_from_claims_on_each_login(client, configured) -> None:
     )
     assert get(client, AUDIT, token).status_code == 200
     user = OidcIdentity.objects.get().user
-    assert set(user_roles(user)) == {"member", "admin", "billing", "auditor"}
+    assert set(user_roles(user)) == {"member", "admin", "billing", "auditor", "analyst"}
     # Next login the provider dropped the admin role: we drop it too.
     token = configured.token(resource_access={AUDIENCE: {"roles": ["auditor"]}})
     assert get(client, AUDIT, token).status_code == 200
