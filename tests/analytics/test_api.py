@@ -230,3 +230,28 @@ def test_referral_codes_are_limited(analytics_settings) -> None:
     error = assert_error(client.post(f"{API}/referrals/"), 409, "too_many_referral_codes")
     assert error["details"] == {"limit": 2}
     assert ReferralCode.objects.count() == 2
+
+
+def test_a_recording_error_never_breaks_the_sender(analytics_settings, monkeypatch, caplog) -> None:
+    owner = make_user("gil")
+    job = make_transcription(owner, "completed")
+    seen = []
+
+    def later_receiver(sender, transcription, **kwargs):
+        seen.append(transcription.pk)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("database hiccup")
+
+    monkeypatch.setattr(services, "record_transcription_completed", broken)
+    signals.transcription_completed.connect(later_receiver, weak=False)
+    try:
+        signals.transcription_completed.send(sender=Transcription, transcription=job)
+    finally:
+        signals.transcription_completed.disconnect(later_receiver)
+    assert seen == [job.pk]
+    assert "Analytics could not record on_transcription_completed" in caplog.text
+    monkeypatch.undo()
+    # What the backfill then does: the job is counted once.
+    assert services.backfill()["completed"] == 1
+    assert UserStats.objects.get(pk=owner.pk).completed == 1

@@ -20,6 +20,7 @@ is counted by `apply_referral_code` (a ``registration_hooks`` entry of the app).
 
 from __future__ import annotations
 
+import functools
 import logging
 import secrets
 from collections.abc import Callable, Iterable
@@ -46,7 +47,11 @@ from transcription_platform.analytics.models import (
     UserStats,
 )
 from transcription_platform.conf import settings
-from transcription_platform.exceptions import Conflict, ValidationError
+from transcription_platform.exceptions import (
+    Conflict,
+    TranscriptionPlatformError,
+    ValidationError,
+)
 
 logger = logging.getLogger("transcription_platform.analytics")
 
@@ -178,6 +183,22 @@ def record_signup(user: Any, *, at: datetime | None = None) -> UserStats:
     return UserStats.objects.get(pk=user.pk)
 
 
+def _fail_open(receiver: Callable[..., None]) -> Callable[..., None]:
+    """Signal receivers never break the sender: the platform sends its lifecycle
+    signals with ``send()``, so an error here would skip the receivers after ours (the
+    webhooks). It is logged; ``analytics_backfill`` records what was missed."""
+
+    @functools.wraps(receiver)
+    def guarded(*args: Any, **kwargs: Any) -> None:
+        try:
+            receiver(*args, **kwargs)
+        except Exception:
+            logger.exception("Analytics could not record %s", receiver.__name__)
+
+    return guarded
+
+
+@_fail_open
 def on_user_signed_up(sender: Any, user: Any, **kwargs: Any) -> None:
     """``user_signed_up``: record the signup."""
     record_signup(user)
@@ -242,7 +263,7 @@ def _engine_model(engine_alias: str, model: str) -> str:
 
     try:
         return str(getattr(get_engine(engine_alias), "model", "") or "")
-    except Exception:  # an engine removed from ENGINES since: keep the row
+    except TranscriptionPlatformError:  # an engine removed from ENGINES since
         return ""
 
 
@@ -386,20 +407,24 @@ def record_usage(record: Any) -> bool:
     return created
 
 
+@_fail_open
 def on_transcription_created(sender: Any, transcription: Any, **kwargs: Any) -> None:
     record_transcription_created(transcription)
 
 
+@_fail_open
 def on_transcription_completed(sender: Any, transcription: Any, **kwargs: Any) -> None:
     record_transcription_completed(transcription)
 
 
+@_fail_open
 def on_transcription_failed(
     sender: Any, transcription: Any, error_code: str = "", **kwargs: Any
 ) -> None:
     record_transcription_failed(transcription, error_code)
 
 
+@_fail_open
 def on_usage_recorded(sender: Any, record: Any, **kwargs: Any) -> None:
     record_usage(record)
 
