@@ -98,6 +98,8 @@ def test_staff_reads_and_anonymous_is_401(analytics_settings, client) -> None:
         ("overview/?from=2026-04-01&to=2026-03-01", 400, "invalid_period"),
         ("overview/?from=2020-01-01&to=2026-03-01", 400, "invalid_period"),
         ("overview/?from=yesterday", 422, "validation_error"),
+        ("overview/?from=9999-12-30&to=9999-12-31", 400, "invalid_period"),
+        ("engines/?from=0001-01-01&to=0001-01-02", 400, "invalid_period"),
         ("funnel/?to=2026-02-30", 422, "validation_error"),
         ("retention/?cohort=month", 422, "validation_error"),
         ("timeseries/?metric=happiness", 422, "validation_error"),

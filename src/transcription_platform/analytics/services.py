@@ -74,6 +74,7 @@ METRICS: tuple[str, ...] = Metric.__args__  # type: ignore[attr-defined]
 INTERVALS: tuple[str, ...] = Interval.__args__  # type: ignore[attr-defined]
 #: What counts as a transcription step in the ledger (billing's ``Step.TRANSCRIPTION``).
 TRANSCRIPTION_STEP = "transcription"
+EARLIEST_DAY, LATEST_DAY = date(1900, 1, 1), date(9998, 12, 31)
 REFERRAL_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud safely
 
 
@@ -578,6 +579,13 @@ def period(start: date | None = None, end: date | None = None) -> Period:
     """
     end = end or timezone.localdate(timezone=timezone.get_default_timezone())
     start = start or end - timedelta(days=29)
+    for name, day in (("from", start), ("to", end)):
+        # Far ends of the calendar have no midnight in every zone (and no day after).
+        if not EARLIEST_DAY <= day <= LATEST_DAY:
+            raise InvalidPeriod(
+                f"'{name}' must be between {EARLIEST_DAY} and {LATEST_DAY}.",
+                details={name: str(day)},
+            )
     if start > end:
         raise InvalidPeriod("'from' is after 'to'.", details={"from": str(start), "to": str(end)})
     days = (end - start).days + 1
