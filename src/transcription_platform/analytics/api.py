@@ -18,16 +18,10 @@ from ninja import Field, Query, Router, Schema, Status
 from transcription_platform.analytics import services
 from transcription_platform.auth import auth_principal, platform_auth
 from transcription_platform.exceptions import NotFound
-from transcription_platform.roles import ANALYST, has_role
 from transcription_platform.schemas import error_responses
 
 router = Router(tags=["analytics"], auth=platform_auth)
 referrals_router = Router(tags=["referrals"], auth=platform_auth)
-
-
-def may_read_analytics(user: Any) -> bool:
-    """Whether ``user`` may read the metrics: the analyst role (admins hold it) or staff."""
-    return bool(getattr(user, "is_staff", False) and user.is_active) or has_role(user, ANALYST)
 
 
 def analysts_only(view: Callable[..., Any]) -> Callable[..., Any]:
@@ -36,7 +30,7 @@ def analysts_only(view: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
-        if not may_read_analytics(auth_principal(request)):
+        if not services.may_read_analytics(auth_principal(request)):
             raise NotFound("Not found.")
         return view(request, *args, **kwargs)
 

@@ -52,6 +52,7 @@ from transcription_platform.exceptions import (
     TranscriptionPlatformError,
     ValidationError,
 )
+from transcription_platform.roles import ANALYST, has_role
 
 logger = logging.getLogger("transcription_platform.analytics")
 
@@ -536,6 +537,14 @@ def create_referral_code(user: Any) -> ReferralCode:
             except IntegrityError:
                 continue  # 32**10 codes: a collision is rare, five in a row impossible
     raise RuntimeError("Could not draw a free referral code.")
+
+
+def may_read_analytics(user: Any) -> bool:
+    """Whether ``user`` may read the metrics: the analyst role (admins and superusers
+    hold it) or staff (``is_staff``), active in both cases."""
+    if user is None or not getattr(user, "is_active", False):
+        return False
+    return bool(getattr(user, "is_staff", False)) or has_role(user, ANALYST)
 
 
 # =========================================================================== periods
