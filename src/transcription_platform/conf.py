@@ -267,6 +267,33 @@ SETTINGS: dict[str, Setting] = {
     "ANALYTICS_MAX_REFERRAL_CODES": Setting(
         20, int, "Analytics: referral codes one user may hold."
     ),
+    "EVENTS_KEEPALIVE_SECONDS": Setting(
+        15.0,
+        (int, float),
+        "Real-time event streams: seconds between keep-alive comments while nothing happens.",
+    ),
+    "EVENTS_POLL_SECONDS": Setting(
+        1.0,
+        (int, float),
+        "Real-time event streams without PostgreSQL LISTEN (SQLite…), or under WSGI: seconds "
+        "between two reads of the event log (one query per server process, for all streams).",
+    ),
+    "EVENTS_FANOUT": Setting(
+        "auto",
+        str,
+        "How a server process hears new real-time events: 'postgres' (LISTEN/NOTIFY), "
+        "'poll' (reads the event log), 'auto' (postgres on PostgreSQL, else poll).",
+    ),
+    "EVENTS_LOG_SIZE": Setting(
+        1000,
+        int,
+        "Real-time events kept per user, so a reconnecting stream (Last-Event-ID) resumes.",
+    ),
+    "EVENTS_TOKEN_TTL_SECONDS": Setting(
+        300,
+        int,
+        "Seconds a stream token from POST /events/token may open event streams.",
+    ),
     "RETENTION_DAYS": Setting(
         None,
         int,

@@ -18,6 +18,13 @@ transcription_created = Signal()
 #: A worker started (or resumed) processing. Args: ``transcription``.
 transcription_started = Signal()
 
+#: The job's ``progress`` (0-100) moved forward while processing (throttled by the
+#: pipeline: a few times per chunk at most). Args: ``transcription``.
+transcription_progress = Signal()
+
+#: A failed job was sent back to pending by ``retry``. Args: ``transcription``.
+transcription_retried = Signal()
+
 #: The transcript was saved. Args: ``transcription``.
 transcription_completed = Signal()
 

@@ -16,6 +16,7 @@ from django.views.decorators.csrf import csrf_exempt
 from transcription_platform.api import api
 from transcription_platform.error_codes import PlatformErrorCode
 from transcription_platform.exceptions import NotFound, error_response, response_for
+from transcription_platform.hooks import imported_by_apps
 
 
 @csrf_exempt  # like ninja's views: an unmatched POST must get our 404, not a CSRF page
@@ -49,6 +50,9 @@ for pattern in _api_patterns:
         pattern.callback = _json_method_not_allowed(pattern.callback)
 
 urlpatterns = [
+    # Plain views that apps mount beside the API's operations (``api_urlpatterns`` on
+    # their AppConfig: the notifications app's event streams).
+    *(pattern for patterns in imported_by_apps("api_urlpatterns") for pattern in patterns),
     path("", (_api_patterns, _api_app, _api_namespace)),
     # [\s\S], not ".": a path with an encoded newline must not escape to an HTML 404.
     re_path(r"^(?P<unmatched>[\s\S]*)$", api_not_found),

@@ -32,6 +32,7 @@ EXPECTED_OPERATION_IDS = [
     "auth_me",
     "auth_refresh",
     "auth_register",
+    "events_token",
     "health_get",
     "referrals_create",
     "referrals_list",

@@ -40,7 +40,7 @@ def _env(media_root: Path, **extra: str) -> dict[str, str]:
     db = connection.settings_dict
     return {
         **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.openai_compat.settings_asgi",
+        "DJANGO_SETTINGS_MODULE": "tests.settings_asgi",
         "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
         "TP_TEST_MEDIA": str(media_root),
         "TP_FAKE_LATENCY": str(LATENCY),
@@ -78,7 +78,7 @@ def _threads(pid: int) -> int:
 def _server(media_root: Path, **env: str) -> Iterator[tuple[str, subprocess.Popen]]:
     port = free_port(range(18600, 18640))
     process = _start(
-        ["uvicorn", "tests.openai_compat.asgi:application", "--host", "127.0.0.1",
+        ["uvicorn", "tests.asgi:application", "--host", "127.0.0.1",
          "--port", str(port), "--no-access-log"],
         _env(media_root, **env),
     )  # fmt: skip

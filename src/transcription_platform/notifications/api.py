@@ -9,7 +9,7 @@ from ninja import Field, Router, Schema, Status
 from ninja.pagination import paginate
 from pydantic import field_validator
 
-from transcription_platform.auth import platform_auth
+from transcription_platform.auth import auth_principal, platform_auth
 from transcription_platform.notifications import services
 from transcription_platform.notifications.models import WebhookEndpoint, WebhookMessage
 from transcription_platform.pagination import PageNumberPagination
@@ -216,3 +216,32 @@ def redeliver(request: HttpRequest, endpoint_id: UUID, message_id: str) -> Any:
     endpoint = services.get_endpoint_for(request.auth, endpoint_id)
     message = services.get_message_for(endpoint, message_id[:40])
     return Status(202, services.redeliver(message))
+
+
+# --------------------------------------------------------------------------- /events/
+
+events_router = Router(tags=["events"], auth=platform_auth)
+
+
+class StreamTokenOut(Schema):
+    token: str = Field(..., description="Pass as `?token=` to the event streams.")
+    expires_in: int = Field(..., description="Seconds during which a stream may connect with it.")
+
+
+@events_router.post(
+    "token",
+    operation_id="events_token",
+    response={200: StreamTokenOut},
+    summary="A short-lived token for the event streams (for browsers' EventSource)",
+    description=(
+        "`EventSource` cannot send an `Authorization` header: open "
+        "`GET /transcriptions/{id}/events?token=…` or `GET /events?token=…` with this "
+        "token instead. It is checked when a stream connects, names only you, and "
+        "opens nothing else. See docs/notifications.md."
+    ),
+)
+def stream_token(request: HttpRequest) -> Any:
+    return {
+        "token": services.issue_stream_token(auth_principal(request)),
+        "expires_in": services.stream_token_ttl(),
+    }

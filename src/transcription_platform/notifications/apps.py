@@ -4,10 +4,16 @@ from django.apps import AppConfig
 class NotificationsConfig(AppConfig):
     name = "transcription_platform.notifications"
     label = "transcription_platform_notifications"
-    verbose_name = "Notifications (webhooks)"
+    verbose_name = "Notifications (webhooks, real-time events)"
     default_auto_field = "django.db.models.BigAutoField"
     # (prefix, dotted router) pairs mounted by transcription_platform.api.
-    api_routers = [("/webhooks/", "transcription_platform.notifications.api.router")]
+    api_routers = [
+        ("/webhooks/", "transcription_platform.notifications.api.router"),
+        ("/events/", "transcription_platform.notifications.api.events_router"),
+    ]
+    # Plain Django views mounted under the API's prefix by transcription_platform.urls:
+    # the Server-Sent Events streams (async, long-lived: not ninja operations).
+    api_urlpatterns = ["transcription_platform.notifications.urls.urlpatterns"]
     # Read by the transcriptions app through transcription_platform.hooks: the
     # per-request ``webhook_url`` of a new transcription.
     transcription_webhook_url_validators = [
@@ -22,6 +28,10 @@ class NotificationsConfig(AppConfig):
         from transcription_platform.notifications import services
 
         receivers = {
+            signals.transcription_created: services.on_transcription_created,
+            signals.transcription_started: services.on_transcription_started,
+            signals.transcription_progress: services.on_transcription_progress,
+            signals.transcription_retried: services.on_transcription_retried,
             signals.transcription_completed: services.on_transcription_completed,
             signals.transcription_failed: services.on_transcription_failed,
             signals.transcription_cancelled: services.on_transcription_cancelled,

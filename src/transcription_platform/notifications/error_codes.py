@@ -11,3 +11,4 @@ class NotificationsErrorCode(StrEnum):
     INVALID_EVENT_TYPE = "invalid_event_type"
     WEBHOOK_DISABLED = "webhook_disabled"
     TOO_MANY_WEBHOOKS = "too_many_webhooks"
+    INVALID_STREAM_TOKEN = "invalid_stream_token"  # noqa: S105 (an error code)

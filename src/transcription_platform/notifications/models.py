@@ -111,3 +111,46 @@ class WebhookAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.message_id} #{self.number}"
+
+
+class EventSequence(models.Model):
+    """The last real-time event id given to a user.
+
+    Each new event takes the next id while it holds this row's lock, until its
+    transaction commits: a user's events commit in id order, so a client that saw id N
+    has seen (or can still read) everything before it.
+    """
+
+    owner = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
+    last_id = models.PositiveBigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"events of {self.owner_id}: {self.last_id}"
+
+
+class StreamEvent(models.Model):
+    """A real-time event of one user's jobs, kept (``EVENTS_LOG_SIZE`` per user) so a
+    reconnecting client resumes from its ``Last-Event-ID``."""
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    event_id = models.PositiveBigIntegerField()
+    transcription_id = models.UUIDField()
+    event_type = models.CharField(max_length=16)
+    data = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["owner", "event_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["owner", "event_id"], name="tp_notifications_one_event_per_id"
+            )
+        ]
+        indexes = [models.Index(fields=["owner", "transcription_id", "event_id"])]
+
+    def __str__(self) -> str:
+        return f"{self.owner_id} #{self.event_id} {self.event_type}"

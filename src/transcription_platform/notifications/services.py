@@ -27,13 +27,13 @@ from datetime import timedelta
 from typing import Any
 
 from django.apps import apps
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from transcription_platform.conf import settings
 from transcription_platform.exceptions import Conflict, NotFound, ValidationError
-from transcription_platform.notifications import ssrf
+from transcription_platform.notifications import ssrf, streams
 from transcription_platform.notifications.error_codes import NotificationsErrorCode
 from transcription_platform.notifications.models import (
     MessageStatus,
@@ -528,17 +528,40 @@ def _transcription_event(event_type: str, transcription: Any) -> None:
 
 def on_transcription_completed(sender: Any, transcription: Any, **kwargs: Any) -> None:
     """Receiver of ``transcription_completed``."""
+    record_stream_event(transcription, "completed")
     _transcription_event("transcription.completed", transcription)
 
 
 def on_transcription_failed(sender: Any, transcription: Any, **kwargs: Any) -> None:
     """Receiver of ``transcription_failed``."""
+    record_stream_event(transcription, "failed")
     _transcription_event("transcription.failed", transcription)
 
 
 def on_transcription_cancelled(sender: Any, transcription: Any, **kwargs: Any) -> None:
     """Receiver of ``transcription_cancelled``."""
+    record_stream_event(transcription, "cancelled")
     _transcription_event("transcription.cancelled", transcription)
+
+
+def on_transcription_created(sender: Any, transcription: Any, **kwargs: Any) -> None:
+    """Receiver of ``transcription_created``: a ``status`` event (pending)."""
+    record_stream_event(transcription, "status")
+
+
+def on_transcription_started(sender: Any, transcription: Any, **kwargs: Any) -> None:
+    """Receiver of ``transcription_started``: a ``status`` event (processing)."""
+    record_stream_event(transcription, "status")
+
+
+def on_transcription_retried(sender: Any, transcription: Any, **kwargs: Any) -> None:
+    """Receiver of ``transcription_retried``: a ``status`` event (pending again)."""
+    record_stream_event(transcription, "status")
+
+
+def on_transcription_progress(sender: Any, transcription: Any, **kwargs: Any) -> None:
+    """Receiver of ``transcription_progress``: a ``progress`` event."""
+    record_stream_event(transcription, "progress")
 
 
 def _analysis_event(event_type: str, transcription: Any, analysis: Any) -> None:
@@ -564,3 +587,29 @@ def on_analysis_completed(sender: Any, transcription: Any, analysis: Any, **kwar
 def on_analysis_failed(sender: Any, transcription: Any, analysis: Any, **kwargs: Any) -> None:
     """Receiver of ``analysis_failed``."""
     _analysis_event("analysis.failed", transcription, analysis)
+
+
+# --------------------------------------------------------------------------- real-time events
+
+
+def record_stream_event(transcription: Any, event_type: str) -> None:
+    """Log a real-time event of ``transcription`` for its owner's streams.
+
+    Called by the signal receivers, after the job's change is committed: a failure here
+    is logged and loses the live event (streams still show the state on reconnect), it
+    never fails the job.
+    """
+    try:
+        streams.record(transcription, event_type)
+    except DatabaseError:
+        logger.exception("Could not record the %s event of %s", event_type, transcription.pk)
+
+
+def issue_stream_token(user: Any) -> str:
+    """A stream token for ``user`` (``POST /events/token``)."""
+    return streams.issue_stream_token(user)
+
+
+def stream_token_ttl() -> int:
+    """Seconds a stream token may open streams."""
+    return int(settings.EVENTS_TOKEN_TTL_SECONDS)

@@ -303,9 +303,10 @@ def create_transcription(
                 transcription.audio.save(audio.name, File(handle), save=False)
             stored_name = transcription.audio.name
             transcription.save(force_insert=True)
+            # The signal first: a job run on commit (sync mode) reports after it.
+            _send_on_commit(signals.transcription_created, transcription)
             if enqueue:
                 tasks.enqueue_transcription(transcription)
-            _send_on_commit(signals.transcription_created, transcription)
     except IntegrityError:
         _delete_file(stored_name)
         # Lost a race with a concurrent request carrying the same Idempotency-Key.
@@ -394,9 +395,13 @@ def start_processing(pk: Any) -> Transcription | None:
 
 def set_progress(pk: Any, progress: int) -> None:
     # Only moves forward, and bumps updated_at so stuck-job recovery sees the work.
-    Transcription.objects.filter(pk=pk, status=Status.PROCESSING, progress__lt=progress).update(
-        progress=min(progress, 99), updated_at=timezone.now()
-    )
+    moved = Transcription.objects.filter(
+        pk=pk, status=Status.PROCESSING, progress__lt=progress
+    ).update(progress=min(progress, 99), updated_at=timezone.now())
+    if moved and signals.transcription_progress.has_listeners(Transcription):
+        transcription = Transcription.objects.filter(pk=pk).first()
+        if transcription is not None:
+            _send_on_commit(signals.transcription_progress, transcription)
 
 
 def record_duration(pk: Any, duration: float) -> None:
@@ -471,6 +476,7 @@ def retry(transcription: Transcription) -> Transcription:
         TranscriptionChunk.objects.filter(transcription=transcription).exclude(
             status=ChunkStatus.DONE
         ).update(status=ChunkStatus.PENDING, claimed_at=None, attempts=0)
+        _send_on_commit(signals.transcription_retried, transcription)
         tasks.enqueue_transcription(transcription)
     return transcription
 

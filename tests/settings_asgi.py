@@ -1,4 +1,4 @@
-"""Settings of the uvicorn and qcluster processes started by test_asgi.py.
+"""Settings of the uvicorn and qcluster processes the tests start (tests.fixtures.servers).
 
 The test project with an asynchronous cluster (the web process only enqueues) and a
 fake engine that takes ``TP_FAKE_LATENCY`` seconds per chunk of 2.5 s.
@@ -31,3 +31,10 @@ TRANSCRIPTION_PLATFORM = {
     "OPENAI_COMPAT_WAIT_SECONDS": float(os.environ.get("TP_WAIT_SECONDS", "60")),
     "RATE_LIMITS": {"transcription_create": None, "user": None},
 }
+
+# The event streams' tuning, per process (tests/notifications/test_streams_asgi.py).
+TRANSCRIPTION_PLATFORM["EVENTS_FANOUT"] = os.environ.get("TP_EVENTS_FANOUT", "auto")
+TRANSCRIPTION_PLATFORM["EVENTS_KEEPALIVE_SECONDS"] = float(
+    os.environ.get("TP_EVENTS_KEEPALIVE", "15")
+)
+TRANSCRIPTION_PLATFORM["EVENTS_POLL_SECONDS"] = float(os.environ.get("TP_EVENTS_POLL", "1"))
