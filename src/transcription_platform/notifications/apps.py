@@ -24,8 +24,17 @@ class NotificationsConfig(AppConfig):
     ]
 
     def ready(self) -> None:
+        from django.db.models.signals import post_migrate
+
         from transcription_platform import signals
         from transcription_platform.notifications import services
+        from transcription_platform.notifications.tasks import ensure_sweep_schedule
+
+        post_migrate.connect(
+            ensure_sweep_schedule,
+            sender=self,
+            dispatch_uid="transcription_platform.notifications.sweep",
+        )
 
         receivers = {
             signals.transcription_created: services.on_transcription_created,

@@ -509,6 +509,80 @@ def _disable(endpoint: WebhookEndpoint, reason: str) -> None:
     )
 
 
+# --------------------------------------------------------------------------- sweeping
+
+#: A pending message whose attempt is this late lost its task (a worker died after the
+#: claim, a broker or schedule row went away): the sweep enqueues its next attempt.
+STALE_AFTER = timedelta(minutes=10)
+#: Per-request endpoints (``webhook_url`` on create) are deleted this long after they
+#: were made, once none of their messages is pending.
+REQUEST_ENDPOINT_TTL = timedelta(days=7)
+SWEEP_BATCH = 500
+
+
+def recover_stale_messages(now: Any = None) -> int:
+    """Enqueue the next attempt of every pending message overdue by `STALE_AFTER`.
+
+    Safe beside a task that is only late: an attempt claims its number first
+    (`deliver`), so of two tasks for one attempt only one sends.
+
+    Args:
+        now: The current time (tests travel in time).
+
+    Returns:
+        How many messages were re-enqueued.
+    """
+    now = now or timezone.now()
+    cutoff = now - STALE_AFTER
+    stale = WebhookMessage.objects.filter(status=MessageStatus.PENDING, next_attempt_at__lt=cutoff)
+    recovered = 0
+    for message_id, attempts in stale.values_list("pk", "attempts")[:SWEEP_BATCH]:
+        with transaction.atomic():
+            # Moving next_attempt_at on keeps a second sweep from enqueueing it again.
+            claimed = WebhookMessage.objects.filter(
+                pk=message_id,
+                status=MessageStatus.PENDING,
+                attempts=attempts,
+                next_attempt_at__lt=cutoff,
+            ).update(next_attempt_at=now)
+            if claimed:
+                _enqueue_attempt(message_id, attempts + 1)
+                recovered += 1
+    if recovered:
+        logger.warning("Re-enqueued %d webhook message(s) whose delivery was lost", recovered)
+    return recovered
+
+
+def purge_request_endpoints(now: Any = None) -> int:
+    """Delete per-request endpoints older than `REQUEST_ENDPOINT_TTL` with nothing
+    pending (their delivery log goes with them).
+
+    Args:
+        now: The current time.
+
+    Returns:
+        How many endpoints were deleted.
+    """
+    now = now or timezone.now()
+    expired = (
+        WebhookEndpoint.objects.filter(
+            transcription_id__isnull=False, created_at__lt=now - REQUEST_ENDPOINT_TTL
+        )
+        .exclude(messages__status=MessageStatus.PENDING)
+        .values_list("pk", flat=True)[:SWEEP_BATCH]
+    )
+    deleted, _ = WebhookEndpoint.objects.filter(pk__in=list(expired)).delete()
+    return len(expired) if deleted else 0
+
+
+def sweep(now: Any = None) -> dict[str, int]:
+    """`recover_stale_messages` and `purge_request_endpoints` (the scheduled sweep)."""
+    return {
+        "recovered": recover_stale_messages(now),
+        "purged_request_endpoints": purge_request_endpoints(now),
+    }
+
+
 # --------------------------------------------------------------------------- signal receivers
 
 

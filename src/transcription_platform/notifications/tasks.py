@@ -2,10 +2,40 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from transcription_platform.conf import settings
 from transcription_platform.notifications import services
+
+SWEEP_SCHEDULE_NAME = "transcription_platform.notifications.sweep_webhooks"
 
 
 def deliver_webhook(message_id: str, number: int) -> int | None:
     """Attempt ``number`` of message ``message_id``; returns the HTTP status, if any."""
     attempt = services.deliver(message_id, number)
     return attempt.status_code if attempt is not None else None
+
+
+def sweep_webhooks() -> dict[str, int]:
+    """Re-enqueue lost deliveries and purge expired per-request endpoints."""
+    return services.sweep()
+
+
+def ensure_sweep_schedule(**kwargs: Any) -> None:
+    """post_migrate: keep exactly one sweep schedule (every 5 minutes).
+
+    Args:
+        **kwargs: ``post_migrate`` arguments.
+    """
+    from django_q.models import Schedule
+
+    Schedule.objects.update_or_create(
+        name=SWEEP_SCHEDULE_NAME,
+        defaults={
+            "func": "transcription_platform.notifications.tasks.sweep_webhooks",
+            "schedule_type": Schedule.MINUTES,
+            "minutes": 5,
+            "repeats": -1,
+            "cluster": settings.TASK_CLUSTER,
+        },
+    )
