@@ -121,7 +121,7 @@ def bench(session: nox.Session) -> None:
     Needs PostgreSQL (``BENCH_DATABASE_URL``, default the ``tp_bench`` database on
     127.0.0.1, re-created by every run), Redis on 127.0.0.1 and ``wrk``.
     """
-    session.install("-e.[demo,postgres]", "gunicorn>=22", "redis>=5")
+    session.install("-e.[demo,postgres]", "gunicorn>=22", "redis>=5", "uvicorn>=0.30")
     session.run("python", "-m", "benchmarks.run", *session.posargs)
 
 

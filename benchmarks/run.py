@@ -29,7 +29,7 @@ from typing import Any
 
 from benchmarks import harness
 
-BENCHMARKS = ("e2e", "api", "queue", "memory", "analytics")
+BENCHMARKS = ("e2e", "api", "queue", "memory", "analytics", "streams")
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -79,7 +79,14 @@ def commit() -> str:
 
 
 def run_benchmarks(only: list[str], quick: bool, workdir: Path) -> dict[str, Any]:
-    from benchmarks import bench_analytics, bench_api, bench_e2e, bench_memory, bench_queue
+    from benchmarks import (
+        bench_analytics,
+        bench_api,
+        bench_e2e,
+        bench_memory,
+        bench_queue,
+        bench_streams,
+    )
 
     results: dict[str, Any] = {}
     port = harness.free_port()
@@ -106,6 +113,9 @@ def run_benchmarks(only: list[str], quick: bool, workdir: Path) -> dict[str, Any
                 base_url,
                 events=10_000 if quick else bench_analytics.EVENTS,
                 requests=5 if quick else bench_analytics.REQUESTS,
+            ),
+            "streams": lambda: bench_streams.run(
+                workdir, streams=50 if quick else bench_streams.STREAMS, hold=3 if quick else 20
             ),
         }
         for name in BENCHMARKS:
@@ -216,6 +226,28 @@ def to_markdown(report: dict[str, Any]) -> str:
                     f"{figures['ratio_to_bare']:.1f}x",
                 )
             )
+    if "streams" in results:
+        streams = results["streams"]
+        platform, django = streams["platform"], streams["django"]
+        rows.append(
+            (
+                f"{streams['streams']} idle SSE streams, one uvicorn process: threads added",
+                f"{platform['threads_added']} (RSS +{platform['rss_added_mib']:.0f} MiB, "
+                f"+{platform['database_connections_added']} DB connections)",
+                f"{django['threads_added']} (RSS +{django['rss_added_mib']:.0f} MiB, "
+                f"+{django['database_connections_added']} DB connections; Django's ASGI handler)",
+                f"{streams['ratio_threads_added']:.2f}x",
+            )
+        )
+        rows.append(
+            (
+                f"One job event to all {streams['streams']} streams",
+                f"{platform['event_to_all_streams_ms']:.0f} ms "
+                f"(p50 {platform['event_p50_ms']:.0f} ms)",
+                f"{django['event_to_all_streams_ms']:.0f} ms (p50 {django['event_p50_ms']:.0f} ms)",
+                "",
+            )
+        )
     lines = [
         "| Benchmark | transcription_platform | Baseline | Ratio |",
         "| --- | --- | --- | --- |",

@@ -62,6 +62,8 @@ INSTALLED_APPS = [
     "transcription_platform.analytics",
     "transcription_platform.audit",
     "transcription_platform.health",
+    # The event streams of bench_streams (and the real-time events of every job).
+    "transcription_platform.notifications",
 ]
 
 MIDDLEWARE = [

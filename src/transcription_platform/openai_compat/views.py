@@ -23,6 +23,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpRe
 from django.http.multipartparser import MultiPartParserError
 from django.views.decorators.csrf import csrf_exempt
 
+from transcription_platform.asgi import long_lived
 from transcription_platform.auth import platform_auth
 from transcription_platform.conf import settings
 from transcription_platform.error_codes import PlatformErrorCode
@@ -237,6 +238,7 @@ async def _audio(request: HttpRequest, task: str) -> HttpResponse:
 
 
 @csrf_exempt
+@long_lived
 async def create_transcription(request: HttpRequest) -> HttpResponse:
     """``POST audio/transcriptions``: the OpenAI SDK's ``audio.transcriptions.create``.
 
@@ -252,6 +254,7 @@ async def create_transcription(request: HttpRequest) -> HttpResponse:
 
 
 @csrf_exempt
+@long_lived
 async def create_translation(request: HttpRequest) -> HttpResponse:
     """``POST audio/translations``: English text from an engine whose task is translate.
 
