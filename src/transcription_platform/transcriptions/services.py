@@ -168,10 +168,14 @@ def find_idempotent(owner: Any, key: str) -> Transcription | None:
     """The transcription created by ``owner`` with ``key`` within IDEMPOTENCY_TTL_SECONDS."""
     if not key:
         return None
-    cutoff = timezone.now() - timedelta(seconds=settings.IDEMPOTENCY_TTL_SECONDS)
     return Transcription.objects.filter(
-        owner=owner, idempotency_key=key, created_at__gte=cutoff
+        owner=owner, idempotency_key=key, created_at__gte=idempotency_cutoff()
     ).first()
+
+
+def idempotency_cutoff() -> Any:
+    """Rows created before this no longer answer for their Idempotency-Key."""
+    return timezone.now() - timedelta(seconds=settings.IDEMPOTENCY_TTL_SECONDS)
 
 
 @dataclass(frozen=True)
@@ -273,10 +277,16 @@ def create_transcription(
                 existing = find_idempotent(owner, idempotency_key)
                 if existing is not None:
                     return existing, False
-                # An expired key may be reused: release it from the old row.
-                Transcription.objects.filter(owner=owner, idempotency_key=idempotency_key).update(
-                    idempotency_key=""
-                )
+                # An expired key may be reused: release it from the old row — only from
+                # a row older than the cutoff. Without the cutoff a concurrent request
+                # that committed a moment ago would lose its key here, and this one
+                # would insert a second transcription instead of hitting the unique
+                # constraint (and replaying the first).
+                Transcription.objects.filter(
+                    owner=owner,
+                    idempotency_key=idempotency_key,
+                    created_at__lt=idempotency_cutoff(),
+                ).update(idempotency_key="")
             transcription = Transcription(
                 owner=owner,
                 title=options.title,
