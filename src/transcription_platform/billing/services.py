@@ -16,10 +16,11 @@ platform's completion signals, once per step thanks to a unique idempotency key.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from django.apps import apps
@@ -53,6 +54,11 @@ class QuotaExceeded(TranscriptionPlatformError):
     status_code = 402
     code = BillingErrorCode.QUOTA_EXCEEDED.value
     default_message = "This request would exceed your usage limits."
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: Run by the refused create once its transaction has rolled back.
+        self.after_rollback: list[Callable[[], object]] = []
 
 
 # --------------------------------------------------------------------------- periods
@@ -228,11 +234,17 @@ def reserve(*, owner: Any, transcription_id: Any, engine: str, duration: float |
             scope_id = budget.user_id or budget.group_id
             refusal = _check(budget.scope, scope_id, limits, requested)
             if refusal is not None:
-                quota_exceeded.send_robust(sender=None, user=owner, details=refusal)
-                raise QuotaExceeded(
+                refused = QuotaExceeded(
                     f"This job would exceed the {budget.scope}'s {refusal['limit']} limit.",
                     details=refusal,
                 )
+                # Not now: this transaction is about to be rolled back, and a receiver
+                # that writes (a notification, a counter) would see its write undone.
+                # The create runs these once its transaction has rolled back.
+                refused.after_rollback.append(
+                    partial(quota_exceeded.send_robust, sender=None, user=owner, details=refusal)
+                )
+                raise refused
         Reservation.objects.create(
             transcription_id=str(transcription_id),
             owner_id=owner.pk,

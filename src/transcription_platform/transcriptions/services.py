@@ -24,7 +24,12 @@ from transcription_platform import signals
 from transcription_platform.audit.services import log_action
 from transcription_platform.conf import settings
 from transcription_platform.engines import AudioInfo, TranscriptResult
-from transcription_platform.exceptions import Conflict, NotFound, ValidationError
+from transcription_platform.exceptions import (
+    Conflict,
+    NotFound,
+    ServiceUnavailable,
+    ValidationError,
+)
 from transcription_platform.hooks import imported_by_apps
 from transcription_platform.roles import is_support_admin, visible_to
 from transcription_platform.transcriptions import validation
@@ -309,8 +314,7 @@ def create_transcription(
                     engine=transcription.engine,
                     duration=transcription.duration,
                 )
-            with open(audio.path, "rb") as handle:
-                transcription.audio.save(audio.name, File(handle), save=False)
+            _store_audio(transcription, audio)
             stored_name = transcription.audio.name
             transcription.save(force_insert=True)
             if enqueue:
@@ -323,10 +327,48 @@ def create_transcription(
         if existing is None:
             raise
         return existing, False
-    except BaseException:
+    except BaseException as exc:
         _delete_file(stored_name)
+        _after_rollback(exc)
         raise
     return transcription, True
+
+
+class StorageUnavailable(ServiceUnavailable):
+    """503: the audio could not be written to the storage (full disk, S3 outage...)."""
+
+    code = TranscriptionErrorCode.STORAGE_UNAVAILABLE
+    default_message = "The audio could not be stored; try again later."
+
+
+def _store_audio(transcription: Transcription, audio: AudioFile) -> None:
+    """Write the upload to the audio storage, or raise `StorageUnavailable` leaving no
+    file behind (a write that failed half-way — a full disk — leaves a partial file)."""
+    # The name the storage will use: upload_to names files by the transcription's id,
+    # so it is new and the storage keeps it as is.
+    name = transcription.audio.field.generate_filename(transcription, audio.name)
+    try:
+        with open(audio.path, "rb") as handle:
+            transcription.audio.save(audio.name, File(handle), save=False)
+    except Exception as exc:
+        logger.exception("Could not store the audio of %s", transcription.pk)
+        try:
+            if audio_storage().exists(name):
+                _delete_file(name)
+        except Exception:
+            logger.exception("Could not check for a partial file %s", name)
+        raise StorageUnavailable() from exc
+
+
+def _after_rollback(refusal: BaseException) -> None:
+    """Run what a create hook that refused asked to run once the create's transaction
+    is rolled back (billing's ``quota_exceeded`` signal): its ``after_rollback``."""
+    for callback in getattr(refusal, "after_rollback", ()):
+        try:
+            callback()
+        except Exception:
+            # The refusal is the answer; a failing listener must not turn it into a 500.
+            logger.exception("A create refusal's after-rollback callback failed")
 
 
 def finished_chunk_texts(transcription: Transcription) -> list[str]:
