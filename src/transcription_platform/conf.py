@@ -71,6 +71,13 @@ SETTINGS: dict[str, Setting] = {
     "MAX_DURATION_SECONDS": Setting(
         4 * 3600, (int, float), "Longest accepted audio in seconds (400 above)."
     ),
+    "MIN_BYTES_PER_AUDIO_SECOND": Setting(
+        100,
+        (int, float),
+        "Bounds the work per byte uploaded: a file may hold at most its size divided by "
+        "this many seconds of audio (decoded, not as its header claims); None: no bound.",
+        nullable=True,
+    ),
     "CHUNK_SECONDS": Setting(
         None,
         (int, float),

@@ -141,9 +141,18 @@ class SpeechEngine(Plugin):
         configured: Any = settings.CHUNK_SECONDS
         return float(configured) if configured else float(self.default_chunk_seconds)
 
-    def plan(self, path: str) -> list[AudioClip]:
-        """Chunk a local file for this engine (quiet-point cuts, ``chunk_seconds`` max)."""
-        return plan_chunks(path, self.chunk_seconds)
+    def plan(self, path: str, *, max_seconds: float | None = None) -> list[AudioClip]:
+        """Chunk a local file for this engine (quiet-point cuts, ``chunk_seconds`` max).
+
+        Args:
+            path: The audio file.
+            max_seconds: Longest audio accepted: planning stops with ``InvalidAudio``
+                (``audio_too_long``) as soon as more has decoded. None: no limit.
+
+        Returns:
+            The clips, in order, covering the decoded audio.
+        """
+        return plan_chunks(path, self.chunk_seconds, max_seconds=max_seconds)
 
     @staticmethod
     def validated_task(task: str, name: str) -> str:

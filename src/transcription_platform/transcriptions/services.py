@@ -235,7 +235,7 @@ def create_from_file(
         owner, engine=engine, language=language, prompt=prompt, title=title
     )
     validation.check_size(audio.size_bytes)
-    info = validation.probe_audio(str(audio.path))
+    info = validation.probe_audio(str(audio.path), audio.size_bytes)
     return create_transcription(
         owner=owner,
         audio=AudioFile(

@@ -52,7 +52,7 @@ from transcription_platform.engines.audio import AudioClip
 from transcription_platform.exceptions import TranscriptionPlatformError
 from transcription_platform.queueing import Claims, enqueue_task
 from transcription_platform.retry import backoff_delay
-from transcription_platform.transcriptions import services
+from transcription_platform.transcriptions import services, validation
 from transcription_platform.transcriptions.error_codes import TranscriptionErrorCode
 from transcription_platform.transcriptions.models import (
     ChunkStatus,
@@ -313,7 +313,11 @@ def _ensure_chunks(
     existing = list(TranscriptionChunk.objects.filter(transcription=transcription))
     if existing:
         return existing
-    clips = engine.plan(path)  # quiet cut points, at most CHUNK_SECONDS (or the engine's)
+    # Quiet cut points, at most CHUNK_SECONDS (or the engine's) each. The duration limit
+    # is enforced here on what decodes, not on the header the upload probe read: a
+    # file that claims 1 s and holds hours fails with audio_too_long (nothing charged:
+    # its reservation is released with the failure) once the limit is passed.
+    clips = engine.plan(path, max_seconds=validation.duration_limit(transcription.size_bytes))
     TranscriptionChunk.objects.bulk_create(
         [
             TranscriptionChunk(
