@@ -124,6 +124,13 @@ SETTINGS: dict[str, Setting] = {
         5.0, (int, float), "First retry delay; doubles each attempt (Retry-After wins)."
     ),
     "TASK_MAX_BACKOFF_SECONDS": Setting(300.0, (int, float), "Upper bound of one retry delay."),
+    "CLAIM_LEASE_SECONDS": Setting(
+        60,
+        (int, float),
+        "How long a worker's claim on a chunk (or on planning a job) holds without being "
+        "renewed; the worker renews it every few seconds while it works, so after this "
+        "long the worker is dead and the recovery sweep hands the work to another.",
+    ),
     "STUCK_AFTER_SECONDS": Setting(
         3600, int, "A job in processing without progress for this long is recovered."
     ),

@@ -426,9 +426,11 @@ def start_processing(pk: Any) -> Transcription | None:
             transcription = Transcription.objects.select_for_update().get(pk=pk)
         except Transcription.DoesNotExist:
             return None
+        # heartbeat_at starts the planning lease (see tasks.LeaseKeeper).
         if transcription.status == Status.PROCESSING:
             transcription.attempts = F("attempts") + 1
-            transcription.save(update_fields=["attempts", "updated_at"])
+            transcription.heartbeat_at = timezone.now()
+            transcription.save(update_fields=["attempts", "heartbeat_at", "updated_at"])
             transcription.refresh_from_db()
             return transcription
         if transcription.status != Status.PENDING:
@@ -437,6 +439,7 @@ def start_processing(pk: Any) -> Transcription | None:
             pk,
             Status.PROCESSING,
             started_at=timezone.now(),
+            heartbeat_at=timezone.now(),
             attempts=transcription.attempts + 1,
             progress=0,
         )
