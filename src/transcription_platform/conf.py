@@ -196,7 +196,9 @@ SETTINGS: dict[str, Setting] = {
     ),
     "PRICES": Setting(
         {
-            # OpenAI's published prices (openai.com/api/pricing), checked 2025-06-01.
+            # OpenAI's published list prices in USD (openai.com/api/pricing), checked
+            # 2025-06-01; each dated from the model's API release. docs/billing.md shows
+            # the same table (tests/billing/test_default_prices.py keeps them equal).
             "whisper-1": [{"effective_from": "2023-03-01", "per_audio_minute": "0.006"}],
             "gpt-4o-transcribe": [
                 {
