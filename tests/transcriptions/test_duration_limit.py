@@ -144,3 +144,57 @@ def test_an_honest_header_over_the_per_byte_bound_is_refused_at_upload(
     assert error["details"]["max_duration"] == pytest.approx(silent.stat().st_size / 1000)
     assert not Transcription.objects.exists()
     assert not list(Path(media_root).rglob("*.flac"))
+
+
+def test_a_lying_header_cannot_slip_past_a_budget(
+    lying_flac, settings, auth_client, media_root, django_capture_on_commit_callbacks
+):
+    """The create reserved the header's 1 s; the decoded minute is checked against the
+    budget when the worker plans the chunks, and refused there."""
+    from transcription_platform.billing.signals import quota_exceeded
+
+    settings.TRANSCRIPTION_PLATFORM = platform(BILLING_DEFAULT_LIMITS={"monthly_audio_seconds": 30})
+    refusals = []
+
+    def receiver(sender, user, details, **kwargs):
+        refusals.append(details)
+
+    quota_exceeded.connect(receiver, weak=False)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            response = upload(auth_client, lying_flac)
+    finally:
+        quota_exceeded.disconnect(receiver)
+    assert response.status_code == 201, response.content
+    transcription = Transcription.objects.get()
+    assert transcription.status == "failed"
+    assert transcription.error_code == "quota_exceeded"
+    assert "longer than its header said" in transcription.error_message
+    assert [r["limit"] for r in refusals] == ["monthly_audio_seconds"]
+    assert Reservation.objects.get().status == ReservationStatus.RELEASED
+    assert not UsageRecord.objects.exists()
+
+
+def test_within_budget_the_reservation_grows_to_the_decoded_length(
+    lying_flac, settings, auth_client, media_root, django_capture_on_commit_callbacks
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    settings.TRANSCRIPTION_PLATFORM = platform(
+        BILLING_DEFAULT_LIMITS={"monthly_audio_seconds": 3600}
+    )
+    with (
+        CaptureQueriesContext(connection) as queries,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        assert upload(auth_client, lying_flac).status_code == 201
+    transcription = Transcription.objects.get()
+    assert transcription.status == "completed"
+    assert any(
+        "UPDATE" in q["sql"] and "billing_reservation" in q["sql"] and "audio_seconds" in q["sql"]
+        for q in queries.captured_queries
+    )
+    record = UsageRecord.objects.get()
+    assert float(record.audio_seconds) == pytest.approx(HELD_SECONDS, abs=0.1)
+    assert Reservation.objects.get().status == ReservationStatus.SETTLED

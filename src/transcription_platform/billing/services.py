@@ -253,6 +253,58 @@ def reserve(*, owner: Any, transcription_id: Any, engine: str, duration: float |
         )
 
 
+def adjust_reservation(*, owner: Any, transcription_id: Any, engine: str, duration: float) -> None:
+    """Planning decoded the audio: hold its real length, not the header's claim.
+
+    Called by the worker once the chunks are planned (``transcription_planned_hooks``).
+    A header may claim 0.2 s for an hour of audio, and the reservation was made on that
+    claim; when the decoded audio is longer, the difference is checked against every
+    budget of ``owner`` as a create is (concurrent jobs aside: this job is already
+    counted) and added to the reservation, or the job is refused.
+
+    Raises:
+        QuotaExceeded: The real length would go over a budget; the job then fails with
+            ``quota_exceeded`` and its reservation is released (nothing charged).
+    """
+    seconds = Decimal(str(duration)).quantize(Decimal("0.001"))
+    cost, _byok = _engine_estimate(owner, engine, duration)
+    refusal = None
+    with transaction.atomic():
+        has_defaults = any(v is not None for v in default_limits().values())
+        budgets = _budget_rows(owner, create_user_row=has_defaults)  # locks, as reserve()
+        reservation = (
+            Reservation.objects.select_for_update()
+            .filter(transcription_id=str(transcription_id), status=ReservationStatus.RESERVED)
+            .first()
+        )
+        if reservation is None or seconds <= reservation.audio_seconds:
+            return  # nothing held (billing installed later, job finished) or no lie
+        extra: dict[str, Decimal | int] = {
+            "monthly_audio_seconds": seconds - reservation.audio_seconds,
+            "monthly_cost": max(cost - reservation.estimated_cost, ZERO),
+            "concurrent_jobs": 0,
+        }
+        for budget in budgets:
+            limits = _user_limits(budget) if budget.user_id else _budget_limits(budget, {})
+            limits["concurrent_jobs"] = None  # this job already holds its slot
+            refusal = _check(budget.scope, budget.user_id or budget.group_id, limits, extra)
+            if refusal is not None:
+                break
+        else:
+            Reservation.objects.filter(pk=reservation.pk).update(
+                audio_seconds=seconds, estimated_cost=max(cost, reservation.estimated_cost)
+            )
+            return
+    assert refusal is not None  # every other path returned
+    # Outside the transaction: the worker runs in autocommit, nothing to roll back.
+    quota_exceeded.send_robust(sender=None, user=owner, details=refusal)
+    raise QuotaExceeded(
+        f"The audio lasts {seconds:.0f} s, longer than its header said; transcribing it "
+        f"would exceed the {refusal['scope']}'s {refusal['limit']} limit.",
+        details=refusal,
+    )
+
+
 def _finish_reservation(transcription_id: Any, status: str) -> None:
     Reservation.objects.filter(
         transcription_id=str(transcription_id), status=ReservationStatus.RESERVED

@@ -60,6 +60,7 @@ from transcription_platform.engines import (
 )
 from transcription_platform.engines.audio import AudioClip
 from transcription_platform.exceptions import TranscriptionPlatformError
+from transcription_platform.hooks import imported_by_apps
 from transcription_platform.queueing import Claims, enqueue_task, lease_renewal_seconds
 from transcription_platform.retry import backoff_delay
 from transcription_platform.transcriptions import services, validation
@@ -425,6 +426,16 @@ def _plan(
     # file that claims 1 s and holds hours fails with audio_too_long (nothing charged:
     # its reservation is released with the failure) once the limit is passed.
     clips = engine.plan(path, max_seconds=validation.duration_limit(transcription.size_bytes))
+    if clips:
+        # Budgets were checked on the header's claim at create time: the apps that
+        # hold them (billing) check the decoded length now, and may refuse the job.
+        for hook in imported_by_apps("transcription_planned_hooks"):
+            hook(
+                owner=transcription.owner,
+                transcription_id=transcription.pk,
+                engine=transcription.engine,
+                duration=float(clips[-1].end or 0.0),
+            )
     TranscriptionChunk.objects.bulk_create(
         [
             TranscriptionChunk(
