@@ -29,7 +29,7 @@ from typing import Any
 
 from benchmarks import harness
 
-BENCHMARKS = ("e2e", "api", "queue", "memory", "analytics")
+BENCHMARKS = ("e2e", "api", "queue", "memory", "analytics", "billing")
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -79,7 +79,15 @@ def commit() -> str:
 
 
 def run_benchmarks(only: list[str], quick: bool, workdir: Path) -> dict[str, Any]:
-    from benchmarks import bench_analytics, bench_api, bench_e2e, bench_memory, bench_queue
+    from benchmarks import (
+        bench_analytics,
+        bench_api,
+        bench_billing,
+        bench_e2e,
+        bench_memory,
+        bench_queue,
+    )
+    from benchmarks import settings as bench_settings
 
     results: dict[str, Any] = {}
     port = harness.free_port()
@@ -106,6 +114,9 @@ def run_benchmarks(only: list[str], quick: bool, workdir: Path) -> dict[str, Any
                 base_url,
                 events=10_000 if quick else bench_analytics.EVENTS,
                 requests=5 if quick else bench_analytics.REQUESTS,
+            ),
+            "billing": lambda: bench_billing.run(
+                bench_settings.DATABASE_URL, creates=30 if quick else 200
             ),
         }
         for name in BENCHMARKS:
@@ -216,6 +227,18 @@ def to_markdown(report: dict[str, Any]) -> str:
                     f"{figures['ratio_to_bare']:.1f}x",
                 )
             )
+    if "billing" in results:
+        billing = results["billing"]
+        rows.append(
+            (
+                "Create endpoint (6 s WAV upload) with the billing app and limits set",
+                f"median {billing['billing_on']['median_ms']:.1f} ms, "
+                f"p90 {billing['billing_on']['p90_ms']:.1f} ms",
+                f"median {billing['billing_off']['median_ms']:.1f} ms, "
+                f"p90 {billing['billing_off']['p90_ms']:.1f} ms (billing app not installed)",
+                f"{billing['ratio_median']:.2f}x",
+            )
+        )
     lines = [
         "| Benchmark | transcription_platform | Baseline | Ratio |",
         "| --- | --- | --- | --- |",
