@@ -24,7 +24,6 @@ TRANSCRIPTION_PLATFORM = {
             },
         }
     },
-    "CLAIM_LEASE_SECONDS": float(os.environ.get("TP_CLAIM_LEASE", "60")),
     "TASK_MAX_ATTEMPTS": int(os.environ.get("TP_TASK_MAX_ATTEMPTS", "5")),
     "TASK_RETRY_BACKOFF_SECONDS": 0.5,
     "PRICES": {"fake-1": [{"effective_from": "2020-01-01", "per_audio_minute": "0.6"}]},
