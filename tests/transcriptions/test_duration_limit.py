@@ -198,3 +198,29 @@ def test_within_budget_the_reservation_grows_to_the_decoded_length(
     record = UsageRecord.objects.get()
     assert float(record.audio_seconds) == pytest.approx(HELD_SECONDS, abs=0.1)
     assert Reservation.objects.get().status == ReservationStatus.SETTLED
+
+
+def test_a_retry_is_budgeted_again(
+    lying_flac, settings, auth_client, media_root, django_capture_on_commit_callbacks
+):
+    """A failed job's reservation was released; retrying it must not run unbudgeted."""
+    settings.TRANSCRIPTION_PLATFORM = platform(BILLING_DEFAULT_LIMITS={"monthly_audio_seconds": 30})
+    with django_capture_on_commit_callbacks(execute=True):
+        pk = upload(auth_client, lying_flac).json()["id"]
+    assert Transcription.objects.get(pk=pk).error_code == "quota_exceeded"
+    with django_capture_on_commit_callbacks(execute=True):
+        assert auth_client.post(f"{API}/transcriptions/{pk}/retry").status_code == 200
+    again = Transcription.objects.get(pk=pk)
+    assert (again.status, again.error_code) == ("failed", "quota_exceeded")
+    assert not UsageRecord.objects.exists()
+    assert Reservation.objects.get().status == ReservationStatus.RELEASED
+
+    # With room in the budget the retry is reserved again, runs and is billed once.
+    settings.TRANSCRIPTION_PLATFORM = platform(
+        BILLING_DEFAULT_LIMITS={"monthly_audio_seconds": 3600}
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        assert auth_client.post(f"{API}/transcriptions/{pk}/retry").status_code == 200
+    assert Transcription.objects.get(pk=pk).status == "completed"
+    assert UsageRecord.objects.count() == 1
+    assert Reservation.objects.get().status == ReservationStatus.SETTLED

@@ -254,16 +254,19 @@ def reserve(*, owner: Any, transcription_id: Any, engine: str, duration: float |
 
 
 def adjust_reservation(*, owner: Any, transcription_id: Any, engine: str, duration: float) -> None:
-    """Planning decoded the audio: hold its real length, not the header's claim.
+    """A worker starts the job knowing its decoded length: hold that, within budget.
 
-    Called by the worker once the chunks are planned (``transcription_planned_hooks``).
-    A header may claim 0.2 s for an hour of audio, and the reservation was made on that
-    claim; when the decoded audio is longer, the difference is checked against every
-    budget of ``owner`` as a create is (concurrent jobs aside: this job is already
-    counted) and added to the reservation, or the job is refused.
+    Called by the worker once the chunks are planned, and when it resumes a job whose
+    chunks exist (``transcription_planned_hooks``). Two holes it closes:
+
+    - a header may claim 0.2 s for an hour of audio, and the create reserved that
+      claim: the difference is checked against every budget of ``owner`` as a create
+      is (concurrent jobs aside: this job already holds its slot) and added;
+    - a failed job's reservation was released, and a retry would otherwise run
+      unbudgeted: its reservation is taken again, checked like a new job's.
 
     Raises:
-        QuotaExceeded: The real length would go over a budget; the job then fails with
+        QuotaExceeded: The job would go over a budget; it then fails with
             ``quota_exceeded`` and its reservation is released (nothing charged).
     """
     seconds = Decimal(str(duration)).quantize(Decimal("0.001"))
@@ -274,33 +277,45 @@ def adjust_reservation(*, owner: Any, transcription_id: Any, engine: str, durati
         budgets = _budget_rows(owner, create_user_row=has_defaults)  # locks, as reserve()
         reservation = (
             Reservation.objects.select_for_update()
-            .filter(transcription_id=str(transcription_id), status=ReservationStatus.RESERVED)
+            .filter(transcription_id=str(transcription_id))
             .first()
         )
-        if reservation is None or seconds <= reservation.audio_seconds:
-            return  # nothing held (billing installed later, job finished) or no lie
-        extra: dict[str, Decimal | int] = {
-            "monthly_audio_seconds": seconds - reservation.audio_seconds,
-            "monthly_cost": max(cost - reservation.estimated_cost, ZERO),
-            "concurrent_jobs": 0,
-        }
+        if reservation is None or reservation.status == ReservationStatus.SETTLED:
+            return  # billing installed after the create, or the job was billed already
+        held = reservation.status == ReservationStatus.RESERVED
+        if held and seconds <= reservation.audio_seconds:
+            return  # the header told the truth (or more)
+        requested: dict[str, Decimal | int] = (
+            {
+                "monthly_audio_seconds": seconds - reservation.audio_seconds,
+                "monthly_cost": max(cost - reservation.estimated_cost, ZERO),
+                "concurrent_jobs": 0,
+            }
+            if held
+            else {"monthly_audio_seconds": seconds, "monthly_cost": cost, "concurrent_jobs": 1}
+        )
         for budget in budgets:
             limits = _user_limits(budget) if budget.user_id else _budget_limits(budget, {})
-            limits["concurrent_jobs"] = None  # this job already holds its slot
-            refusal = _check(budget.scope, budget.user_id or budget.group_id, limits, extra)
+            if held:
+                limits["concurrent_jobs"] = None  # this job already holds its slot
+            refusal = _check(budget.scope, budget.user_id or budget.group_id, limits, requested)
             if refusal is not None:
                 break
         else:
             Reservation.objects.filter(pk=reservation.pk).update(
-                audio_seconds=seconds, estimated_cost=max(cost, reservation.estimated_cost)
+                status=ReservationStatus.RESERVED,
+                audio_seconds=seconds,
+                estimated_cost=max(cost, reservation.estimated_cost) if held else cost,
+                finished_at=None,
             )
             return
     assert refusal is not None  # every other path returned
     # Outside the transaction: the worker runs in autocommit, nothing to roll back.
     quota_exceeded.send_robust(sender=None, user=owner, details=refusal)
+    reason = "longer than its header said" if held else "retried"
     raise QuotaExceeded(
-        f"The audio lasts {seconds:.0f} s, longer than its header said; transcribing it "
-        f"would exceed the {refusal['scope']}'s {refusal['limit']} limit.",
+        f"The audio lasts {seconds:.0f} s ({reason}); transcribing it would exceed the "
+        f"{refusal['scope']}'s {refusal['limit']} limit.",
         details=refusal,
     )
 

@@ -412,6 +412,8 @@ def _ensure_chunks(
 ) -> list[TranscriptionChunk]:
     existing = list(TranscriptionChunk.objects.filter(transcription=transcription))
     if existing:
+        # Resumed (a retry, a re-delivery): the budget apps hold the job again.
+        _run_planned_hooks(transcription, max(chunk.end for chunk in existing))
         return existing
     rows = Transcription.objects.filter(pk=transcription.pk, status=Status.PROCESSING)
     with LeaseKeeper(lambda: bool(rows.update(heartbeat_at=timezone.now()))):
@@ -427,15 +429,7 @@ def _plan(
     # its reservation is released with the failure) once the limit is passed.
     clips = engine.plan(path, max_seconds=validation.duration_limit(transcription.size_bytes))
     if clips:
-        # Budgets were checked on the header's claim at create time: the apps that
-        # hold them (billing) check the decoded length now, and may refuse the job.
-        for hook in imported_by_apps("transcription_planned_hooks"):
-            hook(
-                owner=transcription.owner,
-                transcription_id=transcription.pk,
-                engine=transcription.engine,
-                duration=float(clips[-1].end or 0.0),
-            )
+        _run_planned_hooks(transcription, float(clips[-1].end or 0.0))
     TranscriptionChunk.objects.bulk_create(
         [
             TranscriptionChunk(
@@ -450,6 +444,19 @@ def _plan(
         services.record_duration(transcription.pk, float(clips[-1].end or 0.0))
     services.set_progress(transcription.pk, PLANNED_PROGRESS)
     return list(TranscriptionChunk.objects.filter(transcription=transcription))
+
+
+def _run_planned_hooks(transcription: Transcription, duration: float) -> None:
+    """Budgets were checked on the header's claim at create time (and released when the
+    job failed): the apps that hold them (billing) check the decoded length now, before
+    any chunk runs, and may refuse the job."""
+    for hook in imported_by_apps("transcription_planned_hooks"):
+        hook(
+            owner=transcription.owner,
+            transcription_id=transcription.pk,
+            engine=transcription.engine,
+            duration=duration,
+        )
 
 
 #: Chunks are claimed pending → running; ``claimed_at`` says since when, and the lease
