@@ -9,6 +9,8 @@ billing, the reservation.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/tp_billing \\
         python -m benchmarks.bench_billing --creates 200
+
+``nox -s bench`` runs it as the ``billing`` part (`run`), on its PostgreSQL server.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 VARIANTS = {"billing on": "tests.settings", "billing off": "tests.settings_without_billing"}
@@ -84,32 +87,74 @@ def measure(creates: int) -> dict[str, float]:
         teardown_databases(databases, verbosity=0)
 
 
+def _variant(module: str, creates: int, database_url: str | None) -> dict[str, float]:
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": module}
+    if database_url is not None:
+        env["DATABASE_URL"] = database_url
+    env.setdefault("TP_TEST_MEDIA", tempfile.mkdtemp(prefix="tp-bench-billing-"))
+    completed = subprocess.run(
+        [sys.executable, "-m", "benchmarks.bench_billing", "--child", "--creates", str(creates)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if completed.returncode:
+        raise RuntimeError(f"{module}: {completed.stderr[-3000:]}")
+    result: dict[str, float] = json.loads(completed.stdout.strip().splitlines()[-1])
+    return result
+
+
+def run(database_url: str | None = None, *, creates: int = 200, rounds: int = 2) -> dict[str, Any]:
+    """Both variants, alternated ``rounds`` times (off, on, off, on…) so a machine that
+    slows down during the run weighs on both alike; figures are medians over rounds.
+
+    Args:
+        database_url: The PostgreSQL server to create the test databases on (None:
+            ``DATABASE_URL`` or SQLite, as the test settings decide).
+        creates: Requests per variant and round.
+        rounds: How many times each variant runs.
+
+    Returns:
+        ``billing_on`` / ``billing_off`` (median and p90 ms per create, database) and
+        ``ratio_median`` / ``ratio_p90``, on over off.
+    """
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in VARIANTS}
+    for _ in range(rounds):
+        for name in ("billing off", "billing on"):
+            runs[name].append(_variant(VARIANTS[name], creates, database_url))
+    summary: dict[str, Any] = {}
+    for name, results in runs.items():
+        summary[name.replace(" ", "_")] = {
+            "creates": creates * rounds,
+            "median_ms": round(statistics.median(r["median_ms"] for r in results), 2),
+            "p90_ms": round(statistics.median(r["p90_ms"] for r in results), 2),
+            "database": results[0]["database"],
+        }
+    on, off = summary["billing_on"], summary["billing_off"]
+    summary["ratio_median"] = round(on["median_ms"] / off["median_ms"], 3)
+    summary["ratio_p90"] = round(on["p90_ms"] / off["p90_ms"], 3)
+    return summary
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--creates", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         print(json.dumps(measure(args.creates)))
         return 0
-    results = {}
-    for name, module in VARIANTS.items():
-        env = {**os.environ, "DJANGO_SETTINGS_MODULE": module}
-        env.setdefault("TP_TEST_MEDIA", tempfile.mkdtemp(prefix="tp-bench-billing-"))
-        completed = subprocess.run(
-            [sys.executable, "-m", "benchmarks.bench_billing", "--child", "--creates",
-             str(args.creates)],
-            cwd=ROOT, env=env, capture_output=True, text=True, check=False,
-        )  # fmt: skip
-        if completed.returncode:
-            sys.stderr.write(completed.stderr[-3000:])
-            return completed.returncode
-        results[name] = json.loads(completed.stdout.strip().splitlines()[-1])
-    for name, result in results.items():
+    summary = run(creates=args.creates, rounds=args.rounds)
+    for name in ("billing_off", "billing_on"):
+        result = summary[name]
         print(
             f"{name:12} {result['database']:11} {result['creates']} creates: "
             f"median {result['median_ms']:.2f} ms, p90 {result['p90_ms']:.2f} ms"
         )
+    print(f"ratio (on / off): median {summary['ratio_median']}x, p90 {summary['ratio_p90']}x")
     return 0
 
 

@@ -29,7 +29,7 @@ from typing import Any
 
 from benchmarks import harness
 
-BENCHMARKS = ("e2e", "api", "queue", "memory", "analytics", "streams")
+BENCHMARKS = ("e2e", "api", "queue", "memory", "analytics", "streams", "billing")
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -82,11 +82,13 @@ def run_benchmarks(only: list[str], quick: bool, workdir: Path) -> dict[str, Any
     from benchmarks import (
         bench_analytics,
         bench_api,
+        bench_billing,
         bench_e2e,
         bench_memory,
         bench_queue,
         bench_streams,
     )
+    from benchmarks import settings as bench_settings
 
     results: dict[str, Any] = {}
     port = harness.free_port()
@@ -116,6 +118,9 @@ def run_benchmarks(only: list[str], quick: bool, workdir: Path) -> dict[str, Any
             ),
             "streams": lambda: bench_streams.run(
                 workdir, streams=50 if quick else bench_streams.STREAMS, hold=3 if quick else 20
+            ),
+            "billing": lambda: bench_billing.run(
+                bench_settings.DATABASE_URL, creates=30 if quick else 200
             ),
         }
         for name in BENCHMARKS:
@@ -246,6 +251,18 @@ def to_markdown(report: dict[str, Any]) -> str:
                 f"(p50 {platform['event_p50_ms']:.0f} ms)",
                 f"{django['event_to_all_streams_ms']:.0f} ms (p50 {django['event_p50_ms']:.0f} ms)",
                 "",
+            )
+        )
+    if "billing" in results:
+        billing = results["billing"]
+        rows.append(
+            (
+                "Create endpoint (6 s WAV upload) with the billing app and limits set",
+                f"median {billing['billing_on']['median_ms']:.1f} ms, "
+                f"p90 {billing['billing_on']['p90_ms']:.1f} ms",
+                f"median {billing['billing_off']['median_ms']:.1f} ms, "
+                f"p90 {billing['billing_off']['p90_ms']:.1f} ms (billing app not installed)",
+                f"{billing['ratio_median']:.2f}x",
             )
         )
     lines = [

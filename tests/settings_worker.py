@@ -31,4 +31,5 @@ TRANSCRIPTION_PLATFORM = {
         }
     },
     "CHUNK_SECONDS": float(os.environ.get("TP_CHUNK_SECONDS", "30")),
+    "CLAIM_LEASE_SECONDS": float(os.environ.get("TP_CLAIM_LEASE", "60")),
 }

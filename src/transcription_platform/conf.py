@@ -71,6 +71,13 @@ SETTINGS: dict[str, Setting] = {
     "MAX_DURATION_SECONDS": Setting(
         4 * 3600, (int, float), "Longest accepted audio in seconds (400 above)."
     ),
+    "MIN_BYTES_PER_AUDIO_SECOND": Setting(
+        100,
+        (int, float),
+        "Bounds the work per byte uploaded: a file may hold at most its size divided by "
+        "this many seconds of audio (decoded, not as its header claims); None: no bound.",
+        nullable=True,
+    ),
     "CHUNK_SECONDS": Setting(
         None,
         (int, float),
@@ -117,6 +124,13 @@ SETTINGS: dict[str, Setting] = {
         5.0, (int, float), "First retry delay; doubles each attempt (Retry-After wins)."
     ),
     "TASK_MAX_BACKOFF_SECONDS": Setting(300.0, (int, float), "Upper bound of one retry delay."),
+    "CLAIM_LEASE_SECONDS": Setting(
+        60,
+        (int, float),
+        "How long a worker's claim on a chunk (or on planning a job) holds without being "
+        "renewed; the worker renews it every few seconds while it works, so after this "
+        "long the worker is dead and the recovery sweep hands the work to another.",
+    ),
     "STUCK_AFTER_SECONDS": Setting(
         3600, int, "A job in processing without progress for this long is recovered."
     ),
@@ -182,7 +196,9 @@ SETTINGS: dict[str, Setting] = {
     ),
     "PRICES": Setting(
         {
-            # OpenAI's published prices (openai.com/api/pricing), checked 2025-06-01.
+            # OpenAI's published list prices in USD (openai.com/api/pricing), checked
+            # 2025-06-01; each dated from the model's API release. docs/billing.md shows
+            # the same table (tests/billing/test_default_prices.py keeps them equal).
             "whisper-1": [{"effective_from": "2023-03-01", "per_audio_minute": "0.006"}],
             "gpt-4o-transcribe": [
                 {

@@ -8,7 +8,7 @@ optional app, and an app left out of ``INSTALLED_APPS`` simply declares nothing.
 
 The attributes in use (``api_routers``, ``transcription_admin_inlines``,
 ``transcription_export_sections``, ``local_transcription_steps``, and the create,
-detail and webhook-URL hooks) are listed in
+planned, detail and webhook-URL hooks) are listed in
 docs/architecture.md.
 """
 

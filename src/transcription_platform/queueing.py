@@ -89,10 +89,22 @@ def enqueue_task(
 
 
 def claim_expiry() -> timedelta:
-    """How long a claim holds: the queue's task timeout, when django-q2 re-delivers."""
+    """How long a claim without a lease holds: the queue's task timeout, when django-q2
+    re-delivers."""
     from django_q.conf import Conf
 
     return timedelta(seconds=Conf.TIMEOUT or settings.STUCK_AFTER_SECONDS)
+
+
+def lease_expiry() -> timedelta:
+    """How long a leased claim holds without a renewal (``CLAIM_LEASE_SECONDS``)."""
+    return timedelta(seconds=settings.CLAIM_LEASE_SECONDS)
+
+
+def lease_renewal_seconds() -> float:
+    """How often a worker renews its lease: a few renewals fit in one lease, so a slow
+    database round trip never lets a live worker's lease run out."""
+    return float(min(5.0, settings.CLAIM_LEASE_SECONDS / 4))
 
 
 @dataclass(frozen=True)
@@ -103,15 +115,23 @@ class Claims:
     wins; a claim older than `claim_expiry` belonged to a worker that died (the
     queue re-delivers its task then) and may be taken again.
 
+    With a ``heartbeat`` field the claim is a lease instead: the worker renews it
+    (`renew`) every `lease_renewal_seconds` while it works, and a claim not
+    renewed for `lease_expiry` belonged to a worker that died — found within a minute
+    or so, not after the queue's task timeout.
+
     Attributes:
         free: The status of work waiting to be done.
         held: The status of work being done.
-        claimed_at: The name of the field recording when the claim was taken.
+        claimed_at: The name of the field recording when the claim was taken (the
+            claim's identity: `held_by` matches it).
+        heartbeat: The name of the field the worker renews, or None (no lease).
     """
 
     free: str
     held: str
     claimed_at: str
+    heartbeat: str | None = None
 
     def take(self, rows: QuerySet[Any], **updates: Any) -> datetime | None:
         """Claim the row(s) of ``rows`` (already filtered by pk, parent status...).
@@ -125,15 +145,46 @@ class Claims:
             worker holds the row or it is not claimable.
         """
         now = timezone.now()
-        expired = now - claim_expiry()
-        claimable = (
-            Q(status=self.free)
-            | Q(status=self.held, **{f"{self.claimed_at}__lt": expired})
-            | Q(status=self.held, **{f"{self.claimed_at}__isnull": True})
-        )
+        if self.heartbeat is None:
+            stale = Q(**{f"{self.claimed_at}__lt": now - claim_expiry()}) | Q(
+                **{f"{self.claimed_at}__isnull": True}
+            )
+        else:
+            stale = self._lease_lapsed(now)
+            updates[self.heartbeat] = now
+        claimable = Q(status=self.free) | (Q(status=self.held) & stale)
         if not rows.filter(claimable).update(status=self.held, **{self.claimed_at: now}, **updates):
             return None
         return now
+
+    def expired(self, rows: QuerySet[Any]) -> QuerySet[Any]:
+        """Those of ``rows`` held under a lease that was not renewed in time."""
+        if self.heartbeat is None:
+            raise TypeError("Only leased claims expire between deliveries.")
+        return rows.filter(Q(status=self.held) & self._lease_lapsed(timezone.now()))
+
+    def _lease_lapsed(self, now: datetime) -> Q:
+        cutoff = now - lease_expiry()
+        # A claim taken before leases existed (no heartbeat yet) lapses by its age.
+        return Q(**{f"{self.heartbeat}__lt": cutoff}) | Q(
+            **{f"{self.heartbeat}__isnull": True, f"{self.claimed_at}__lt": cutoff}
+        )
+
+    def renew(self, rows: QuerySet[Any], claimed_at: datetime) -> bool:
+        """Renew the lease of the claim taken at ``claimed_at``.
+
+        Args:
+            rows: The claimed row(s), possibly filtered further (the parent still
+                wants the work done).
+            claimed_at: What `take` returned.
+
+        Returns:
+            False when the claim no longer holds (taken over, reset, or ``rows``
+            excluded it): the work is no longer this worker's to finish.
+        """
+        if self.heartbeat is None:
+            raise TypeError("This kind of claim has no lease to renew.")
+        return bool(self.held_by(rows, claimed_at).update(**{self.heartbeat: timezone.now()}))
 
     def held_by(self, rows: QuerySet[Any], claimed_at: datetime) -> QuerySet[Any]:
         """``rows`` while the claim taken at ``claimed_at`` still holds (else empty).

@@ -142,3 +142,46 @@ def test_migrate_keeps_one_reconcile_schedule() -> None:
     [schedule] = Schedule.objects.filter(name=RECONCILE_SCHEDULE_NAME)
     assert schedule.func == "transcription_platform.billing.tasks.reconcile_reservations"
     assert schedule.minutes == 5
+
+
+@pytest.mark.django_db(transaction=True)
+def test_quota_exceeded_fires_once_after_the_refused_create_rolled_back(
+    settings, auth_client, wav, media_root
+):
+    """A receiver runs outside any transaction, sees nothing of the refused create, and
+    what it writes is kept (the signal is not sent inside the doomed transaction)."""
+    from django.db import connection
+
+    limits(settings, monthly_audio_seconds=10)
+    assert post_audio(auth_client, wav).status_code == 201  # 6 s of 10 used
+    heard = []
+
+    def receiver(sender, user, details, **kwargs):
+        heard.append(
+            {
+                "in_transaction": connection.in_atomic_block,
+                "transcriptions": Transcription.objects.count(),
+                "reservations": Reservation.objects.count(),
+                "limit": details["limit"],
+            }
+        )
+        # A write by the receiver (a notification, a counter) must be kept.
+        Group.objects.create(name=f"witness-{len(heard)}")
+
+    quota_exceeded.connect(receiver, weak=False)
+    try:
+        assert_error(post_audio(auth_client, wav), 402, "quota_exceeded")
+    finally:
+        quota_exceeded.disconnect(receiver)
+
+    assert heard == [
+        {
+            "in_transaction": False,
+            "transcriptions": 1,
+            "reservations": 1,
+            "limit": "monthly_audio_seconds",
+        }
+    ]
+    assert Group.objects.filter(name__startswith="witness-").count() == 1
+    assert Transcription.objects.count() == 1
+    assert len(files_in(media_root)) == 1

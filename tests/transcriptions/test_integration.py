@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import itertools
-import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -16,12 +13,11 @@ import pytest
 from django.db import connection
 
 from tests.fixtures.api import API
+from tests.fixtures.cluster import start_cluster, stop_cluster, wait_for
 from tests.fixtures.uploads import SPEECH_SAMPLE, upload
 from transcription_platform.transcriptions.models import ChunkStatus, Status, Transcription
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(autouse=True)
@@ -49,45 +45,6 @@ def worker_settings(settings, media_root, monkeypatch):
     Conf.SYNC = False
     yield
     Conf.SYNC = previous
-
-
-def start_cluster(env_extra: dict | None = None) -> subprocess.Popen:
-    db = connection.settings_dict
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.settings_worker",
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        "PYTHONPATH": str(ROOT),
-        **(env_extra or {}),
-    }
-    return subprocess.Popen(
-        [sys.executable, "-m", "django", "qcluster"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,  # its own process group: we can kill the whole cluster
-    )
-
-
-def stop_cluster(process: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, sig)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
-
-def wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.3)
-    pytest.fail(f"timed out after {timeout}s waiting for {what}")
 
 
 def concatenated_speech(path: Path, copies: int) -> Path:
@@ -135,7 +92,12 @@ def test_upload_is_transcribed_by_a_real_cluster(auth_client, worker_settings):
 
 def test_killed_worker_mid_job_still_completes_exactly_once(auth_client, worker_settings, tmp_path):
     audio = concatenated_speech(tmp_path / "long.flac", copies=4)  # ~2.5 min, 5+ chunks
-    env = {"TP_Q_TIMEOUT": "15", "TP_Q_RETRY": "20", "TP_CHUNK_SECONDS": "30"}
+    env = {
+        "TP_Q_TIMEOUT": "15",
+        "TP_Q_RETRY": "20",
+        "TP_CHUNK_SECONDS": "30",
+        "TP_CLAIM_LEASE": "5",  # the dead cluster's chunk is free 5 s after the kill
+    }
     first = start_cluster(env)
     try:
         pk = upload(auth_client, audio, language="en").json()["id"]

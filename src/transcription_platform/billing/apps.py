@@ -10,6 +10,7 @@ class BillingConfig(AppConfig):
     api_routers = [("/usage/", "transcription_platform.billing.api.router")]
     # Read by the transcriptions app through transcription_platform.hooks.
     transcription_create_hooks = ["transcription_platform.billing.services.reserve"]
+    transcription_planned_hooks = ["transcription_platform.billing.services.adjust_reservation"]
     transcription_detail_hooks = ["transcription_platform.billing.services.add_usage_to"]
 
     def ready(self) -> None:

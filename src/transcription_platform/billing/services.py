@@ -16,10 +16,11 @@ platform's completion signals, once per step thanks to a unique idempotency key.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from django.apps import apps
@@ -53,6 +54,11 @@ class QuotaExceeded(TranscriptionPlatformError):
     status_code = 402
     code = BillingErrorCode.QUOTA_EXCEEDED.value
     default_message = "This request would exceed your usage limits."
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: Run by the refused create once its transaction has rolled back.
+        self.after_rollback: list[Callable[[], object]] = []
 
 
 # --------------------------------------------------------------------------- periods
@@ -228,17 +234,90 @@ def reserve(*, owner: Any, transcription_id: Any, engine: str, duration: float |
             scope_id = budget.user_id or budget.group_id
             refusal = _check(budget.scope, scope_id, limits, requested)
             if refusal is not None:
-                quota_exceeded.send_robust(sender=None, user=owner, details=refusal)
-                raise QuotaExceeded(
+                refused = QuotaExceeded(
                     f"This job would exceed the {budget.scope}'s {refusal['limit']} limit.",
                     details=refusal,
                 )
+                # Not now: this transaction is about to be rolled back, and a receiver
+                # that writes (a notification, a counter) would see its write undone.
+                # The create runs these once its transaction has rolled back.
+                refused.after_rollback.append(
+                    partial(quota_exceeded.send_robust, sender=None, user=owner, details=refusal)
+                )
+                raise refused
         Reservation.objects.create(
             transcription_id=str(transcription_id),
             owner_id=owner.pk,
             audio_seconds=requested["monthly_audio_seconds"],
             estimated_cost=cost,
         )
+
+
+def adjust_reservation(*, owner: Any, transcription_id: Any, engine: str, duration: float) -> None:
+    """A worker starts the job knowing its decoded length: hold that, within budget.
+
+    Called by the worker once the chunks are planned, and when it resumes a job whose
+    chunks exist (``transcription_planned_hooks``). Two holes it closes:
+
+    - a header may claim 0.2 s for an hour of audio, and the create reserved that
+      claim: the difference is checked against every budget of ``owner`` as a create
+      is (concurrent jobs aside: this job already holds its slot) and added;
+    - a failed job's reservation was released, and a retry would otherwise run
+      unbudgeted: its reservation is taken again, checked like a new job's.
+
+    Raises:
+        QuotaExceeded: The job would go over a budget; it then fails with
+            ``quota_exceeded`` and its reservation is released (nothing charged).
+    """
+    seconds = Decimal(str(duration)).quantize(Decimal("0.001"))
+    cost, _byok = _engine_estimate(owner, engine, duration)
+    refusal = None
+    with transaction.atomic():
+        has_defaults = any(v is not None for v in default_limits().values())
+        budgets = _budget_rows(owner, create_user_row=has_defaults)  # locks, as reserve()
+        reservation = (
+            Reservation.objects.select_for_update()
+            .filter(transcription_id=str(transcription_id))
+            .first()
+        )
+        if reservation is None or reservation.status == ReservationStatus.SETTLED:
+            return  # billing installed after the create, or the job was billed already
+        held = reservation.status == ReservationStatus.RESERVED
+        if held and seconds <= reservation.audio_seconds:
+            return  # the header told the truth (or more)
+        requested: dict[str, Decimal | int] = (
+            {
+                "monthly_audio_seconds": seconds - reservation.audio_seconds,
+                "monthly_cost": max(cost - reservation.estimated_cost, ZERO),
+                "concurrent_jobs": 0,
+            }
+            if held
+            else {"monthly_audio_seconds": seconds, "monthly_cost": cost, "concurrent_jobs": 1}
+        )
+        for budget in budgets:
+            limits = _user_limits(budget) if budget.user_id else _budget_limits(budget, {})
+            if held:
+                limits["concurrent_jobs"] = None  # this job already holds its slot
+            refusal = _check(budget.scope, budget.user_id or budget.group_id, limits, requested)
+            if refusal is not None:
+                break
+        else:
+            Reservation.objects.filter(pk=reservation.pk).update(
+                status=ReservationStatus.RESERVED,
+                audio_seconds=seconds,
+                estimated_cost=max(cost, reservation.estimated_cost) if held else cost,
+                finished_at=None,
+            )
+            return
+    assert refusal is not None  # every other path returned
+    # Outside the transaction: the worker runs in autocommit, nothing to roll back.
+    quota_exceeded.send_robust(sender=None, user=owner, details=refusal)
+    reason = "longer than its header said" if held else "retried"
+    raise QuotaExceeded(
+        f"The audio lasts {seconds:.0f} s ({reason}); transcribing it would exceed the "
+        f"{refusal['scope']}'s {refusal['limit']} limit.",
+        details=refusal,
+    )
 
 
 def _finish_reservation(transcription_id: Any, status: str) -> None:

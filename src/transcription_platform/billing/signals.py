@@ -13,6 +13,8 @@ usage_recorded = Signal()
 
 #: A create was refused because it would go over a budget. ``sender=None``. Args:
 #: ``user``, ``details`` (the 402's details: limit, scope, used, remaining, resets_at).
-#: Sent at the moment of refusal, inside the create's transaction, which then rolls back
-#: (nothing is stored): use it for logs, metrics or notifications, not for database writes.
+#: Sent once the refused create's transaction has rolled back (nothing of the create is
+#: stored), once per refusal: use it for logs, metrics or notifications. When the create
+#: itself ran inside an outer transaction of the caller (``ATOMIC_REQUESTS``), a
+#: receiver's writes belong to that outer transaction.
 quota_exceeded = Signal()

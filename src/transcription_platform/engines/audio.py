@@ -510,18 +510,23 @@ def _encode(
 # --------------------------------------------------------------------------- chunking
 
 
-def plan_chunks(path: str | os.PathLike[str], max_chunk_seconds: float) -> list[AudioClip]:
+def plan_chunks(
+    path: str | os.PathLike[str], max_chunk_seconds: float, *, max_seconds: float | None = None
+) -> list[AudioClip]:
     """Cut the file into clips of at most ``max_chunk_seconds``, at quiet points.
 
     One streaming decode pass builds a 20 ms energy envelope; each cut goes into the
     quietest 0.4 s stretch near the ideal (evenly balanced) position, just before the
     sound resumes.
     The clips cover the decoded audio exactly and in order; the last ends at the real
-    decoded length. Raises `InvalidAudio` for a file without decodable audio.
+    decoded length. Raises `InvalidAudio` for a file without decodable audio, and
+    ``audio_too_long`` as soon as more than ``max_seconds`` have decoded: the limit
+    holds for what the file contains, whatever its header claims, and the pass stops
+    there instead of decoding the rest.
     """
     if not max_chunk_seconds or max_chunk_seconds <= 1:
         raise ValueError(f"max_chunk_seconds must be > 1, got {max_chunk_seconds!r}.")
-    envelope, total = _energy_envelope(path)
+    envelope, total = _energy_envelope(path, max_seconds)
     if total <= 0:
         raise InvalidAudio("empty_audio", "The file contains no audio samples.")
     path = os.fspath(path)
@@ -535,8 +540,12 @@ def decoded_duration(path: str | os.PathLike[str]) -> float:
     return round(_energy_envelope(path)[1], 3)
 
 
-def _energy_envelope(path: str | os.PathLike[str]) -> tuple[np.ndarray, float]:
-    """(RMS per 20 ms frame, total decoded seconds) in one streaming pass."""
+def _energy_envelope(
+    path: str | os.PathLike[str], max_seconds: float | None = None
+) -> tuple[np.ndarray, float]:
+    """(RMS per 20 ms frame, total decoded seconds) in one streaming pass, stopped
+    with ``audio_too_long`` once more than ``max_seconds`` have decoded."""
+    limit = None if max_seconds is None else max_seconds * SAMPLE_RATE
     frame = round(ENERGY_FRAME_SECONDS * SAMPLE_RATE)
     # Decoded blocks are tiny (one codec frame); buffer about a second before reducing
     # so the envelope grows in a few large appends, not one small array per block.
@@ -547,6 +556,8 @@ def _energy_envelope(path: str | os.PathLike[str]) -> tuple[np.ndarray, float]:
     total_samples = 0
     for _, samples in iter_pcm(path):
         total_samples += len(samples)
+        if limit is not None and total_samples > limit:
+            raise audio_too_long(max_seconds or 0.0, total_samples / SAMPLE_RATE)
         pending.append(samples)
         pending_samples += len(samples)
         if pending_samples >= block:
@@ -558,6 +569,16 @@ def _energy_envelope(path: str | os.PathLike[str]) -> tuple[np.ndarray, float]:
     if pending_samples:
         _append_rms(envelope, np.concatenate(pending), frame)
     return np.frombuffer(envelope, np.float32), total_samples / SAMPLE_RATE
+
+
+def audio_too_long(max_seconds: float, decoded: float) -> InvalidAudio:
+    """The error for audio found longer than ``max_seconds`` after ``decoded`` seconds."""
+    return InvalidAudio(
+        "audio_too_long",
+        f"The audio lasts longer than {max_seconds:.0f} s, the longest accepted for this "
+        "file (decoding stopped there).",
+        details={"max_duration": round(max_seconds, 3), "decoded_seconds": round(decoded, 3)},
+    )
 
 
 def _append_rms(envelope: array.array, data: np.ndarray, frame: int) -> None:

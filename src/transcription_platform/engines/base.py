@@ -40,6 +40,17 @@ from transcription_platform.plugins import Plugin
 #: ``progress(fraction)``: how much of the clip is transcribed so far, 0.0 to 1.0.
 ProgressCallback = Callable[[float], None]
 
+
+class StopTranscribing(Exception):
+    """Raised by the ``progress`` callback when the result is no longer wanted: the job
+    was cancelled or deleted, or the chunk was handed to another worker.
+
+    An engine lets it propagate (it derives from neither ``RuntimeError`` nor
+    ``ValueError``, which engines turn into their own errors), so a long chunk stops
+    within one segment instead of running to its end.
+    """
+
+
 #: What an engine can be configured to produce (the ``task`` capability).
 TASKS = ("transcribe", "translate")
 
@@ -93,8 +104,9 @@ class SpeechEngine(Plugin):
             progress: Optional; call it with the fraction of the clip done (0.0 to 1.0)
                 as the work advances — a local model after each segment it yields (its
                 end time over the clip's duration), a remote API when a request
-                returns. It is cheap and never raises; calls that go backwards are
-                ignored. Engines written before it existed may omit the parameter.
+                returns. It is cheap; calls that go backwards are ignored. It raises
+                only `StopTranscribing` (the job was cancelled or deleted): let that
+                propagate. Engines written before it existed may omit the parameter.
 
         Returns:
             The transcript of the clip.
@@ -141,9 +153,18 @@ class SpeechEngine(Plugin):
         configured: Any = settings.CHUNK_SECONDS
         return float(configured) if configured else float(self.default_chunk_seconds)
 
-    def plan(self, path: str) -> list[AudioClip]:
-        """Chunk a local file for this engine (quiet-point cuts, ``chunk_seconds`` max)."""
-        return plan_chunks(path, self.chunk_seconds)
+    def plan(self, path: str, *, max_seconds: float | None = None) -> list[AudioClip]:
+        """Chunk a local file for this engine (quiet-point cuts, ``chunk_seconds`` max).
+
+        Args:
+            path: The audio file.
+            max_seconds: Longest audio accepted: planning stops with ``InvalidAudio``
+                (``audio_too_long``) as soon as more has decoded. None: no limit.
+
+        Returns:
+            The clips, in order, covering the decoded audio.
+        """
+        return plan_chunks(path, self.chunk_seconds, max_seconds=max_seconds)
 
     @staticmethod
     def validated_task(task: str, name: str) -> str:

@@ -29,6 +29,7 @@ INVALID_AUDIO_STATUS: dict[str, int] = {
     "corrupt_audio": 400,  # audio packets that do not decode
     "invalid_audio_parameters": 400,  # 0 channels, an absurd sample rate
     "chunk_too_large": 400,  # cannot be encoded under the engine's upload limit
+    "audio_too_long": 400,  # decodes to more than the limit (whatever the header says)
 }
 
 

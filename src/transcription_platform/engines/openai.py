@@ -21,7 +21,7 @@ import openai
 from transcription_platform.conf import MiB
 from transcription_platform.engines.audio import MIME_TYPES, AudioClip
 from transcription_platform.engines.base import ProgressCallback, SpeechEngine
-from transcription_platform.engines.errors import engine_error
+from transcription_platform.engines.errors import RetryableEngineError, engine_error
 from transcription_platform.engines.languages import normalize_language
 from transcription_platform.engines.results import (
     Segment,
@@ -135,13 +135,34 @@ class OpenAIEngine(SpeechEngine):
                 )
         except openai.OpenAIError as exc:
             raise engine_error(classify(exc), self.alias) from exc
-        payload = response if isinstance(response, dict) else response.model_dump()
-        result = parse_transcription(
-            payload, model=self.model, duration=clip.duration, language=language
-        )
+        result = self._parsed(response, clip, language)
         if progress is not None:
             progress(1.0)  # one request per clip: done when it answers
         return result
+
+    def _parsed(self, response: Any, clip: AudioClip, language: str | None) -> TranscriptResult:
+        """The SDK's answer as a result; `bad_response` when it is not a transcription."""
+        if isinstance(response, str):  # the SDK hands back a body that is not JSON as is
+            raise bad_response(self.alias, f"{len(response)} characters of non-JSON text")
+        payload = response if isinstance(response, dict) else response.model_dump()
+        if not isinstance(payload, dict) or not isinstance(payload.get("text"), str):
+            raise bad_response(self.alias, "no text field")
+        try:
+            return parse_transcription(
+                payload, model=self.model, duration=clip.duration, language=language
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise bad_response(self.alias, f"malformed {type(exc).__name__}") from exc
+
+
+def bad_response(engine: str, detail: str) -> RetryableEngineError:
+    """The error for an answer that is not a transcription (an HTML error page from a
+    proxy, JSON without ``text``): retried, since such answers are usually passing."""
+    return RetryableEngineError(
+        f"The speech provider answered with something that is not a transcription ({detail}).",
+        code="engine_bad_response",
+        engine=engine,
+    )
 
 
 def parse_transcription(

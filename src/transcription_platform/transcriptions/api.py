@@ -1,5 +1,6 @@
 """``/transcriptions/``: upload, list, detail, delete, retry, cancel, export, audio."""
 
+import logging
 import os
 import tempfile
 from typing import Annotated, Any
@@ -36,6 +37,8 @@ from transcription_platform.transcriptions.schemas import (
     TranscriptionOut,
 )
 from transcription_platform.validators import normalize_language
+
+logger = logging.getLogger("transcription_platform.transcriptions")
 
 router = Router(tags=["transcriptions"], auth=platform_auth)
 
@@ -90,7 +93,15 @@ class _SizeLimitedUploadHandler(TemporaryFileUploadHandler):
             if self.request is not None:
                 setattr(self.request, UPLOAD_TOO_LARGE_FLAG, True)
             raise StopUpload(connection_reset=False)
-        return super().receive_data_chunk(raw_data, start)
+        try:
+            return super().receive_data_chunk(raw_data, start)
+        except OSError as exc:
+            # The temporary directory is full (or gone): an outage of this machine's
+            # disk, not a bad request, and never a 500.
+            logger.error("Could not spool an upload to a temporary file: %s", exc)
+            raise services.StorageUnavailable(
+                "The upload could not be received (no room to store it); try again later."
+            ) from exc
 
 
 def _too_large() -> HttpResponse:

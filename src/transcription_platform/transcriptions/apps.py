@@ -11,6 +11,13 @@ class TranscriptionsConfig(AppConfig):
     api_routers = [("/transcriptions/", "transcription_platform.transcriptions.api.router")]
 
     def ready(self) -> None:
-        from transcription_platform.transcriptions.tasks import ensure_recovery_schedule
+        from django_q.signals import post_spawn
+
+        from transcription_platform.transcriptions.tasks import (
+            ensure_recovery_schedule,
+            sweep_after_spawn,
+        )
 
         post_migrate.connect(ensure_recovery_schedule, sender=self)
+        # A worker process started in place of one that died sweeps for its lease.
+        post_spawn.connect(sweep_after_spawn, dispatch_uid="transcription_platform.sweep")

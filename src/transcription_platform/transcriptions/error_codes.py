@@ -17,3 +17,4 @@ class TranscriptionErrorCode(StrEnum):
     UNKNOWN_ENGINE = "unknown_engine"
     WORKER_LOST = "worker_lost"
     WEBHOOKS_UNAVAILABLE = "webhooks_unavailable"
+    STORAGE_UNAVAILABLE = "storage_unavailable"

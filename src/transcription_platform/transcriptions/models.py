@@ -116,6 +116,11 @@ class Transcription(models.Model):
 
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Renewed while a worker plans the chunks (its lease, CLAIM_LEASE_SECONDS).",
+    )
     completed_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -168,6 +173,11 @@ class TranscriptionChunk(models.Model):
     )
     attempts = models.PositiveSmallIntegerField(default=0)
     claimed_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Renewed while a worker transcribes the chunk (its lease, CLAIM_LEASE_SECONDS).",
+    )
     result = models.JSONField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -175,6 +185,15 @@ class TranscriptionChunk(models.Model):
         ordering = ["transcription", "index"]
         constraints = [
             models.UniqueConstraint(fields=["transcription", "index"], name="tp_chunk_unique")
+        ]
+        indexes = [
+            # The recovery sweep looks for running chunks whose lease ran out: a small
+            # index over the few running rows, not the table of every chunk ever done.
+            models.Index(
+                fields=["heartbeat_at"],
+                condition=models.Q(status="running"),
+                name="tp_chunk_running_lease",
+            )
         ]
 
     def __str__(self) -> str:

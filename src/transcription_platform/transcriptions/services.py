@@ -24,7 +24,12 @@ from transcription_platform import signals
 from transcription_platform.audit.services import log_action
 from transcription_platform.conf import settings
 from transcription_platform.engines import AudioInfo, TranscriptResult
-from transcription_platform.exceptions import Conflict, NotFound, ValidationError
+from transcription_platform.exceptions import (
+    Conflict,
+    NotFound,
+    ServiceUnavailable,
+    ValidationError,
+)
 from transcription_platform.hooks import imported_by_apps
 from transcription_platform.roles import is_support_admin, visible_to
 from transcription_platform.transcriptions import validation
@@ -168,10 +173,14 @@ def find_idempotent(owner: Any, key: str) -> Transcription | None:
     """The transcription created by ``owner`` with ``key`` within IDEMPOTENCY_TTL_SECONDS."""
     if not key:
         return None
-    cutoff = timezone.now() - timedelta(seconds=settings.IDEMPOTENCY_TTL_SECONDS)
     return Transcription.objects.filter(
-        owner=owner, idempotency_key=key, created_at__gte=cutoff
+        owner=owner, idempotency_key=key, created_at__gte=idempotency_cutoff()
     ).first()
+
+
+def idempotency_cutoff() -> Any:
+    """Rows created before this no longer answer for their Idempotency-Key."""
+    return timezone.now() - timedelta(seconds=settings.IDEMPOTENCY_TTL_SECONDS)
 
 
 @dataclass(frozen=True)
@@ -226,7 +235,7 @@ def create_from_file(
         owner, engine=engine, language=language, prompt=prompt, title=title
     )
     validation.check_size(audio.size_bytes)
-    info = validation.probe_audio(str(audio.path))
+    info = validation.probe_audio(str(audio.path), audio.size_bytes)
     return create_transcription(
         owner=owner,
         audio=AudioFile(
@@ -273,10 +282,16 @@ def create_transcription(
                 existing = find_idempotent(owner, idempotency_key)
                 if existing is not None:
                     return existing, False
-                # An expired key may be reused: release it from the old row.
-                Transcription.objects.filter(owner=owner, idempotency_key=idempotency_key).update(
-                    idempotency_key=""
-                )
+                # An expired key may be reused: release it from the old row — only from
+                # a row older than the cutoff. Without the cutoff a concurrent request
+                # that committed a moment ago would lose its key here, and this one
+                # would insert a second transcription instead of hitting the unique
+                # constraint (and replaying the first).
+                Transcription.objects.filter(
+                    owner=owner,
+                    idempotency_key=idempotency_key,
+                    created_at__lt=idempotency_cutoff(),
+                ).update(idempotency_key="")
             transcription = Transcription(
                 owner=owner,
                 title=options.title,
@@ -299,8 +314,7 @@ def create_transcription(
                     engine=transcription.engine,
                     duration=transcription.duration,
                 )
-            with open(audio.path, "rb") as handle:
-                transcription.audio.save(audio.name, File(handle), save=False)
+            _store_audio(transcription, audio)
             stored_name = transcription.audio.name
             transcription.save(force_insert=True)
             # The signal first: a job run on commit (sync mode) reports after it.
@@ -314,10 +328,48 @@ def create_transcription(
         if existing is None:
             raise
         return existing, False
-    except BaseException:
+    except BaseException as exc:
         _delete_file(stored_name)
+        _after_rollback(exc)
         raise
     return transcription, True
+
+
+class StorageUnavailable(ServiceUnavailable):
+    """503: the audio could not be written to the storage (full disk, S3 outage...)."""
+
+    code = TranscriptionErrorCode.STORAGE_UNAVAILABLE
+    default_message = "The audio could not be stored; try again later."
+
+
+def _store_audio(transcription: Transcription, audio: AudioFile) -> None:
+    """Write the upload to the audio storage, or raise `StorageUnavailable` leaving no
+    file behind (a write that failed half-way — a full disk — leaves a partial file)."""
+    # The name the storage will use: upload_to names files by the transcription's id,
+    # so it is new and the storage keeps it as is.
+    name = transcription.audio.field.generate_filename(transcription, audio.name)
+    try:
+        with open(audio.path, "rb") as handle:
+            transcription.audio.save(audio.name, File(handle), save=False)
+    except Exception as exc:
+        logger.exception("Could not store the audio of %s", transcription.pk)
+        try:
+            if audio_storage().exists(name):
+                _delete_file(name)
+        except Exception:
+            logger.exception("Could not check for a partial file %s", name)
+        raise StorageUnavailable() from exc
+
+
+def _after_rollback(refusal: BaseException) -> None:
+    """Run what a create hook that refused asked to run once the create's transaction
+    is rolled back (billing's ``quota_exceeded`` signal): its ``after_rollback``."""
+    for callback in getattr(refusal, "after_rollback", ()):
+        try:
+            callback()
+        except Exception:
+            # The refusal is the answer; a failing listener must not turn it into a 500.
+            logger.exception("A create refusal's after-rollback callback failed")
 
 
 def finished_chunk_texts(transcription: Transcription) -> list[str]:
@@ -375,9 +427,11 @@ def start_processing(pk: Any) -> Transcription | None:
             transcription = Transcription.objects.select_for_update().get(pk=pk)
         except Transcription.DoesNotExist:
             return None
+        # heartbeat_at starts the planning lease (see tasks.LeaseKeeper).
         if transcription.status == Status.PROCESSING:
             transcription.attempts = F("attempts") + 1
-            transcription.save(update_fields=["attempts", "updated_at"])
+            transcription.heartbeat_at = timezone.now()
+            transcription.save(update_fields=["attempts", "heartbeat_at", "updated_at"])
             transcription.refresh_from_db()
             return transcription
         if transcription.status != Status.PENDING:
@@ -386,6 +440,7 @@ def start_processing(pk: Any) -> Transcription | None:
             pk,
             Status.PROCESSING,
             started_at=timezone.now(),
+            heartbeat_at=timezone.now(),
             attempts=transcription.attempts + 1,
             progress=0,
         )

@@ -9,11 +9,19 @@ transcribe_chunk(id, index)
     transaction that stores its result; whoever finishes the last chunk stitches.
     Every task lasts one chunk, so the queue's ``timeout`` need only cover a chunk.
 recover_stuck_transcriptions()
-    scheduled: re-enqueues jobs whose worker died, fails those out of attempts.
+    scheduled every minute (and run by a worker process django-q2 starts in place of
+    one that died, once a lease has had time to lapse): hands the chunk of a dead
+    worker to another, re-plans a job whose planner died, re-enqueues jobs whose
+    enqueue was lost; fails those out of attempts (``worker_lost``).
 
 Each chunk is claimed with a conditional UPDATE and its result stored, so a
 re-delivered or retried job only redoes missing chunks, and `finalize` saves
-the transcript exactly once.
+the transcript exactly once. A claim is a lease: the worker renews it every few
+seconds from a background thread while the engine runs (`LeaseKeeper`), so a
+claim that stops being renewed for ``CLAIM_LEASE_SECONDS`` belonged to a dead worker.
+The same renewal notices a job cancelled or deleted meanwhile: the engine's progress
+callback then raises `StopTranscribing` (a local model stops within a segment), and a
+result that arrives anyway (a remote engine) is discarded; no further chunk runs.
 
 Progress (``Transcription.progress``, 0-100) counts audio seconds, not chunks: 5 once
 planned, then up to 99 as the engine reports its way through each chunk (a local
@@ -25,6 +33,7 @@ backwards; 100 when the transcript is saved.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -32,7 +41,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -44,15 +53,17 @@ from transcription_platform.engines import (
     PermanentEngineError,
     RetryableEngineError,
     SpeechEngine,
+    StopTranscribing,
     TranscriptResult,
     get_engine,
     stitch,
 )
 from transcription_platform.engines.audio import AudioClip
 from transcription_platform.exceptions import TranscriptionPlatformError
-from transcription_platform.queueing import Claims, enqueue_task
+from transcription_platform.hooks import imported_by_apps
+from transcription_platform.queueing import Claims, enqueue_task, lease_renewal_seconds
 from transcription_platform.retry import backoff_delay
-from transcription_platform.transcriptions import services
+from transcription_platform.transcriptions import services, validation
 from transcription_platform.transcriptions.error_codes import TranscriptionErrorCode
 from transcription_platform.transcriptions.models import (
     ChunkStatus,
@@ -239,8 +250,75 @@ def finalize(transcription_id: str) -> None:
 
 
 def recover_stuck_transcriptions() -> dict[str, int]:
-    """Re-enqueue jobs with no sign of life for STUCK_AFTER_SECONDS (their worker died
-    or their enqueue was lost); fail those that used up TASK_MAX_ATTEMPTS."""
+    """Hand work whose worker died to another, promptly; re-enqueue jobs with no sign of
+    life for STUCK_AFTER_SECONDS (a lost enqueue); fail those out of attempts.
+
+    Returns:
+        How many jobs or chunks were ``requeued`` and how many jobs ``failed``.
+    """
+    lapsed = _recover_lapsed_leases()
+    stuck = _recover_stuck_jobs()
+    return {key: lapsed[key] + stuck[key] for key in ("requeued", "failed")}
+
+
+WORKER_LOST_MESSAGE = (
+    "Processing stopped repeatedly (the worker was lost). Retry the transcription."
+)
+
+
+def _recover_lapsed_leases() -> dict[str, int]:
+    """Chunks and plannings whose lease was not renewed for CLAIM_LEASE_SECONDS: their
+    worker died (SIGKILL, OOM, a lost machine). Released and enqueued again at once,
+    rather than when the queue would re-deliver the task (``retry``, or never with
+    Redis); a chunk whose worker died TASK_MAX_ATTEMPTS times fails the job."""
+    requeued = failed = 0
+    running = TranscriptionChunk.objects.filter(transcription__status=Status.PROCESSING)
+    for chunk in CHUNK_CLAIMS.expired(running).only(
+        "pk", "transcription_id", "index", "attempts", "claimed_at"
+    ):
+        if chunk.attempts >= settings.TASK_MAX_ATTEMPTS:
+            if services.fail(
+                chunk.transcription_id, TranscriptionErrorCode.WORKER_LOST, WORKER_LOST_MESSAGE
+            ):
+                failed += 1
+            continue
+        # Conditional: a worker that renewed meanwhile keeps its chunk; of two sweeps,
+        # one releases it and enqueues.
+        released = CHUNK_CLAIMS.expired(
+            TranscriptionChunk.objects.filter(pk=chunk.pk, claimed_at=chunk.claimed_at)
+        ).update(status=ChunkStatus.PENDING, claimed_at=None, heartbeat_at=None)
+        if released:
+            logger.warning(
+                "Chunk %s of %s: its worker stopped renewing the lease; handed on",
+                chunk.index,
+                chunk.transcription_id,
+            )
+            _enqueue_chunk(chunk.transcription_id, chunk.index, immediately=True)
+            requeued += 1
+    cutoff = timezone.now() - timedelta(seconds=settings.CLAIM_LEASE_SECONDS)
+    planning = Transcription.objects.filter(
+        status=Status.PROCESSING, heartbeat_at__lt=cutoff, chunks__isnull=True
+    )
+    for transcription in planning.only("pk", "attempts", "heartbeat_at"):
+        if transcription.attempts >= settings.TASK_MAX_ATTEMPTS:
+            if services.fail(
+                transcription.pk, TranscriptionErrorCode.WORKER_LOST, WORKER_LOST_MESSAGE
+            ):
+                failed += 1
+            continue
+        touched = Transcription.objects.filter(
+            pk=transcription.pk, status=Status.PROCESSING, heartbeat_at=transcription.heartbeat_at
+        ).update(heartbeat_at=timezone.now())
+        if touched:
+            pk = str(transcription.pk)
+            _enqueue("process_transcription", pk, name=f"recover:{pk}", immediately=True)
+            requeued += 1
+    return {"requeued": requeued, "failed": failed}
+
+
+def _recover_stuck_jobs() -> dict[str, int]:
+    """Jobs with no sign of life for STUCK_AFTER_SECONDS: an enqueue lost between the
+    commit and the broker (Redis), a chain whose next task was lost."""
     cutoff = timezone.now() - timedelta(seconds=settings.STUCK_AFTER_SECONDS)
     stale = Transcription.objects.filter(
         status__in=[Status.PENDING, Status.PROCESSING], updated_at__lt=cutoff
@@ -252,9 +330,7 @@ def recover_stuck_transcriptions() -> dict[str, int]:
             and transcription.attempts >= settings.TASK_MAX_ATTEMPTS
         ):
             if services.fail(
-                transcription.pk,
-                TranscriptionErrorCode.WORKER_LOST,
-                "Processing stopped repeatedly (the worker was lost). Retry the transcription.",
+                transcription.pk, TranscriptionErrorCode.WORKER_LOST, WORKER_LOST_MESSAGE
             ):
                 failed += 1
             continue
@@ -272,7 +348,8 @@ def recover_stuck_transcriptions() -> dict[str, int]:
 
 
 def ensure_recovery_schedule(**kwargs: Any) -> None:
-    """post_migrate: keep exactly one recovery schedule (every 5 minutes)."""
+    """post_migrate: keep exactly one recovery schedule (every minute: a sweep that
+    finds nothing costs two indexed queries)."""
     from django_q.models import Schedule
 
     Schedule.objects.update_or_create(
@@ -280,11 +357,34 @@ def ensure_recovery_schedule(**kwargs: Any) -> None:
         defaults={
             "func": f"{TASKS}.recover_stuck_transcriptions",
             "schedule_type": Schedule.MINUTES,
-            "minutes": 5,
+            "minutes": 1,
             "repeats": -1,
             "cluster": settings.TASK_CLUSTER,
         },
     )
+
+
+def sweep_after_spawn(sender: Any = None, **kwargs: Any) -> None:
+    """django-q2's ``post_spawn``, in a worker process it just started — often in place
+    of one that died mid-chunk. Once that worker's lease has had time to lapse, sweep:
+    its chunk is taken up about CLAIM_LEASE_SECONDS after the crash, not at the next
+    scheduled sweep (the schedule remains for a machine that died whole)."""
+    from django_q.conf import Conf
+
+    if Conf.SYNC:
+        return  # sync mode runs each task through django-q2's worker() in-process
+    timer = threading.Timer(settings.CLAIM_LEASE_SECONDS + 1.0, _sweep_in_background)
+    timer.daemon = True
+    timer.start()
+
+
+def _sweep_in_background() -> None:
+    try:
+        recover_stuck_transcriptions()
+    except Exception:
+        logger.exception("The recovery sweep after a worker start failed")
+    finally:
+        connection.close()  # this thread's own connection
 
 
 # --------------------------------------------------------------------------- internals
@@ -312,8 +412,24 @@ def _ensure_chunks(
 ) -> list[TranscriptionChunk]:
     existing = list(TranscriptionChunk.objects.filter(transcription=transcription))
     if existing:
+        # Resumed (a retry, a re-delivery): the budget apps hold the job again.
+        _run_planned_hooks(transcription, max(chunk.end for chunk in existing))
         return existing
-    clips = engine.plan(path)  # quiet cut points, at most CHUNK_SECONDS (or the engine's)
+    rows = Transcription.objects.filter(pk=transcription.pk, status=Status.PROCESSING)
+    with LeaseKeeper(lambda: bool(rows.update(heartbeat_at=timezone.now()))):
+        return _plan(transcription, engine, path)
+
+
+def _plan(
+    transcription: Transcription, engine: SpeechEngine, path: str
+) -> list[TranscriptionChunk]:
+    # Quiet cut points, at most CHUNK_SECONDS (or the engine's) each. The duration limit
+    # is enforced here on what decodes, not on the header the upload probe read: a
+    # file that claims 1 s and holds hours fails with audio_too_long (nothing charged:
+    # its reservation is released with the failure) once the limit is passed.
+    clips = engine.plan(path, max_seconds=validation.duration_limit(transcription.size_bytes))
+    if clips:
+        _run_planned_hooks(transcription, float(clips[-1].end or 0.0))
     TranscriptionChunk.objects.bulk_create(
         [
             TranscriptionChunk(
@@ -330,8 +446,77 @@ def _ensure_chunks(
     return list(TranscriptionChunk.objects.filter(transcription=transcription))
 
 
-#: Chunks are claimed pending → running; ``claimed_at`` says since when.
-CHUNK_CLAIMS = Claims(free=ChunkStatus.PENDING, held=ChunkStatus.RUNNING, claimed_at="claimed_at")
+def _run_planned_hooks(transcription: Transcription, duration: float) -> None:
+    """Budgets were checked on the header's claim at create time (and released when the
+    job failed): the apps that hold them (billing) check the decoded length now, before
+    any chunk runs, and may refuse the job."""
+    for hook in imported_by_apps("transcription_planned_hooks"):
+        hook(
+            owner=transcription.owner,
+            transcription_id=transcription.pk,
+            engine=transcription.engine,
+            duration=duration,
+        )
+
+
+#: Chunks are claimed pending → running; ``claimed_at`` says since when, and the lease
+#: ``heartbeat_at`` is renewed while the engine runs.
+CHUNK_CLAIMS = Claims(
+    free=ChunkStatus.PENDING,
+    held=ChunkStatus.RUNNING,
+    claimed_at="claimed_at",
+    heartbeat="heartbeat_at",
+)
+
+
+class LeaseKeeper:
+    """Renews a lease from a background thread while the work in the ``with`` block
+    runs; `stopped` is set once the lease no longer holds (the job was cancelled or
+    deleted, or the work was handed to another worker).
+
+    Args:
+        renew: One renewal: True while the lease holds. Runs on the keeper's thread,
+            with its own database connection (closed when the block ends).
+    """
+
+    def __init__(self, renew: Callable[[], bool]) -> None:
+        self.renew = renew
+        self.stopped = threading.Event()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="tp-lease", daemon=True)
+
+    def __enter__(self) -> LeaseKeeper:
+        # Inside a transaction of the caller's (a test case, a site wrapping the call),
+        # another connection cannot see the rows: there is no lease to keep from there.
+        if not transaction.get_connection().in_atomic_block:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._done.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def _run(self) -> None:
+        try:
+            while not self._done.wait(lease_renewal_seconds()):
+                try:
+                    held = self.renew()
+                except DatabaseError:
+                    # A database hiccup is not a lost lease: try again next time.
+                    logger.warning("Could not renew a lease", exc_info=True)
+                    continue
+                if not held:
+                    self.stopped.set()
+                    return
+        finally:
+            connection.close()
+
+
+def _chunk_lease(chunk: TranscriptionChunk, claimed_at: datetime) -> LeaseKeeper:
+    """The lease of this run's claim on ``chunk``, held while its job is processing."""
+    rows = TranscriptionChunk.objects.filter(pk=chunk.pk, transcription__status=Status.PROCESSING)
+    return LeaseKeeper(lambda: CHUNK_CLAIMS.renew(rows, claimed_at))
 
 
 def _claim(chunk: TranscriptionChunk) -> datetime | None:
@@ -374,16 +559,29 @@ def _transcribe_chunk(
         claimed_at = _claim(chunk)
         if claimed_at is None or not _is_processing(transcription.pk):
             return False
-        reporter = ChunkProgress(transcription.pk, chunk, listener=listener)
-        try:
-            result = _run_engine(transcription, chunk, engine, path, reporter)
-        except RetryableEngineError as exc:
-            delay = _release_for_retry(chunk, claimed_at, exc, reschedule=not wait_here)
+        retry: RetryableEngineError | None = None
+        with _chunk_lease(chunk, claimed_at) as lease:
+            reporter = ChunkProgress(transcription.pk, chunk, listener=listener, stop=lease.stopped)
+            try:
+                result = _run_engine(transcription, chunk, engine, path, reporter)
+            except StopTranscribing:
+                logger.info(
+                    "Chunk %s of %s stopped: the job was cancelled or deleted, or the "
+                    "chunk was handed on",
+                    chunk.index,
+                    transcription.pk,
+                )
+                return False
+            except RetryableEngineError as exc:
+                retry = exc
+        if retry is not None:
+            delay = _release_for_retry(chunk, claimed_at, retry, reschedule=not wait_here)
             if not wait_here:
                 return False
             time.sleep(delay)
             continue
-        _store_result(chunk, claimed_at, result, chain=chain)
+        if not _store_result(chunk, claimed_at, result, chain=chain):
+            return False  # cancelled or deleted meanwhile (or handed on): discarded
         _report_progress(transcription.pk, reporter, listener)
         return True
 
@@ -456,10 +654,21 @@ def _release_for_retry(
 
 def _store_result(
     chunk: TranscriptionChunk, claimed_at: datetime, result: TranscriptResult, *, chain: bool
-) -> None:
-    """Save the chunk's result; with ``chain``, enqueue the next pending chunk with it."""
+) -> bool:
+    """Save the chunk's result; with ``chain``, enqueue the next pending chunk with it.
+
+    Returns:
+        False, storing nothing, when the claim no longer holds or the job is no longer
+        processing (cancelled, deleted): the result of unwanted work is discarded.
+    """
     with transaction.atomic():
-        _held(chunk, claimed_at).update(status=ChunkStatus.DONE, result=result.to_dict())
+        stored = (
+            _held(chunk, claimed_at)
+            .filter(transcription__status=Status.PROCESSING)
+            .update(status=ChunkStatus.DONE, result=result.to_dict(), heartbeat_at=None)
+        )
+        if not stored:
+            return False
         following = (
             TranscriptionChunk.objects.filter(
                 transcription_id=chunk.transcription_id, index__gt=chunk.index
@@ -470,6 +679,7 @@ def _store_result(
         )
         if chain and following is not None:
             _enqueue_chunk(chunk.transcription_id, following.index)
+    return True
 
 
 def _report_progress(
@@ -502,6 +712,7 @@ class ChunkProgress:
         transcription_pk: The job whose ``progress`` to write.
         chunk: The chunk being transcribed (its start and end weigh its share).
         listener: Hears every report, unthrottled (the ``transcribe`` command's bar).
+        stop: Once set, the next report raises `StopTranscribing` (the engine stops).
     """
 
     def __init__(
@@ -510,8 +721,10 @@ class ChunkProgress:
         chunk: TranscriptionChunk,
         *,
         listener: Callable[[JobProgress], None] | None = None,
+        stop: threading.Event | None = None,
     ) -> None:
         self.pk = transcription_pk
+        self.stop = stop
         # The other chunks as they are now: in a chain none moves meanwhile; with a
         # parallel fan-out each chunk reports its own share and set_progress keeps
         # the largest, so the bar still only moves forward.
@@ -538,6 +751,8 @@ class ChunkProgress:
         )
 
     def __call__(self, fraction: float) -> None:
+        if self.stop is not None and self.stop.is_set():
+            raise StopTranscribing("The result of this chunk is no longer wanted.")
         fraction = min(max(float(fraction), 0.0), 1.0)
         if fraction <= self.fraction:
             return

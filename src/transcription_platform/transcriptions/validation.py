@@ -52,15 +52,41 @@ def check_size(size_bytes: int) -> None:
         raise too_large_error()
 
 
-def probe_audio(path: str) -> AudioInfo:
-    """Probe the file (InvalidAudio when it is not usable audio) and check its duration."""
+def duration_limit(size_bytes: int) -> float:
+    """The longest audio accepted in a file of ``size_bytes``.
+
+    ``MAX_DURATION_SECONDS``, lowered for a small file to ``size_bytes /
+    MIN_BYTES_PER_AUDIO_SECOND``: real speech codecs need hundreds of bytes per second
+    at least, so a file that decodes to far more audio than its size allows is crafted
+    to make the workers decode for hours — the limit bounds the work per byte uploaded.
+    """
+    limit = float(settings.MAX_DURATION_SECONDS)
+    per_second = settings.MIN_BYTES_PER_AUDIO_SECOND
+    if per_second:
+        limit = min(limit, size_bytes / per_second)
+    return limit
+
+
+def probe_audio(path: str, size_bytes: int | None = None) -> AudioInfo:
+    """Probe the file (InvalidAudio when it is not usable audio) and check the duration
+    its header claims against `duration_limit`.
+
+    The header may lie (a FLAC or MP3 header can claim 1 s for hours of audio): the
+    worker checks the same limit again against what really decodes, when it plans the
+    chunks, and fails the job with ``audio_too_long`` there.
+    """
     info = probe(path)
-    if info.duration > settings.MAX_DURATION_SECONDS:
+    limit = (
+        duration_limit(size_bytes)
+        if size_bytes is not None
+        else float(settings.MAX_DURATION_SECONDS)
+    )
+    if info.duration > limit:
         raise ValidationError(
-            f"The audio lasts {info.duration:.0f} s; the limit is "
-            f"{settings.MAX_DURATION_SECONDS:.0f} s.",
+            f"The audio lasts {info.duration:.0f} s; the limit is {limit:.0f} s"
+            + ("." if limit >= settings.MAX_DURATION_SECONDS else " for a file of this size."),
             code=TranscriptionErrorCode.AUDIO_TOO_LONG,
-            details={"duration": info.duration, "max_duration": settings.MAX_DURATION_SECONDS},
+            details={"duration": info.duration, "max_duration": round(limit, 3)},
         )
     return info
 
