@@ -683,3 +683,36 @@ def _audit_budget_change(
 
 def budgets() -> QuerySet[Budget]:
     return Budget.objects.select_related("user", "group").order_by("pk")
+
+
+def daily_totals(since: datetime) -> list[dict[str, Any]]:
+    """Every user's usage per day (the current time zone) since ``since``, for staff charts.
+
+    Args:
+        since: Start of the period (an aware datetime).
+
+    Returns:
+        ``[{"day": date, "audio_seconds": float, "cost": Decimal, "currency": str}]``
+        for days with usage, oldest first, one row per day and currency.
+        ``audio_seconds`` counts the transcription step only (analysis bills tokens).
+    """
+    from django.db.models.functions import TruncDate
+
+    rows = (
+        UsageRecord.objects.filter(created_at__gte=since)
+        .annotate(day=TruncDate("created_at", tzinfo=timezone.get_current_timezone()))
+        .values("day", "currency")
+        .order_by("day", "currency")
+        .annotate(
+            audio_seconds=Sum("audio_seconds", filter=Q(step=Step.TRANSCRIPTION)), cost=Sum("cost")
+        )
+    )
+    return [
+        {
+            "day": row["day"],
+            "currency": row["currency"],
+            "audio_seconds": _seconds(row["audio_seconds"]),
+            "cost": row["cost"] or Decimal(0),
+        }
+        for row in rows
+    ]

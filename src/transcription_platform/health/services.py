@@ -53,3 +53,29 @@ def run_checks() -> dict[str, bool]:
         # Never wait for a hung check: the response is bounded by the timeout.
         pool.shutdown(wait=False, cancel_futures=True)
     return results
+
+
+def worker_heartbeats() -> list[dict[str, object]]:
+    """The last heartbeat of every django-q2 cluster that ran one, newest first.
+
+    Returns:
+        ``[{"cluster", "last_seen", "age_seconds", "fresh"}]``; ``fresh`` says whether it
+        is within ``WORKER_HEARTBEAT_MAX_AGE``.
+    """
+    from django.utils import timezone
+
+    from transcription_platform.health.models import WorkerHeartbeat
+
+    now = timezone.now()
+    beats = []
+    for beat in WorkerHeartbeat.objects.order_by("-last_seen"):
+        age = (now - beat.last_seen).total_seconds()
+        beats.append(
+            {
+                "cluster": beat.cluster,
+                "last_seen": beat.last_seen,
+                "age_seconds": age,
+                "fresh": age <= settings.WORKER_HEARTBEAT_MAX_AGE,
+            }
+        )
+    return beats

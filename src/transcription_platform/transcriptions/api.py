@@ -51,31 +51,9 @@ LIST_FIELDS = [f for f in TranscriptionListItem.model_fields if f != "error"] + 
 ]
 
 
-#: Media type served for each PyAV demuxer name the upload probe records. The type the
-#: uploader sent is never echoed back: it is unchecked client input.
-AUDIO_MEDIA_TYPES: dict[str, str] = {
-    "mp3": "audio/mpeg",
-    "wav": "audio/wav",
-    "flac": "audio/flac",
-    "ogg": "audio/ogg",
-    "mov,mp4,m4a,3gp,3g2,mj2": "audio/mp4",
-    "matroska,webm": "audio/webm",
-    "aac": "audio/aac",
-    "aiff": "audio/aiff",
-}
+AUDIO_MEDIA_TYPES = services.AUDIO_MEDIA_TYPES
 AUDIO_MEDIA_TYPES_SERVED = (*dict.fromkeys(AUDIO_MEDIA_TYPES.values()), "application/octet-stream")
-
-
-def audio_media_type(container: str) -> str:
-    """The media type to serve audio of the probed ``container`` with.
-
-    Args:
-        container: PyAV's demuxer name, as stored in ``Transcription.audio_info``.
-
-    Returns:
-        An ``audio/*`` type, or ``application/octet-stream`` for any other container.
-    """
-    return AUDIO_MEDIA_TYPES.get(container, "application/octet-stream")
+audio_media_type = services.audio_media_type
 
 
 # --------------------------------------------------------------------------- upload

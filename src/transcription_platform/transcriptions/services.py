@@ -89,6 +89,32 @@ def _transition(pk: Any, to: str, **fields: Any) -> Transcription:
         return transcription
 
 
+#: Media type served for each PyAV demuxer name the upload probe records. The type the
+#: uploader sent is never echoed back: it is unchecked client input.
+AUDIO_MEDIA_TYPES: dict[str, str] = {
+    "mp3": "audio/mpeg",
+    "wav": "audio/wav",
+    "flac": "audio/flac",
+    "ogg": "audio/ogg",
+    "mov,mp4,m4a,3gp,3g2,mj2": "audio/mp4",
+    "matroska,webm": "audio/webm",
+    "aac": "audio/aac",
+    "aiff": "audio/aiff",
+}
+
+
+def audio_media_type(container: str) -> str:
+    """The media type to serve audio of the probed ``container`` with.
+
+    Args:
+        container: PyAV's demuxer name, as stored in ``Transcription.audio_info``.
+
+    Returns:
+        An ``audio/*`` type, or ``application/octet-stream`` for any other container.
+    """
+    return AUDIO_MEDIA_TYPES.get(container, "application/octet-stream")
+
+
 # --------------------------------------------------------------------------- queries
 
 
@@ -638,3 +664,130 @@ def register_webhook_url(transcription: Transcription, url: str) -> None:
     """Send ``transcription``'s events to ``url`` (call inside the creating transaction)."""
     for register in imported_by_apps("transcription_webhook_url_registrars"):
         register(transcription.owner, transcription.pk, url)
+
+
+# --------------------------------------------------------------------------- staff figures
+
+
+def queue_snapshot(*, failures_since: Any = None) -> dict[str, Any]:
+    """The job queue as staff see it, over every owner's transcriptions.
+
+    Args:
+        failures_since: Count failures updated at or after this time (default: the last
+            seven days).
+
+    Returns:
+        ``waiting`` and ``running`` job counts, ``oldest_waiting_seconds`` (None when
+        nothing waits) and ``failures_by_code``: ``[{"code", "count"}]``, most first.
+    """
+    from django.db.models import Count
+
+    now = timezone.now()
+    since = failures_since if failures_since is not None else now - timedelta(days=7)
+    jobs = Transcription.objects.all()
+    oldest = jobs.filter(status=Status.PENDING).order_by("created_at").values_list("created_at")[:1]
+    failures = (
+        jobs.filter(status=Status.FAILED, updated_at__gte=since)
+        .values("error_code")
+        .annotate(count=Count("pk"))
+        .order_by("-count", "error_code")
+    )
+    return {
+        "waiting": jobs.filter(status=Status.PENDING).count(),
+        "running": jobs.filter(status=Status.PROCESSING).count(),
+        "oldest_waiting_seconds": (now - oldest[0][0]).total_seconds() if oldest else None,
+        "failures_by_code": [
+            {"code": row["error_code"] or "unknown", "count": row["count"]} for row in failures
+        ],
+    }
+
+
+def engine_performance(since: Any) -> list[dict[str, Any]]:
+    """Per engine, the jobs created at or after ``since``.
+
+    Args:
+        since: Start of the period (an aware datetime).
+
+    Returns:
+        One dict per engine, most jobs first: ``engine``, ``jobs``, ``completed``,
+        ``failed``, ``audio_seconds`` (of completed jobs) and ``processing_seconds``
+        (their total time from start to completion), from which a caller derives the
+        real-time factor.
+    """
+    from django.db.models import Count, DurationField, ExpressionWrapper, Q, Sum
+
+    done = Q(status=Status.COMPLETED)
+    rows = (
+        Transcription.objects.filter(created_at__gte=since)
+        .values("engine")
+        .annotate(
+            jobs=Count("pk"),
+            completed=Count("pk", filter=done),
+            failed=Count("pk", filter=Q(status=Status.FAILED)),
+            audio_seconds=Sum("duration", filter=done),
+            processing=Sum(
+                ExpressionWrapper(F("completed_at") - F("started_at"), DurationField()),
+                filter=done & Q(started_at__isnull=False),
+            ),
+        )
+        .order_by("-jobs", "engine")
+    )
+    return [
+        {
+            "engine": row["engine"],
+            "jobs": row["jobs"],
+            "completed": row["completed"],
+            "failed": row["failed"],
+            "audio_seconds": float(row["audio_seconds"] or 0),
+            "processing_seconds": row["processing"].total_seconds() if row["processing"] else 0.0,
+        }
+        for row in rows
+    ]
+
+
+def completed_audio_by_day(since: Any) -> list[dict[str, Any]]:
+    """Seconds of audio transcribed per day (the current time zone) since ``since``.
+
+    Args:
+        since: Start of the period (an aware datetime).
+
+    Returns:
+        ``[{"day": date, "audio_seconds": float, "jobs": int}]`` for days with
+        completed jobs, oldest first.
+    """
+    from django.db.models import Count, Sum
+    from django.db.models.functions import TruncDate
+
+    rows = (
+        Transcription.objects.filter(status=Status.COMPLETED, completed_at__gte=since)
+        .annotate(day=TruncDate("completed_at", tzinfo=timezone.get_current_timezone()))
+        .values("day")
+        .annotate(audio_seconds=Sum("duration"), jobs=Count("pk"))
+        .order_by("day")
+    )
+    return [
+        {"day": row["day"], "audio_seconds": float(row["audio_seconds"] or 0), "jobs": row["jobs"]}
+        for row in rows
+    ]
+
+
+def open_audio(transcription: Transcription) -> tuple[Any, int, str]:
+    """The stored audio of ``transcription``, opened for reading.
+
+    Args:
+        transcription: A transcription the caller may see.
+
+    Returns:
+        ``(binary file handle, size in bytes, media type)``; the caller closes the handle.
+
+    Raises:
+        NotFound: ``audio_missing``: the file is gone from storage.
+    """
+    try:
+        handle = transcription.audio.open("rb")
+        size = transcription.audio.size
+    except FileNotFoundError:
+        raise NotFound(
+            "The audio file is missing from storage.", code=TranscriptionErrorCode.AUDIO_MISSING
+        ) from None
+    return handle, size, audio_media_type(transcription.audio_info.get("container", ""))
