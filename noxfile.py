@@ -146,3 +146,25 @@ def typecheck(session: nox.Session) -> None:
     """``mypy --strict`` with the Django plugin on ``src/`` (configured in pyproject.toml)."""
     install_with_groups(session, "-e.", "test", "typecheck")
     session.run("mypy", "src")
+
+
+@nox.session
+def web(session: nox.Session) -> None:
+    """The web pages in headless Chromium (``tests/web/test_browser.py``, marker ``browser``).
+
+    Needs Debian's ``chromium`` (``apt-get install chromium``); Playwright drives it
+    through ``executable_path``, so ``playwright install`` is never run. Screenshots of
+    every page at desktop and phone widths land in ``artifacts/screenshots/``;
+    ``nox -s web -- --update-docs`` also copies them into ``docs/assets/screenshots/``.
+    Other arguments go to pytest. Runs on PostgreSQL when ``DATABASE_URL`` is set.
+    """
+    install_with_groups(session, "-e.", "test", "browser")
+    args = [arg for arg in session.posargs if arg != "--update-docs"]
+    screenshots = os.path.abspath("artifacts/screenshots")
+    env = {
+        "DATABASE_URL": os.environ.get("DATABASE_URL", ""),
+        "TP_SCREENSHOT_DIR": screenshots,
+    }
+    if "--update-docs" in session.posargs:
+        env["TP_DOCS_SCREENSHOT_DIR"] = os.path.abspath("docs/assets/screenshots")
+    session.run("pytest", "-m", "browser", "tests/web", *args, env=env)

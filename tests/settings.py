@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "transcription_platform.openai_compat",
     "transcription_platform.notifications",
     "transcription_platform.oidc",
+    "transcription_platform.web",
 ]
 
 MIDDLEWARE = [

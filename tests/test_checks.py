@@ -19,9 +19,19 @@ def ids(messages: list) -> list[str]:
     return [message.id for message in messages]
 
 
+WITH_SESSION = [
+    "transcription_platform.auth.PlatformAuth",
+    "transcription_platform.auth.SessionAuth",
+]
+
+
 def platform(**values: object) -> dict:
-    """A TRANSCRIPTION_PLATFORM with the test engine plus ``values``."""
-    return {"ENGINES": {"default": FAKE_ENGINE}, **values}
+    """A TRANSCRIPTION_PLATFORM with the test engine plus ``values``.
+
+    The test project installs the web pages, which need the session accepted by the API
+    (else ``transcription_platform_web.W001``).
+    """
+    return {"ENGINES": {"default": FAKE_ENGINE}, "AUTHENTICATION": WITH_SESSION, **values}
 
 
 @pytest.fixture(autouse=True)

@@ -6,4 +6,5 @@ urlpatterns = [
     path("", include("transcription_platform.health.urls")),
     path("rest/api/v1/", include("transcription_platform.urls")),
     path("v1/", include("transcription_platform.openai_compat.urls")),
+    path("app/", include("transcription_platform.web.urls")),
 ]

@@ -316,6 +316,20 @@ SETTINGS: dict[str, Setting] = {
         "Finished transcriptions (and audio) older than this: removed by purge_transcriptions.",
         nullable=True,
     ),
+    "WEB_LOGIN_URL": Setting(
+        None,
+        str,
+        "Web app: where signed-out visitors go; None uses the app's own sign-in page.",
+        nullable=True,
+    ),
+    "WEB_CONTENT_SECURITY_POLICY": Setting(
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "media-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+        "form-action 'self'; frame-ancestors 'none'",
+        str,
+        "Web app: the Content-Security-Policy header of its pages (None: leave it to the site).",
+        nullable=True,
+    ),
 }
 
 
