@@ -39,3 +39,26 @@ def test_upload_transcribe_read_list_export(
 
 def test_usage_endpoints_are_not_mounted(auth_client):
     assert_error(auth_client.get(f"{API}/usage/"), 404, "not_found")
+
+
+def test_the_dashboard_counts_minutes_from_the_jobs_and_shows_no_cost(user):
+    from datetime import timedelta
+
+    from django.test import Client
+    from django.utils import timezone
+
+    from tests.fixtures.transcriptions import make_transcription
+
+    user.is_staff = True
+    user.save()
+    make_transcription(user, "completed", duration=150.0, completed_at=timezone.now())
+    make_transcription(
+        user, "completed", duration=30.0, completed_at=timezone.now() - timedelta(days=40)
+    )
+    client = Client()
+    client.force_login(user)
+    response = client.get("/app/dashboard/")
+    assert response.status_code == 200
+    assert response.context["usage"]["total_minutes"] == 2.5
+    assert response.context["usage"]["currency"] == ""
+    assert "Cost" not in response.content.decode()

@@ -1,4 +1,5 @@
-"""Each optional app can be left out of INSTALLED_APPS: the whole API still answers.
+"""Each optional app can be left out of INSTALLED_APPS: the whole API (and the web pages,
+when installed) still answers.
 
 Django cannot uninstall an app inside a running process, so every configuration runs
 tests/optional_apps/probe.py in its own pytest subprocess with
@@ -20,7 +21,15 @@ PROBE = ROOT / "tests" / "optional_apps" / "probe.py"
 
 @pytest.mark.parametrize(
     "left_out",
-    ["analysis", "analytics", "audit", "health", "oidc", "analysis,analytics,audit,health,oidc"],
+    [
+        "analysis",
+        "analytics",
+        "audit",
+        "health",
+        "oidc",
+        "web",
+        "analysis,analytics,audit,health,oidc",
+    ],
 )
 def test_api_answers_with_optional_apps_left_out(left_out: str) -> None:
     env = {
@@ -37,4 +46,4 @@ def test_api_answers_with_optional_apps_left_out(left_out: str) -> None:
         timeout=300,
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
-    assert "2 passed" in result.stdout
+    assert "3 passed" in result.stdout

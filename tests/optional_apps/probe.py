@@ -12,13 +12,16 @@ import re
 from pathlib import Path
 
 import pytest
+from django.apps import apps
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.test import Client
 from ninja_jwt.tokens import RefreshToken
 
 from tests.fixtures.api import API, bearer_client
 from tests.fixtures.audio import write_audio
 from tests.fixtures.storage import use_tmp_storage
+from tests.fixtures.transcriptions import make_transcription
 from transcription_platform.api import api
 
 pytestmark = pytest.mark.django_db
@@ -109,3 +112,33 @@ def test_every_operation_answers_without_a_500(
                 assert export["text"]
     # Printed for the parent test's failure message.
     print(json.dumps(answers, indent=1))
+
+
+def test_the_web_pages_answer_without_a_500(tmp_path: Path) -> None:
+    """The pages degrade without the apps they show (no analysis panel, no heartbeats),
+    and are simply not there without the web app."""
+    use_tmp_storage(settings, tmp_path / "media")
+    user = get_user_model().objects.create_superuser(
+        username="alice", email="alice@example.com", password=PASSWORD
+    )
+    done = make_transcription(user, "completed", duration=3.0, _create_files=True)
+    failed = make_transcription(user, "failed")
+    client = Client()
+    client.force_login(user)
+    pages = [
+        "/app/",
+        "/app/upload/",
+        "/app/dashboard/",
+        f"/app/transcriptions/{done.pk}/",
+        f"/app/transcriptions/{done.pk}/audio",
+        f"/app/transcriptions/{failed.pk}/",
+    ]
+    installed = apps.is_installed("transcription_platform.web")
+    for page in pages:
+        response = client.get(page)
+        assert response.status_code == (200 if installed else 404), (page, response.content[:300])
+    if installed:
+        dashboard = client.get("/app/dashboard/").content.decode()
+        assert ("Workers" in dashboard) == apps.is_installed("transcription_platform.health")
+        upload = client.get("/app/upload/").content.decode()
+        assert ('id="analyze"' in upload) == apps.is_installed("transcription_platform.analysis")

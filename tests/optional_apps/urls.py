@@ -6,3 +6,5 @@ from django.urls import include, path
 urlpatterns = [path("rest/api/v1/", include("transcription_platform.urls"))]
 if apps.is_installed("transcription_platform.health"):
     urlpatterns.append(path("", include("transcription_platform.health.urls")))
+if apps.is_installed("transcription_platform.web"):
+    urlpatterns.append(path("app/", include("transcription_platform.web.urls")))
