@@ -1,4 +1,4 @@
-"""URLs of the example project: the whole library is two ``include`` lines."""
+"""URLs of the example project: the library is an ``include`` line per face."""
 
 from django.contrib import admin
 from django.urls import include, path
@@ -10,5 +10,6 @@ urlpatterns = [
     path("", include("transcription_platform.health.urls")),
     path("rest/api/v1/", include("transcription_platform.urls")),
     path("v1/", include("transcription_platform.openai_compat.urls")),  # OpenAI SDKs
+    path("app/", include("transcription_platform.web.urls")),  # pages; sign in at /app/login/
     path("", RedirectView.as_view(url="/rest/api/v1/docs", permanent=False)),
 ]

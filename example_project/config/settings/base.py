@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "transcription_platform.openai_compat",  # optional: /v1/ for the OpenAI SDKs
     "transcription_platform.notifications",  # optional: signed webhooks
     "transcription_platform.oidc",  # optional: OpenID Connect sign-in, docs/sso.md
+    "transcription_platform.web",  # optional: the pages at /app/, docs/web.md
 ]
 
 MIDDLEWARE = [
@@ -281,6 +282,11 @@ TRANSCRIPTION_PLATFORM: dict[str, Any] = {
         }
     },
     "ANALYSIS_ENABLED": env.bool("TP_ANALYSIS_ENABLED", default=True),
+    # The pages at /app/ call the API with the session (CSRF enforced on writes).
+    "AUTHENTICATION": [
+        "transcription_platform.auth.PlatformAuth",
+        "transcription_platform.auth.SessionAuth",
+    ],
     # Fernet keys for provider API keys at rest; the first one encrypts.
     "ENCRYPTION_KEYS": env.list("TP_ENCRYPTION_KEYS", default=[]),
 }
