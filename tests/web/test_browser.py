@@ -15,14 +15,18 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 import time
 from pathlib import Path
 
 import pytest
 import srt
 from django.contrib.auth import get_user_model
+from django.db import connections
+from django.utils import timezone
 
 from tests.fixtures.storage import use_tmp_storage
+from tests.fixtures.transcriptions import make_transcription
 from tests.fixtures.uploads import SPEECH_SAMPLE
 from tests.fixtures.users import PASSWORD
 
@@ -250,4 +254,87 @@ def test_a_person_uploads_listens_reads_and_checks_the_dashboard(
     if docs:
         for shot in screenshots.glob("*.png"):
             shutil.copy(shot, Path(docs) / shot.name)
+    context.close()
+
+
+def in_thread(work):
+    """Run ORM ``work`` in a thread of its own: Playwright's event loop in the test's
+    thread makes Django refuse database calls there."""
+    outcome: dict = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = work()
+        except BaseException as error:  # re-raised in the test's thread
+            outcome["error"] = error
+        finally:
+            connections.close_all()
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    worker.join(timeout=30)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome.get("value")
+
+
+@pytest.fixture
+def pending_job(site):
+    owner = get_user_model().objects.get(username="alice")
+    return make_transcription(owner, "pending", title="Board meeting", engine="default")
+
+
+def test_the_list_and_the_reader_follow_a_job_without_a_reload(site, pending_job, browser):
+    from transcription_platform.transcriptions import services
+
+    job = pending_job
+    context = browser.new_context(viewport=SIZES["desktop"])
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(f"{site}/app/login/")
+    page.get_by_label("Username").fill("alice")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    row = page.locator("#jobs tbody tr", has_text="Board meeting")
+    row.locator(".status", has_text="pending").wait_for()
+
+    def start() -> None:
+        services.start_processing(job.pk)
+        services.set_progress(job.pk, 40)
+
+    in_thread(start)
+    row.locator(".status", has_text="processing 40%").wait_for()
+    assert row.locator("progress").evaluate("e => e.value") == 40
+
+    row.get_by_role("link").click()
+    page.locator("#status-detail", has_text="40%").wait_for()
+    assert page.locator("#retry").is_hidden()
+    assert page.locator("#cancel").is_visible()
+    segments = [
+        {"id": n, "start": n * 2.0, "end": n * 2.0 + 2, "text": f"Part {n}."} for n in range(3)
+    ]
+
+    def finish() -> None:
+        type(job).objects.filter(pk=job.pk).update(
+            status="completed",
+            progress=100,
+            text=" ".join(s["text"] for s in segments),
+            segments=segments,
+            duration=6.0,
+            completed_at=timezone.now(),
+        )
+
+    in_thread(finish)
+    page.locator("#status", has_text="completed").wait_for()
+    page.locator("#segments .segment", has_text="Part 2.").wait_for()
+    assert page.locator("#cancel").is_hidden()
+
+    # Cancel and delete ask first; "Keep it" keeps it.
+    page.get_by_role("button", name="Delete").click()
+    page.get_by_role("button", name="Keep it").click()
+    assert in_thread(lambda: type(job).objects.filter(pk=job.pk).exists())
+    page.get_by_role("button", name="Delete").click()
+    page.locator("#confirm-ok").click()
+    page.wait_for_url(f"{site}/app/")
+    assert not in_thread(lambda: type(job).objects.filter(pk=job.pk).exists())
     context.close()

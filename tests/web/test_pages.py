@@ -281,3 +281,9 @@ def test_manage_py_check_reports_it(settings, capsys):
     }
     call_command("check", "--tag", "transcription_platform")
     assert "transcription_platform_web.W001" in capsys.readouterr().err
+
+
+def test_a_transcription_without_stored_audio_is_a_404(web_client, user):
+    never_stored = make_transcription(user, "completed")  # retention removed its file
+    assert not never_stored.audio.name
+    assert web_client.get(f"/app/transcriptions/{never_stored.pk}/audio").status_code == 404

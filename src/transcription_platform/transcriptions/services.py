@@ -784,6 +784,8 @@ def open_audio(transcription: Transcription) -> tuple[Any, int, str]:
         NotFound: ``audio_missing``: the file is gone from storage.
     """
     try:
+        if not transcription.audio.name:  # never stored, or removed by retention
+            raise FileNotFoundError(transcription.pk)
         handle = transcription.audio.open("rb")
         size = transcription.audio.size
     except FileNotFoundError:

@@ -45,7 +45,8 @@
       throw new ApiError(0, { code: "network_error", message: "The server cannot be reached." });
     }
     const type = response.headers.get("Content-Type") || "";
-    const data = type.includes("json") ? await response.json() : null;
+    const text = await response.text();  // a 204 has no body, whatever its type says
+    const data = text && type.includes("json") ? JSON.parse(text) : null;
     if (!response.ok) throw new ApiError(response.status, data && data.error);
     return data;
   }
