@@ -72,8 +72,56 @@ def _engines(since: datetime) -> list[dict[str, Any]]:
     return rows
 
 
+def _percent(rate: float | None) -> str:
+    return "-" if rate is None else f"{rate * 100:.0f}%"
+
+
+def _heat(rate: float | None) -> int:
+    """0 to 4: how dark a retention cell is (CSS classes ``heat-0`` to ``heat-4``)."""
+    return 0 if not rate else min(4, 1 + int(rate * 4))
+
+
 def _analytics(since: datetime, until: datetime) -> dict[str, Any] | None:
-    return None
+    """Headline product metrics, the funnel and weekly cohorts from the analytics app."""
+    if not apps.is_installed("transcription_platform.analytics"):
+        return None
+    from transcription_platform.analytics import services as analytics
+
+    start, end = timezone.localdate(since), timezone.localdate(until)
+    overview = analytics.overview(start, end)
+    funnel = analytics.funnel(start, end)
+    retention = analytics.retention(start, end)
+    tiles = [
+        ("Sign-ups", overview["signups"]),
+        ("Activation", _percent(overview["activation_rate"])),
+        ("DAU / WAU / MAU", f"{overview['dau']} / {overview['wau']} / {overview['mau']}"),
+        (f"Revenue ({overview['currency']})", overview["revenue"]),
+        ("Gross margin", _percent(overview["gross_margin"])),
+    ]
+    longest = max((len(cohort["retention"]) for cohort in retention["cohorts"]), default=0)
+    return {
+        "tiles": [{"label": label, "value": value} for label, value in tiles],
+        "funnel": funnel["steps"],
+        "funnel_chart": charts.horizontal_bars(
+            [(step["step"].capitalize(), step["users"]) for step in funnel["steps"]],
+            title="Users at each step of the funnel (signed up in the period)",
+        ),
+        "retention": {
+            "periods": [f"Week {n}" for n in range(longest)],
+            "rows": [
+                {
+                    "label": cohort["cohort"],
+                    "size": cohort["users"],
+                    "cells": [
+                        {"rate": None if rate is None else rate * 100, "level": _heat(rate)}
+                        for rate in cohort["retention"]
+                    ],
+                }
+                for cohort in retention["cohorts"]
+            ],
+        },
+        "engines": analytics.engines(start, end)["engines"],
+    }
 
 
 def dashboard_context(days: int = 30) -> dict[str, Any]:
