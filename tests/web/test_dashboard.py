@@ -8,6 +8,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.apps import apps
 from django.test import Client
 from django.utils import timezone
 from model_bakery import baker
@@ -131,7 +132,10 @@ def test_the_page_shows_them(history, user):
     body = client.get("/app/dashboard/").content.decode()
     assert '<dd id="total-minutes">3.00</dd>' in body
     assert "<code>engine_rejected</code></th><td>2</td>" in body
-    assert body.count('<svg class="chart"') == 2  # minutes and cost
+    # Minutes and cost; the funnel too with the analytics app.
+    assert body.count('<svg class="chart"') == 2
+    funnel = apps.is_installed("transcription_platform.analytics")
+    assert body.count('<svg class="chart bars"') == funnel
 
 
 def test_a_billing_user_sees_it_a_member_does_not():
@@ -156,3 +160,44 @@ def test_charts_scale_to_a_round_maximum_and_escape_titles():
     assert "<polyline" in line
     funnel = charts.horizontal_bars([("Signed up", 10), ("Activated", 4)], title="Funnel")
     assert funnel.count("<rect") == 2
+    assert funnel.startswith('<svg class="chart bars"')
+
+
+def test_with_the_analytics_app_the_funnel_and_cohorts_of_a_known_history(user, other_user):
+    if not apps.is_installed("transcription_platform.analytics"):
+        pytest.skip("the analytics app is not installed in the test project")
+    from transcription_platform.analytics import services as analytics
+
+    now = timezone.now()
+    for person in (user, other_user):
+        analytics.record_signup(person, at=now - timedelta(hours=2))
+    done = make_transcription(
+        user,
+        "completed",
+        engine="default",
+        duration=60.0,
+        started_at=now - timedelta(seconds=40),
+        completed_at=now - timedelta(seconds=10),
+    )
+    analytics.record_transcription_completed(done)
+
+    context = dashboard_context(days=30)["analytics"]
+    tiles = {tile["label"]: tile["value"] for tile in context["tiles"]}
+    assert tiles["Sign-ups"] == 2
+    assert tiles["Activation"] == "50%"
+    steps = {step["step"]: step["users"] for step in context["funnel"]}
+    assert (steps["acquisition"], steps["activation"]) == (2, 1)
+    (cohort,) = context["retention"]["rows"]
+    assert cohort["size"] == 2
+    assert cohort["cells"][-1] == {"rate": 100.0, "level": 4}  # both active this week
+    (engine,) = context["engines"]
+    assert (engine["engine"], engine["jobs"], engine["minutes"]) == ("default", 1, 1.0)
+    assert engine["real_time_factor"] == 0.5
+
+    staff = make_user("ana", "analyst")
+    client = Client()
+    client.force_login(staff)
+    body = client.get("/app/dashboard/").content.decode()
+    assert 'id="funnel"' in body
+    assert 'id="cohorts"' in body
+    assert '<td class="heat heat-4">100%</td>' in body

@@ -131,7 +131,7 @@ def horizontal_bars(rows: Sequence[tuple[str, float]], *, title: str) -> SafeStr
         ),
     )  # fmt: skip
     return format_html(
-        '<svg class="chart" viewBox="0 0 {} {}" role="img" aria-label="{}">'
+        '<svg class="chart bars" viewBox="0 0 {} {}" role="img" aria-label="{}">'
         "<title>{}</title>{}</svg>",
         WIDTH, height, title, title, bars if rows else mark_safe(""),
     )  # fmt: skip

@@ -95,7 +95,7 @@ def _analytics(since: datetime, until: datetime) -> dict[str, Any] | None:
         ("Sign-ups", overview["signups"]),
         ("Activation", _percent(overview["activation_rate"])),
         ("DAU / WAU / MAU", f"{overview['dau']} / {overview['wau']} / {overview['mau']}"),
-        (f"Revenue ({overview['currency']})", overview["revenue"]),
+        (f"Revenue ({overview['currency']})", f"{Decimal(overview['revenue']):.2f}"),
         ("Gross margin", _percent(overview["gross_margin"])),
     ]
     longest = max((len(cohort["retention"]) for cohort in retention["cohorts"]), default=0)
