@@ -105,7 +105,7 @@ def shoot(page, screenshots: Path, name: str) -> None:
 
 
 def test_a_person_uploads_listens_reads_and_checks_the_dashboard(
-    site, browser, screenshots, tmp_path
+    site, browser, screenshots, tmp_path, settings
 ):
     # `site` first: Playwright's sync API runs an event loop in this thread, after which
     # Django refuses database calls here (the live server's threads are unaffected).
@@ -154,12 +154,31 @@ def test_a_person_uploads_listens_reads_and_checks_the_dashboard(
     assert page.get_by_label("Language").input_value() == "en"
     assert page.locator("#audio_file").get_attribute("aria-invalid") == "true"
 
-    # The real speech sample, through the file picker, with analysis.
+    # Too large for the site: said next to the file field.
     page.locator("#audio_file").set_input_files(str(SPEECH_SAMPLE))
+    platform = settings.TRANSCRIPTION_PLATFORM
+    settings.TRANSCRIPTION_PLATFORM = {**platform, "MAX_UPLOAD_BYTES": 10_000}
+    page.get_by_role("button", name="Upload and transcribe").click()
+    page.locator("#audio_file-error", has_text="large").wait_for()
+
+    # Over the monthly quota (billing): not about one field, so said above the form.
+    settings.TRANSCRIPTION_PLATFORM = {
+        **platform,
+        "BILLING_DEFAULT_LIMITS": {"monthly_audio_seconds": 10},
+    }
+    page.get_by_role("button", name="Upload and transcribe").click()
+    form_error = page.locator("#form-error")
+    form_error.wait_for(state="visible")
+    assert audio_error.is_hidden()
+    assert page.get_by_label("Title").input_value() == "Weather and errands"
+    settings.TRANSCRIPTION_PLATFORM = platform
+
+    # The real speech sample, through the file picker, with analysis.
     page.get_by_label("Analyse the transcript").check()
     page.get_by_role("button", name="Upload and transcribe").click()
     page.locator("#job-text", has_text="100% — completed").wait_for()
     assert audio_error.is_hidden()
+    assert form_error.is_hidden()
     assert page.locator("#upload-progress").evaluate("e => e.value") == 100
     assert page.locator("#job-progress").evaluate("e => e.value") == 100
     shoot(page, screenshots, "upload")
