@@ -357,3 +357,61 @@ def test_the_list_and_the_reader_follow_a_job_without_a_reload(site, pending_job
     page.wait_for_url(f"{site}/app/")
     assert not in_thread(lambda: type(job).objects.filter(pk=job.pk).exists())
     context.close()
+
+
+@pytest.fixture
+def queued(settings):
+    """Jobs wait in django-q2's queue (no worker here) instead of running in the request,
+    so the test moves them along itself."""
+    from django_q.conf import Conf
+
+    previous = Conf.SYNC
+    Conf.SYNC = False
+    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "sync": False}
+    yield
+    Conf.SYNC = previous
+
+
+def test_the_upload_page_follows_a_queued_job_to_the_end(site, queued, browser):
+    from transcription_platform.transcriptions import services
+
+    context = browser.new_context(viewport=SIZES["desktop"])
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(f"{site}/app/login/?next=/app/upload/")
+    page.get_by_label("Username").fill("alice")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{site}/app/upload/")
+    page.locator("#audio_file").set_input_files(str(SPEECH_SAMPLE))
+    page.get_by_role("button", name="Upload and transcribe").click()
+    job_text = page.locator("#job-text")
+    job_text.filter(has_text="pending").wait_for()
+    assert page.locator("#upload-progress").evaluate("e => e.value") == 100
+    assert page.locator("#job-done").is_hidden()
+
+    def latest() -> object:
+        return services.transcriptions_for(get_user_model().objects.get(username="alice")).latest(
+            "created_at"
+        )
+
+    job = in_thread(latest)
+    in_thread(lambda: services.start_processing(job.pk))
+    in_thread(lambda: services.set_progress(job.pk, 55))
+    job_text.filter(has_text="55%").wait_for()
+    assert page.locator("#job-progress").evaluate("e => e.value") == 55
+    in_thread(lambda: services.fail(job.pk, "engine_rejected", "The engine refused it."))
+    job_text.filter(has_text="failed: The engine refused it.").wait_for()
+    page.get_by_role("link", name="See the job").click()
+    page.locator("#status", has_text="failed").wait_for()
+    assert page.locator("#status-detail").inner_text() == "The engine refused it."
+
+    # Retry (confirmed): the job is pending again, and the page follows it.
+    page.get_by_role("button", name="Retry").click()
+    page.locator("#confirm-ok").click()
+    page.locator("#status", has_text="pending").wait_for()
+    assert page.locator("#cancel").is_visible()
+    page.get_by_role("button", name="Cancel").click()
+    page.locator("#confirm-ok").click()
+    page.locator("#status", has_text="cancelled").wait_for()
+    context.close()
