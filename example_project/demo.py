@@ -389,6 +389,8 @@ def report(client: Client, base_url: str, job: dict, sample: Path, reference: st
         print(f"  {line}")
     print(
         "\nWhere to look:\n"
+        f"  Web pages    {base_url}/app/  (sign in as {DEMO_USERNAME} / {DEMO_PASSWORD})\n"
+        f"  The reader   {base_url}/app/transcriptions/{job['id']}/\n"
         f"  Swagger UI   {base_url}{API}/docs\n"
         f"  OpenAPI      {base_url}{API}/openapi.json\n"
         f"  Admin        {base_url}/admin/  ({DEMO_USERNAME} / {DEMO_PASSWORD})\n"
