@@ -201,3 +201,17 @@ def test_with_the_analytics_app_the_funnel_and_cohorts_of_a_known_history(user, 
     assert 'id="funnel"' in body
     assert 'id="cohorts"' in body
     assert '<td class="heat heat-4">100%</td>' in body
+
+
+@pytest.mark.parametrize(
+    ("query", "days"), [("", 30), ("?days=7", 7), ("?days=90", 90), ("?days=5", 30)]
+)
+def test_the_period_is_7_30_or_90_days(query, days, user):
+    user.is_staff = True
+    user.save()
+    client = Client()
+    client.force_login(user)
+    response = client.get(f"/app/dashboard/{query}")
+    assert response.context["period"]["days"] == days
+    assert len(response.context["usage"]["rows"]) == days
+    assert f'<a href="?days={days}" aria-current="page">' in response.content.decode()

@@ -33,6 +33,8 @@ NAMESPACE = "transcription_platform_web"
 #: Roles that open the staff dashboard (besides ``is_staff``); "analyst" counts where a
 #: site's roles define it.
 DASHBOARD_ROLES = ("admin", "billing", "analyst")
+#: The dashboard's periods in days (``?days=``); the second is the default.
+DASHBOARD_PERIODS = (7, 30, 90)
 
 
 def login_url() -> str:
@@ -86,7 +88,7 @@ def _served_by_api(relative: str) -> str | None:
 
 def api_root() -> str:
     """The prefix the site mounted the API under (``/rest/api/v1/`` in the example)."""
-    return reverse("transcription_platform:openapi-json").removesuffix("openapi.json")
+    return reverse("transcription_platform:api-root")  # ninja names its root path so
 
 
 def can_see_dashboard(user: Any) -> bool:
@@ -216,4 +218,12 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     """The staff dashboard (404 for others: it is not there for them)."""
     if not can_see_dashboard(request.user):
         raise Http404("No such page.")
-    return _render(request, "dashboard.html", {}, **dashboard_data.dashboard_context())
+    days = request.GET.get("days", "")
+    period = int(days) if days in {str(n) for n in DASHBOARD_PERIODS} else DASHBOARD_PERIODS[1]
+    return _render(
+        request,
+        "dashboard.html",
+        {},
+        periods=DASHBOARD_PERIODS,
+        **dashboard_data.dashboard_context(period),
+    )

@@ -97,9 +97,14 @@
     let timer = null;
     let source = null;
 
+    // Signed out, no longer allowed, or deleted meanwhile: asking again will not help.
+    function worthRetrying(error) {
+      return !(error instanceof ApiError && [401, 403, 404].includes(error.status));
+    }
+
     function pollLoop() {
       if (stopped) return;
-      Promise.resolve(options.poll()).catch(function () {}).then(function (again) {
+      Promise.resolve(options.poll()).catch(worthRetrying).then(function (again) {
         if (!stopped && again !== false) timer = setTimeout(pollLoop, interval);
       });
     }
@@ -144,7 +149,7 @@
 
     // The first look is always a plain request; a stream (or polling) only follows
     // while there is something left to change.
-    Promise.resolve(options.poll()).catch(function () {}).then(function (again) {
+    Promise.resolve(options.poll()).catch(worthRetrying).then(function (again) {
       if (stopped || again === false) return;
       if (options.streamUrl && config.eventsToken && options.onEvent && window.EventSource) stream();
       else timer = setTimeout(pollLoop, interval);
