@@ -73,8 +73,13 @@ def history(user):
     )
 
 
-def test_every_figure_of_a_known_history(history):
-    context = dashboard_context(days=30)
+@pytest.fixture
+def staff(db):
+    return make_user("staffer", is_staff=True)
+
+
+def test_every_figure_of_a_known_history(history, staff):
+    context = dashboard_context(staff, days=30)
     assert context["jobs"] == {"total": 7, "completed": 2, "failed": 3}
     assert context["usage"]["total_minutes"] == 3.0
     assert context["usage"]["total_cost"] == Decimal("0.0195")
@@ -111,7 +116,7 @@ def test_every_figure_of_a_known_history(history):
     ]
 
 
-def test_days_are_the_sites_days(settings, user):
+def test_days_are_the_sites_days(settings, user, staff):
     settings.TIME_ZONE = "America/New_York"
     local = timezone.localdate() - timedelta(days=2)
     # 23:30 in New York is already the next day in UTC.
@@ -119,7 +124,7 @@ def test_days_are_the_sites_days(settings, user):
         local.year, local.month, local.day, 23, 30, tzinfo=ZoneInfo(settings.TIME_ZONE)
     )
     usage(late_evening, seconds="90", cost="0.5")
-    rows = {row["day"]: row for row in dashboard_context(days=7)["usage"]["rows"]}
+    rows = {row["day"]: row for row in dashboard_context(staff, days=7)["usage"]["rows"]}
     assert rows[local]["minutes"] == 1.5
     assert rows[local + timedelta(days=1)]["minutes"] == 0
 
@@ -163,7 +168,7 @@ def test_charts_scale_to_a_round_maximum_and_escape_titles():
     assert funnel.startswith('<svg class="chart bars"')
 
 
-def test_with_the_analytics_app_the_funnel_and_cohorts_of_a_known_history(user, other_user):
+def test_with_the_analytics_app_the_funnel_and_cohorts_of_a_known_history(user, other_user, staff):
     if not apps.is_installed("transcription_platform.analytics"):
         pytest.skip("the analytics app is not installed in the test project")
     from transcription_platform.analytics import services as analytics
@@ -181,7 +186,7 @@ def test_with_the_analytics_app_the_funnel_and_cohorts_of_a_known_history(user, 
     )
     analytics.record_transcription_completed(done)
 
-    context = dashboard_context(days=30)["analytics"]
+    context = dashboard_context(staff, days=30)["analytics"]
     tiles = {tile["label"]: tile["value"] for tile in context["tiles"]}
     assert tiles["Sign-ups"] == 2
     assert tiles["Activation"] == "50%"
@@ -194,13 +199,22 @@ def test_with_the_analytics_app_the_funnel_and_cohorts_of_a_known_history(user, 
     assert (engine["engine"], engine["jobs"], engine["minutes"]) == ("default", 1, 1.0)
     assert engine["real_time_factor"] == 0.5
 
-    staff = make_user("ana", "analyst")
+    analyst = make_user("ana", "analyst")
     client = Client()
-    client.force_login(staff)
+    client.force_login(analyst)
     body = client.get("/app/dashboard/").content.decode()
     assert 'id="funnel"' in body
     assert 'id="cohorts"' in body
     assert '<td class="heat heat-4">100%</td>' in body
+
+    # The billing role opens the dashboard but not the analytics endpoints: nor their
+    # figures here.
+    billing = make_user("bill", "billing")
+    assert dashboard_context(billing)["analytics"] is None
+    client.force_login(billing)
+    body = client.get("/app/dashboard/").content.decode()
+    assert 'id="funnel"' not in body
+    assert "Sign-ups" not in body
 
 
 @pytest.mark.parametrize(

@@ -81,11 +81,15 @@ def _heat(rate: float | None) -> int:
     return 0 if not rate else min(4, 1 + int(rate * 4))
 
 
-def _analytics(since: datetime, until: datetime) -> dict[str, Any] | None:
-    """Headline product metrics, the funnel and weekly cohorts from the analytics app."""
+def _analytics(since: datetime, until: datetime, viewer: Any) -> dict[str, Any] | None:
+    """Headline product metrics, the funnel and weekly cohorts from the analytics app,
+    for a viewer its endpoints would answer (a billing-role viewer sees none of it)."""
     if not apps.is_installed("transcription_platform.analytics"):
         return None
     from transcription_platform.analytics import services as analytics
+
+    if not analytics.may_read_analytics(viewer):
+        return None
 
     start, end = timezone.localdate(since), timezone.localdate(until)
     overview = analytics.overview(start, end)
@@ -124,10 +128,11 @@ def _analytics(since: datetime, until: datetime) -> dict[str, Any] | None:
     }
 
 
-def dashboard_context(days: int = 30) -> dict[str, Any]:
+def dashboard_context(viewer: Any, days: int = 30) -> dict[str, Any]:
     """Everything the dashboard template shows, for the last ``days`` days.
 
     Args:
+        viewer: The user looking (the analytics part follows its own access rule).
         days: Length of the period, ending now.
 
     Returns:
@@ -155,5 +160,5 @@ def dashboard_context(days: int = 30) -> dict[str, Any]:
         from transcription_platform.health import services as health
 
         context["heartbeats"] = health.worker_heartbeats()
-    context["analytics"] = _analytics(since, until)
+    context["analytics"] = _analytics(since, until, viewer)
     return context

@@ -225,5 +225,5 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "dashboard.html",
         {},
         periods=DASHBOARD_PERIODS,
-        **dashboard_data.dashboard_context(period),
+        **dashboard_data.dashboard_context(request.user, period),
     )
