@@ -61,4 +61,6 @@ def test_the_dashboard_counts_minutes_from_the_jobs_and_shows_no_cost(user):
     assert response.status_code == 200
     assert response.context["usage"]["total_minutes"] == 2.5
     assert response.context["usage"]["currency"] == ""
-    assert "Cost" not in response.content.decode()
+    body = response.content.decode()
+    assert "<dt>Cost (" not in body  # no cost tile
+    assert "Cost per day" not in body  # nor chart
