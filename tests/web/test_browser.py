@@ -29,7 +29,6 @@ from tests.fixtures.storage import use_tmp_storage
 from tests.fixtures.transcriptions import make_transcription
 from tests.fixtures.uploads import SPEECH_SAMPLE
 from tests.fixtures.users import PASSWORD
-from transcription_platform.conf import SETTINGS
 
 playwright_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
 
@@ -82,19 +81,17 @@ def site(settings, tmp_path, live_server):
         },
         "RATE_LIMITS": {"transcription_create": None},
     }
-    if "EVENTS_KEEPALIVE_SECONDS" in SETTINGS:
-        # With the realtime streams: a stream whose page closed notices at its next
-        # keep-alive; soon, so no server thread keeps the test database open.
-        settings.TRANSCRIPTION_PLATFORM = {
-            **settings.TRANSCRIPTION_PLATFORM,
-            "EVENTS_KEEPALIVE_SECONDS": 0.5,
-        }
+    # A realtime stream whose page closed notices at its next keep-alive: make that
+    # soon, so no server thread keeps the test database open.
+    settings.TRANSCRIPTION_PLATFORM = {
+        **settings.TRANSCRIPTION_PLATFORM,
+        "EVENTS_KEEPALIVE_SECONDS": 0.5,
+    }
     get_user_model().objects.create_user("alice", "alice@example.com", PASSWORD, is_staff=True)
     yield live_server.url
-    if "EVENTS_KEEPALIVE_SECONDS" in SETTINGS:
-        # The browser is closed: give its streams two keep-alives to notice and let go
-        # of their database connections before the test database is flushed or dropped.
-        time.sleep(1.0)
+    # The browser is closed: give its streams two keep-alives to notice and let go of
+    # their database connections before the test database is flushed or dropped.
+    time.sleep(1.0)
 
 
 def wait_until(page, expression: str, timeout: float = TIMEOUT_MS / 1000) -> None:
