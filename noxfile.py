@@ -121,7 +121,14 @@ def bench(session: nox.Session) -> None:
     Needs PostgreSQL (``BENCH_DATABASE_URL``, default the ``tp_bench`` database on
     127.0.0.1, re-created by every run), Redis on 127.0.0.1 and ``wrk``.
     """
-    session.install("-e.[demo,postgres]", "gunicorn>=22", "redis>=5", "uvicorn>=0.30")
+    # djangorestframework: the DRF reference of the API benchmark (benchmarks/reference/).
+    session.install(
+        "-e.[demo,postgres]",
+        "gunicorn>=22",
+        "redis>=5",
+        "uvicorn>=0.30",
+        "djangorestframework>=3.15",
+    )
     session.run("python", "-m", "benchmarks.run", *session.posargs)
 
 

@@ -1,9 +1,13 @@
-"""2. API under load: list (a page of 20 out of 10,000 rows) and detail, versus a bare
-Django ``JsonResponse`` view in the same gunicorn server (2 sync workers).
+"""2. API under load: list (a page of 20 out of 10,000 rows) and detail, versus the same
+list and detail written with plain django-ninja and with a DRF ``ModelViewSet``
+(``benchmarks/reference/``) and a bare Django ``JsonResponse`` view, all in the same
+gunicorn server (2 sync workers) and the same run.
 
-``wrk`` drives 32 connections on 2 threads for a fixed time per target, after a short
-warm-up; every request carries the same JWT. Answers other than 2xx are counted and
-reported: a figure made of errors is not a figure.
+``wrk`` drives 32 connections on 2 threads for a fixed time per target, in ROUNDS
+rounds interleaved across the targets, after a short warm-up; every request carries
+the same JWT. Answers other than 2xx are counted and
+reported: a figure made of errors is not a figure. A last run opens MANY_USERS
+connections at once, each a user pausing between requests (see `THINK_SCRIPT`).
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from pathlib import Path
 from typing import Any
 
 from benchmarks import harness
@@ -18,6 +23,7 @@ from benchmarks import harness
 ROWS = 10_000
 CONNECTIONS = 32
 THREADS = 2
+ROUNDS = 5
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
 
 
@@ -106,27 +112,31 @@ def parse_wrk(output: str) -> dict[str, Any]:
     }
 
 
-def wrk(url: str, token: str, seconds: float) -> dict[str, Any]:
+def wrk(
+    url: str,
+    token: str,
+    seconds: float,
+    connections: int = CONNECTIONS,
+    script: str | None = None,
+) -> dict[str, Any]:
     binary = shutil.which("wrk")
     if binary is None:
         raise harness.BenchmarkError("wrk is not installed (apt-get install -y wrk).")
+    args = [
+        binary,
+        f"-t{THREADS}",
+        f"-c{connections}",
+        f"-d{max(1, round(seconds))}s",
+        "--timeout",
+        "10s",
+        "--latency",
+        "-H",
+        f"Authorization: Bearer {token}",
+    ]
+    if script:
+        args += ["-s", script]
     completed = subprocess.run(
-        [
-            binary,
-            f"-t{THREADS}",
-            f"-c{CONNECTIONS}",
-            f"-d{seconds:.0f}s",
-            "--timeout",
-            "10s",
-            "--latency",
-            "-H",
-            f"Authorization: Bearer {token}",
-            url,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=seconds + 60,
-        check=False,
+        [*args, url], capture_output=True, text=True, timeout=seconds + 60, check=False
     )
     if completed.returncode != 0:
         raise harness.BenchmarkError(f"wrk failed: {completed.stderr.strip()}")
@@ -139,29 +149,100 @@ def wrk(url: str, token: str, seconds: float) -> dict[str, Any]:
     return result
 
 
-def run(base_url: str, seconds: float = 10, warmup_seconds: float = 2) -> dict[str, Any]:
+def combined(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """One figure from interleaved rounds: total requests over total time, the median
+    round's p50, the worst round's p99."""
+    seconds = sum(r["requests"] / r["requests_per_second"] for r in rounds)
+    p50s = sorted(r["p50_ms"] for r in rounds)
+    return {
+        "requests_per_second": round(sum(r["requests"] for r in rounds) / seconds, 1),
+        "p50_ms": p50s[len(p50s) // 2],
+        "p99_ms": max(r["p99_ms"] for r in rounds),
+        "requests": sum(r["requests"] for r in rounds),
+        "non_2xx": sum(r["non_2xx"] for r in rounds),
+        "socket_errors": "; ".join(r["socket_errors"] for r in rounds if r["socket_errors"]),
+        "rounds": len(rounds),
+    }
+
+
+#: wrk script of the many-users run: each connection is a user who waits a random
+#: THINK_MS between its requests (wrk's ``delay``), so the offered load is
+#: MANY_USERS / mean think time, not "as fast as the server answers" (with which
+#: latency is only connections / throughput, Little's law, whatever the server).
+THINK_SCRIPT = """
+math.randomseed(os.time())
+function delay()
+  return math.random({low}, {high})
+end
+"""
+MANY_USERS = 1000
+THINK_MS = (2000, 6000)
+
+
+def many_users(url: str, token: str, seconds: float, workdir: Path) -> dict[str, Any]:
+    """MANY_USERS connections at once, each a user with a think time; bounded in time."""
+    script = workdir / "think.lua"
+    script.write_text(THINK_SCRIPT.format(low=THINK_MS[0], high=THINK_MS[1]))
+    result = wrk(url, token, seconds, connections=MANY_USERS, script=str(script))
+    result["users"] = MANY_USERS
+    result["think_ms"] = list(THINK_MS)
+    return result
+
+
+def run(
+    base_url: str, workdir: Path, seconds: float = 10, warmup_seconds: float = 2
+) -> dict[str, Any]:
     user, detail_id = seed()
     token = harness.access_token(user)
     status, page = harness.call_api(base_url, "GET", f"{harness.API}/transcriptions/", token=token)
     if status != 200 or page["count"] != ROWS or len(page["results"]) != 20:
         raise harness.BenchmarkError(f"The list endpoint is not serving the seeded rows: {page}")
+    for prefix, count_key, items_key in (
+        ("/bench/ninja", "count", "items"),
+        ("/bench/drf", "count", "results"),
+    ):
+        status, page = harness.call_api(base_url, "GET", f"{prefix}/transcriptions/", token=token)
+        if status != 200 or page[count_key] != ROWS or len(page[items_key]) != 20:
+            raise harness.BenchmarkError(f"The reference {prefix} is not serving the rows: {page}")
+    api = f"{base_url}{harness.API}"
     targets = {
         "bare": f"{base_url}/bench/bare/",
-        "list": f"{base_url}{harness.API}/transcriptions/",
-        "detail": f"{base_url}{harness.API}/transcriptions/{detail_id}",
+        "list": f"{api}/transcriptions/",
+        "detail": f"{api}/transcriptions/{detail_id}",
+        "ninja_list": f"{base_url}/bench/ninja/transcriptions/",
+        "ninja_detail": f"{base_url}/bench/ninja/transcriptions/{detail_id}",
+        "drf_list": f"{base_url}/bench/drf/transcriptions/",
+        "drf_detail": f"{base_url}/bench/drf/transcriptions/{detail_id}/",
     }
-    results: dict[str, Any] = {}
-    for name, url in targets.items():
+    for url in targets.values():
         wrk(url, token, warmup_seconds)
-        results[name] = wrk(url, token, seconds)
+    # Interleaved rounds: on a shared machine the load drifts in seconds, and a target
+    # measured alone in its own 10 s would take the drift for its own speed.
+    rounds: dict[str, list[dict[str, Any]]] = {name: [] for name in targets}
+    for _ in range(ROUNDS):
+        for name, url in targets.items():
+            rounds[name].append(wrk(url, token, seconds / ROUNDS))
+    results: dict[str, Any] = {name: combined(measured) for name, measured in rounds.items()}
     bare_rps = results["bare"]["requests_per_second"]
     for name in ("list", "detail"):
-        results[name]["ratio_to_bare"] = round(results[name]["requests_per_second"] / bare_rps, 3)
+        ours = results[name]["requests_per_second"]
+        results[name]["ratio_to_bare"] = round(ours / bare_rps, 3)
+        results[name]["ratio_to_ninja"] = round(
+            ours / results[f"ninja_{name}"]["requests_per_second"], 3
+        )
+        results[name]["ratio_to_drf"] = round(
+            ours / results[f"drf_{name}"]["requests_per_second"], 3
+        )
+    results["many_users"] = many_users(f"{api}/transcriptions/", token, seconds * 2, workdir)
     return {
         "rows": ROWS,
         "page_size": 20,
         "server": "gunicorn, 2 sync workers",
-        "load": f"wrk -t{THREADS} -c{CONNECTIONS} -d{seconds:.0f}s --latency",
+        "load": (
+            f"wrk -t{THREADS} -c{CONNECTIONS} --latency, {ROUNDS} interleaved rounds of "
+            f"{seconds / ROUNDS:.0f}s per target"
+        ),
         "auth": "JWT bearer",
+        "references": "benchmarks/reference/: plain django-ninja and a DRF ModelViewSet",
         **results,
     }

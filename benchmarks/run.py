@@ -5,10 +5,11 @@
     python -m benchmarks.run --quick              # short files and runs, nothing written
 
 Needs PostgreSQL (``BENCH_DATABASE_URL``, default the ``tp_bench`` database on
-127.0.0.1, dropped and re-created by each run), Redis (``BENCH_REDIS_URL``), ``wrk``
-and gunicorn. Prints a Markdown table and writes ``benchmarks/results/latest.json``
-and ``latest.md`` (a subset run replaces only its own sections). Benchmarks measure;
-they assert nothing about speed.
+127.0.0.1, dropped and re-created by each run), Redis (``BENCH_REDIS_URL``), ``wrk``,
+gunicorn and djangorestframework (the API benchmark's DRF reference); ``BENCH_PORT``
+picks the server's port (default: a free one). Prints a Markdown table and writes
+``benchmarks/results/latest.json`` and ``latest.md`` (a subset run replaces only its
+own sections). Benchmarks measure; they assert nothing about speed.
 """
 
 from __future__ import annotations
@@ -91,7 +92,7 @@ def run_benchmarks(only: list[str], quick: bool, workdir: Path) -> dict[str, Any
     from benchmarks import settings as bench_settings
 
     results: dict[str, Any] = {}
-    port = harness.free_port()
+    port = int(os.environ.get("BENCH_PORT") or harness.free_port())
     base_url = f"http://127.0.0.1:{port}"
     with harness.gunicorn(port, workdir / "gunicorn.log") as server:
 
@@ -105,7 +106,7 @@ def run_benchmarks(only: list[str], quick: bool, workdir: Path) -> dict[str, Any
 
         harness.wait_for(up, 60, "gunicorn to answer")
         steps = {
-            "api": lambda: bench_api.run(base_url, seconds=3 if quick else 10),
+            "api": lambda: bench_api.run(base_url, workdir, seconds=3 if quick else 10),
             "queue": lambda: bench_queue.run(
                 workdir, jobs=30 if quick else bench_queue.JOBS, noops=60 if quick else 600
             ),
@@ -186,6 +187,36 @@ def to_markdown(report: dict[str, Any]) -> str:
                     _latency(api[name]),
                     f"{_latency(api['bare'])} (bare JsonResponse)",
                     f"{api[name]['ratio_to_bare']:.2f}x",
+                )
+            )
+            if f"ninja_{name}" in api:
+                rows.append(
+                    (
+                        f"API `GET` {name} vs plain django-ninja (JWT, page of 20)",
+                        _latency(api[name]),
+                        _latency(api[f"ninja_{name}"]),
+                        f"{api[name]['ratio_to_ninja']:.2f}x",
+                    )
+                )
+                rows.append(
+                    (
+                        f"API `GET` {name} vs DRF `ModelViewSet` (JWT, page of 20)",
+                        _latency(api[name]),
+                        _latency(api[f"drf_{name}"]),
+                        f"{api[name]['ratio_to_drf']:.2f}x",
+                    )
+                )
+        if "many_users" in api:
+            many = api["many_users"]
+            low, high = (ms / 1000 for ms in many["think_ms"])
+            rows.append(
+                (
+                    f"API list, {many['users']:,} connections at once "
+                    f"(each user waits {low:.0f} to {high:.0f} s between requests)",
+                    f"{_latency(many)}, {many['non_2xx']} errors"
+                    + (f", {many['socket_errors']}" if many["socket_errors"] else ""),
+                    "",
+                    "",
                 )
             )
     if "queue" in results:

@@ -55,6 +55,8 @@ INSTALLED_APPS = [
     "django_q",
     "ninja_jwt",
     "ninja_jwt.token_blacklist",
+    # The DRF reference of the API benchmark (benchmarks/reference/drf.py).
+    "rest_framework",
     "transcription_platform",
     "transcription_platform.accounts",
     "transcription_platform.transcriptions",
