@@ -33,11 +33,15 @@ def openai_server() -> Iterator[OpenAIServer]:
 
 @pytest.fixture(autouse=True)
 def _fresh_cache() -> None:
-    """Rate-limit counters live in the cache: every test starts from zero."""
+    """Rate-limit counters live in the cache, users in the principal cache: every test
+    starts from zero (a flushed table reuses primary keys without a delete signal)."""
     from django.core.cache import caches
+
+    from transcription_platform.roles import forget_principal
 
     for alias in caches:
         caches[alias].clear()
+    forget_principal(None)
     return
 
 

@@ -13,6 +13,7 @@ A host site can add its own session (for its own pages) with
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, overload
 
@@ -25,11 +26,18 @@ from ninja.security import SessionAuth as NinjaSessionAuth
 from ninja_extra.exceptions import APIException
 from ninja_jwt.authentication import JWTBaseAuthentication
 from ninja_jwt.exceptions import TokenError
+from ninja_jwt.settings import api_settings as jwt_settings
+from ninja_jwt.tokens import BlacklistMixin
 
 from transcription_platform.accounts.services import authenticate_api_key
 from transcription_platform.conf import settings
+from transcription_platform.roles import cached_principal
 
 API_KEY_HEADER = "X-API-Key"
+
+#: Access tokens this process verified: token → (its ``exp``, user id).
+_verified_tokens: dict[str, tuple[float, Any]] = {}
+_VERIFIED_TOKENS_MAX = 10_000
 
 
 class PlatformAuth(JWTBaseAuthentication, HttpBearer):
@@ -50,10 +58,40 @@ class PlatformAuth(JWTBaseAuthentication, HttpBearer):
         if token.startswith(settings.API_KEY_PREFIX):
             return self._api_key_user(request, token)
         try:
-            return self.jwt_authenticate(request, token)
-        except (APIException, TokenError):
-            # Expired, malformed, blacklisted or for a deleted/inactive user: all 401.
+            user_id = self._token_user_id(token)
+            user = cached_principal(user_id, lambda: self.get_user({self._claim: user_id}))
+        except (APIException, TokenError, KeyError):
+            # Expired, malformed, without a user claim, or for a deleted/inactive user: 401.
             return None
+        request.user = user  # as ninja_jwt does: code reading request.user sees the caller
+        return user
+
+    _claim = jwt_settings.USER_ID_CLAIM
+
+    def _token_user_id(self, token: str) -> Any:
+        """The user id of a valid access token; a token once verified is remembered.
+
+        Verifying a JWT (decode, signature, claims) is a fixed function of the token
+        and the clock, so this process keeps the answer until the token's ``exp``:
+        the API's hot path then verifies each token once. Tokens whose validity can
+        change before then (blacklisted kinds, no ``exp``) are verified every time.
+        """
+        now = time.time()
+        known = _verified_tokens.get(token)
+        if known is not None and known[0] > now:
+            return known[1]
+        validated = self.get_validated_token(token)
+        user_id = validated[self._claim]
+        expires = validated.get("exp")
+        if (
+            settings.PRINCIPAL_CACHE_SECONDS
+            and isinstance(expires, int | float)
+            and not isinstance(validated, BlacklistMixin)
+        ):
+            if len(_verified_tokens) >= _VERIFIED_TOKENS_MAX:
+                _verified_tokens.clear()
+            _verified_tokens[token] = (float(expires), user_id)
+        return user_id
 
     @staticmethod
     def _api_key_user(request: HttpRequest, api_key: str) -> Any:

@@ -159,6 +159,18 @@ SETTINGS: dict[str, Setting] = {
     "ROLE_CACHE_SECONDS": Setting(
         30, int, "How long a user's roles stay cached (Django's own changes clear it; 0: off)."
     ),
+    "PRINCIPAL_CACHE_SECONDS": Setting(
+        5,
+        int,
+        "How long a web process reuses the user a JWT names, with their roles, before "
+        "reading them again (0: every request).",
+    ),
+    "AUDIT_DEFERRED_FLUSH_SECONDS": Setting(
+        1.0,
+        (int, float),
+        "Longest wait of a deferred audit entry (reads such as 'viewed') before the web "
+        "process's batch writer inserts it.",
+    ),
     "AUTHENTICATION": Setting(
         ["transcription_platform.auth.PlatformAuth"],
         list,

@@ -22,8 +22,10 @@ with `require_role`, below ``@router.get(...)``::
 
 from __future__ import annotations
 
+import copy
 import functools
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -78,6 +80,8 @@ def has_role(user: Any, role: str) -> bool:
 # the cache for ROLE_CACHE_SECONDS and dropped when Django's users, groups or
 # permissions change; a custom auth backend's own changes show after the timeout.
 _ROLE_CACHE_VERSION = "transcription_platform:roles:version"
+_ROLES_ATTR = "_tp_role_permissions"
+_PRINCIPAL_ATTR = "_tp_principal"
 logger = logging.getLogger("transcription_platform.roles")
 
 
@@ -87,7 +91,15 @@ def _role_cache_key(user_pk: Any) -> str:
 
 
 def _role_permissions(user: Any) -> frozenset[str]:
-    """The role-defining permissions ``user`` holds, through every auth backend."""
+    """The role-defining permissions ``user`` holds, through every auth backend.
+
+    Kept, across requests, in the cache and, for a user from `cached_principal`, on
+    the cached user for the next requests of this process.
+    """
+    principal = user.__dict__.get(_PRINCIPAL_ATTR, False)
+    held: frozenset[str] | None = user.__dict__.get(_ROLES_ATTR) if principal else None
+    if held is not None:
+        return held
     seconds = settings.ROLE_CACHE_SECONDS
     try:
         key = _role_cache_key(user.pk) if seconds else None
@@ -103,14 +115,27 @@ def _role_permissions(user: Any) -> frozenset[str]:
                 cache.set(key, held, seconds)
             except Exception:
                 logger.exception("Role cache unavailable; roles not cached")
+    if principal:
+        user.__dict__[_ROLES_ATTR] = held
+        cached = _principals.get(user.pk)
+        if cached is not None:
+            # The next copies of the cached principal carry the roles too.
+            cached[1].__dict__[_ROLES_ATTR] = held
     return held
 
 
 def forget_roles(sender: Any = None, instance: Any = None, **kwargs: Any) -> None:
     """Drop cached roles: one user's on save/delete, everyone's when groups or
     permissions are reassigned (m2m changes are rare admin actions)."""
+    if instance is not None:
+        instance.__dict__.pop(_ROLES_ATTR, None)
+    is_user = isinstance(instance, get_user_model())
+    if kwargs.get("signal") is not m2m_changed and is_user:
+        forget_principal(instance.pk)
+    else:
+        forget_principal(None)
     try:
-        if kwargs.get("signal") is not m2m_changed and isinstance(instance, get_user_model()):
+        if kwargs.get("signal") is not m2m_changed and is_user:
             cache.delete(_role_cache_key(instance.pk))
             return
         try:
@@ -121,6 +146,51 @@ def forget_roles(sender: Any = None, instance: Any = None, **kwargs: Any) -> Non
         # Never fail the admin's save over the cache; cached roles expire on their own
         # within ROLE_CACHE_SECONDS.
         logger.exception("Role cache unavailable; cached roles expire on their own")
+
+
+# The user an access token names, with their roles, kept in this process for
+# PRINCIPAL_CACHE_SECONDS: the API's hot path then reads neither the user row nor the
+# role cache on every request. Saves and deletes of users, groups and permissions in
+# this process drop entries at once; other processes' changes (a deactivation, a new
+# role) show within the timeout.
+_principals: dict[Any, tuple[float, Any]] = {}
+_PRINCIPALS_MAX = 10_000
+
+
+def cached_principal(pk: Any, load: Callable[[], Any]) -> Any:
+    """The user ``pk`` from this process's short-lived cache, or ``load()``-ed and kept.
+
+    Args:
+        pk: The user's primary key (from a verified token).
+        load: Reads the active user from the database (raises when there is none).
+
+    Returns:
+        A copy of the cached user (with its roles once a request asked for them): a
+        request may change its copy without another request seeing it.
+    """
+    seconds = settings.PRINCIPAL_CACHE_SECONDS
+    if not seconds:
+        return load()
+    now = time.monotonic()
+    entry = _principals.get(pk)
+    if entry is None or entry[0] <= now:
+        user = load()
+        if len(_principals) >= _PRINCIPALS_MAX:
+            _principals.clear()
+        _principals[pk] = (now + seconds, user)
+    else:
+        user = entry[1]
+    principal = copy.copy(user)
+    principal.__dict__[_PRINCIPAL_ATTR] = True
+    return principal
+
+
+def forget_principal(pk: Any) -> None:
+    """Drop the cached user ``pk`` (``None``: every user) in this process."""
+    if pk is None:
+        _principals.clear()
+    else:
+        _principals.pop(pk, None)
 
 
 def user_roles(user: Any) -> list[str]:

@@ -12,7 +12,7 @@ from django.http import FileResponse, HttpRequest, HttpResponse
 from django.utils.http import content_disposition_header
 from ninja import File, Form, Query, Router, Status, UploadedFile
 from ninja.decorators import decorate_view
-from ninja.pagination import paginate
+from pydantic import TypeAdapter
 
 from transcription_platform.audit.services import log_action
 from transcription_platform.auth import auth_principal, platform_auth
@@ -23,14 +23,16 @@ from transcription_platform.exceptions import (
     response_for,
 )
 from transcription_platform.hooks import imported_by_apps
-from transcription_platform.pagination import PageNumberPagination
+from transcription_platform.pagination import PageQuery, page_of, paged_schema
 from transcription_platform.ratelimit import rate_limit
+from transcription_platform.rendering import fields_of, project, render, rows_of
 from transcription_platform.schemas import FormBool, error_responses
 from transcription_platform.transcriptions import exports, services, validation
 from transcription_platform.transcriptions.error_codes import TranscriptionErrorCode
 from transcription_platform.transcriptions.models import Status as JobStatus
 from transcription_platform.transcriptions.models import Transcription, search_vector
 from transcription_platform.transcriptions.schemas import (
+    SegmentOut,
     TranscriptExport,
     TranscriptionFilters,
     TranscriptionListItem,
@@ -44,6 +46,11 @@ router = Router(tags=["transcriptions"], auth=platform_auth)
 
 #: Multipart framing and the small form fields around the file.
 MULTIPART_OVERHEAD = 64 * 1024
+
+#: The list's page, documented as ``@paginate`` would name it.
+PAGE_SCHEMA = paged_schema(TranscriptionListItem)
+#: Stored segments keep only their documented keys in answers.
+SEGMENTS: TypeAdapter[list[SegmentOut]] = TypeAdapter(list[SegmentOut])
 
 LIST_FIELDS = [f for f in TranscriptionListItem.model_fields if f != "error"] + [
     "error_code",
@@ -266,15 +273,18 @@ def _is_postgres(queryset: QuerySet[Any]) -> bool:
 @router.get(
     "",
     operation_id="transcriptions_list",
-    response=list[TranscriptionListItem],
+    response=PAGE_SCHEMA,
     summary="List your transcriptions (paginated, filterable, searchable)",
 )
-@paginate(PageNumberPagination)
 def list_transcriptions(
-    request: HttpRequest, filters: Query[TranscriptionFilters]
-) -> QuerySet[Transcription]:
+    request: HttpRequest,
+    filters: Query[TranscriptionFilters],
+    pagination: Query[PageQuery],
+) -> HttpResponse:
     queryset = services.transcriptions_for(auth_principal(request)).only(*LIST_FIELDS)
-    return _filtered(queryset, filters)
+    page = page_of(_filtered(queryset, filters), pagination, request)
+    page["results"] = rows_of(page["results"], TranscriptionListItem)
+    return render(page)
 
 
 @router.get(
@@ -283,14 +293,20 @@ def list_transcriptions(
     response={200: TranscriptionOut, **error_responses(404)},
     summary="A transcription with its transcript and segments",
 )
-def get_transcription(request: HttpRequest, transcription_id: UUID) -> Transcription:
+def get_transcription(request: HttpRequest, transcription_id: UUID) -> HttpResponse:
     transcription = services.get_transcription_for(auth_principal(request), transcription_id)
     if transcription.status == JobStatus.COMPLETED:
         # Audit reads of the transcript, not the status polls before it exists.
-        log_action("viewed", request=request, obj=transcription)
+        log_action("viewed", request=request, obj=transcription, deferred=True)
     for hook in imported_by_apps("transcription_detail_hooks"):
         hook(transcription)  # e.g. billing: cost and billed steps join the engine's usage
-    return transcription
+    return render(transcription_out(transcription))
+
+
+def transcription_out(transcription: Transcription) -> dict[str, Any]:
+    """The ``TranscriptionOut`` of ``transcription``, without a validation pass."""
+    segments = project(SEGMENTS, transcription.segments)
+    return fields_of(transcription, TranscriptionOut, segments=segments)
 
 
 @router.delete(

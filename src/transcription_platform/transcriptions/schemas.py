@@ -5,6 +5,7 @@ from typing import Any, Literal
 from uuid import UUID
 
 from ninja import Field, Schema
+from pydantic import BaseModel
 
 from transcription_platform.schemas import IsoDatetime
 
@@ -23,14 +24,16 @@ class TranscriptionError(Schema):
     message: str
 
 
-class WordOut(Schema):
+# Plain pydantic models, not ninja Schemas: segments are JSON, never ORM objects, and
+# ninja's per-field ``DjangoGetter`` made them the costliest part of a detail answer.
+class WordOut(BaseModel):
     start: float
     end: float
     text: str
     probability: float | None = None
 
 
-class SegmentOut(Schema):
+class SegmentOut(BaseModel):
     id: int
     start: float
     end: float
