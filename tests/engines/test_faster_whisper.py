@@ -134,6 +134,32 @@ def test_chunked_and_unchunked_give_the_same_words(engine, two_minutes):
         assert min(abs(start - offset) for start in starts) <= 0.3, (offset, starts)
 
 
+def test_default_chunks_share_the_workers_and_keep_every_word(engine, two_minutes):
+    # Chunks are tasks of their own, short enough that two workers share a 10-minute file.
+    assert engine.parallel_chunks is True
+    assert 60 <= engine.chunk_seconds <= 120
+    path, _ = two_minutes
+    clips = plan_chunks(path, engine.chunk_seconds)
+    assert len(clips) == 2
+    results = [(clip.start, engine.transcribe(clip)) for clip in clips]
+    chunked = stitch(results)
+    words = [word for segment in chunked.segments for word in segment.words]
+    # Each word dated inside its own chunk, in order across the cut: none doubled
+    # (a word transcribed by both chunks would overlap its twin)...
+    for (start, result), clip in zip(results, clips, strict=True):
+        for segment in result.segments:
+            for word in segment.words:
+                assert word.start >= 0
+                assert clip.end is None or start + word.end <= clip.end + 0.05
+    assert all(a.end <= b.start + 0.01 for a, b in itertools.pairwise(words))
+    # ...and none lost: every copy's words, as many as the reference has.
+    text = " ".join(normalize(chunked.text))
+    assert text.count("the weather today is calm and clear") == COPIES
+    assert text.count("tomorrow morning") == COPIES
+    assert abs(len(words) - COPIES * len(normalize(REFERENCE))) <= COPIES
+    assert wer(REFERENCE * COPIES, chunked.text) <= WER_BOUND
+
+
 def test_short_tail_does_not_loop(engine):
     # The last ~1.4 s ("tomorrow morning."), alone in a window padded to 30 s: the case
     # where Whisper likes to repeat itself.
