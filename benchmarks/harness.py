@@ -190,6 +190,9 @@ def gunicorn(port: int, log: Path, workers: int = 2) -> ProcessGroup:
 
 
 def qcluster(log: Path, **env: str) -> ProcessGroup:
+    # django-q2 closes stale connections before each task itself: no health check in
+    # the cluster (docs/operations.md, "Task worker").
+    env = {"BENCH_CONN_HEALTH_CHECKS": "0", **env}
     return ProcessGroup([sys.executable, "-m", "django", "qcluster"], child_env(**env), log)
 
 
@@ -199,7 +202,7 @@ def wait_for_cluster(cluster: ProcessGroup, timeout: float = 60) -> None:
     from django_q.tasks import async_task
 
     group = f"warm-up-{uuid.uuid4().hex[:8]}"
-    async_task("benchmarks.tasks.noop", group=group)
+    async_task("benchmarks.tasks.noop", group=group, save=True)  # saved whatever save_limit
 
     def done() -> bool:
         cluster.check_alive()

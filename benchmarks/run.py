@@ -230,6 +230,16 @@ def to_markdown(report: dict[str, Any]) -> str:
                 f"{queue['ratio_jobs_to_noop_tasks']:.2f}x",
             )
         )
+        if "transactions_per_job" in queue["pipeline_fake_engine"]:
+            rows.append(
+                (
+                    "Queue: database transactions (PostgreSQL statistics, `save_limit "
+                    f"{queue['cluster'].get('save_limit')}`)",
+                    f"{queue['pipeline_fake_engine']['transactions_per_job']:.1f} per job",
+                    f"{queue['raw_noop']['transactions_per_task']:.1f} per no-op task",
+                    "",
+                )
+            )
         slow = queue["conn_max_age_0"]
         rows.append(
             (

@@ -92,9 +92,11 @@ def test_upload_is_transcribed_by_a_real_cluster(auth_client, worker_settings):
 
 def test_killed_worker_mid_job_still_completes_exactly_once(auth_client, worker_settings, tmp_path):
     audio = concatenated_speech(tmp_path / "long.flac", copies=4)  # ~2.5 min, 5+ chunks
+    # Chunks are transcribed two at a time (parallel_chunks): a loaded machine needs the
+    # margin of a 40 s timeout per 30 s chunk.
     env = {
-        "TP_Q_TIMEOUT": "15",
-        "TP_Q_RETRY": "20",
+        "TP_Q_TIMEOUT": "40",
+        "TP_Q_RETRY": "50",
         "TP_CHUNK_SECONDS": "30",
         "TP_CLAIM_LEASE": "5",  # the dead cluster's chunk is free 5 s after the kill
     }

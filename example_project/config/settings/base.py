@@ -228,6 +228,8 @@ Q_CLUSTER = {
     "ack_failures": True,
     # Seconds between ORM broker polls when the queue is empty.
     "poll": env.float("Q_CLUSTER_POLL", default=1.0),
+    # Reads up to 10 waiting tasks per broker query (docs/operations.md, Task worker).
+    "bulk": 10,
     "save_limit": 500,
     "label": "Task queue",
 }

@@ -430,20 +430,26 @@ def _plan(
     clips = engine.plan(path, max_seconds=validation.duration_limit(transcription.size_bytes))
     if clips:
         _run_planned_hooks(transcription, float(clips[-1].end or 0.0))
-    TranscriptionChunk.objects.bulk_create(
-        [
-            TranscriptionChunk(
-                transcription=transcription, index=i, start=clip.start, end=clip.end or clip.start
-            )
-            for i, clip in enumerate(clips)
-        ],
-        ignore_conflicts=True,  # a concurrent delivery planned the same chunks
-    )
-    if clips:
-        # The decoded length, not the header's: a truncated file reports its real length.
-        services.record_duration(transcription.pk, float(clips[-1].end or 0.0))
-    services.set_progress(transcription.pk, PLANNED_PROGRESS)
-    return list(TranscriptionChunk.objects.filter(transcription=transcription))
+    # One transaction for the plan, the duration and the progress (each job pays for
+    # every transaction it opens: docs/benchmarks.md counts them).
+    with transaction.atomic():
+        TranscriptionChunk.objects.bulk_create(
+            [
+                TranscriptionChunk(
+                    transcription=transcription,
+                    index=i,
+                    start=clip.start,
+                    end=clip.end or clip.start,
+                )
+                for i, clip in enumerate(clips)
+            ],
+            ignore_conflicts=True,  # a concurrent delivery planned the same chunks
+        )
+        if clips:
+            # The decoded length, not the header's: a truncated file reports its real length.
+            services.record_duration(transcription.pk, float(clips[-1].end or 0.0))
+        services.set_progress(transcription.pk, PLANNED_PROGRESS)
+        return list(TranscriptionChunk.objects.filter(transcription=transcription))
 
 
 def _run_planned_hooks(transcription: Transcription, duration: float) -> None:
@@ -556,9 +562,10 @@ def _transcribe_chunk(
     this one's result. ``listener`` hears the job's progress as the engine reports it.
     """
     while True:
-        claimed_at = _claim(chunk)
-        if claimed_at is None or not _is_processing(transcription.pk):
-            return False
+        with transaction.atomic():  # the claim and the check, one short transaction
+            claimed_at = _claim(chunk)
+            if claimed_at is None or not _is_processing(transcription.pk):
+                return False
         retry: RetryableEngineError | None = None
         with _chunk_lease(chunk, claimed_at) as lease:
             reporter = ChunkProgress(transcription.pk, chunk, listener=listener, stop=lease.stopped)
