@@ -80,7 +80,8 @@ class PlatformAuth(JWTBaseAuthentication, HttpBearer):
         known = _verified_tokens.get(token)
         if known is not None and known[0] > now:
             return known[1]
-        validated = self.get_validated_token(token)
+        # ninja_jwt annotates the token class, but returns an instance.
+        validated: Any = self.get_validated_token(token)
         user_id = validated[self._claim]
         expires = validated.get("exp")
         if (
