@@ -310,7 +310,7 @@ def test_resumes_a_job_whose_worker_died(auth_client, tone_wav, django_capture_o
     transcription = Transcription.objects.get(pk=pk)
     with override_settings(TRANSCRIPTION_PLATFORM=engine_settings()):
         engine = get_engine()
-        tasks._plan_chunks(transcription, engine, transcription.audio.path)
+        tasks._ensure_chunks(transcription, engine, transcription.audio.path)
         TranscriptionChunk.objects.filter(transcription_id=pk).update(
             status=ChunkStatus.RUNNING,
             claimed_at=timezone.now() - timedelta(seconds=Conf.TIMEOUT + 1),
@@ -326,7 +326,7 @@ def test_a_live_claim_is_not_stolen(auth_client, tone_wav, django_capture_on_com
         pk = upload(auth_client, tone_wav).json()["id"]
     services.start_processing(pk)
     transcription = Transcription.objects.get(pk=pk)
-    tasks._plan_chunks(transcription, get_engine(), transcription.audio.path)
+    tasks._ensure_chunks(transcription, get_engine(), transcription.audio.path)
     TranscriptionChunk.objects.filter(transcription_id=pk).update(
         status=ChunkStatus.RUNNING, claimed_at=timezone.now()
     )
