@@ -174,8 +174,9 @@ def test_cancel_and_delete_stop_the_chunk_being_transcribed(stop, settings, user
     took = time.monotonic() - stopped_at
 
     assert not worker.is_alive()
-    # Stopped at the end of the segment under way (2 s), not after the whole chunk.
-    assert took < 4.0, took
+    # Stopped at the end of the segment under way (2 s), not after the whole chunk (the
+    # ~7 s left of it): 6 s leaves room for a loaded CI machine and still tells the two.
+    assert took < 6.0, took
     assert len(get_engine().calls) == 1
     assert not TranscriptionChunk.objects.filter(
         transcription_id=pk, status=ChunkStatus.DONE
