@@ -34,6 +34,11 @@ def variables_read_by_settings() -> set[str]:
     return set(re.findall(r'env\.\w+\(\s*"([A-Z][A-Z0-9_]*)"', source))
 
 
+def variables_read_by_gunicorn() -> set[str]:
+    source = (ROOT / "example_project" / "gunicorn.conf.py").read_text()
+    return set(re.findall(r'os\.environ\.get\(\s*"([A-Z][A-Z0-9_]*)"', source))
+
+
 def test_compose_has_web_worker_postgres_and_redis() -> None:
     services = compose()["services"]
     assert set(services) == {"web", "worker", "postgres", "redis"}
@@ -44,7 +49,8 @@ def test_compose_has_web_worker_postgres_and_redis() -> None:
 
 
 def test_compose_passes_only_variables_the_settings_read() -> None:
-    read = variables_read_by_settings()
+    read = variables_read_by_settings() | variables_read_by_gunicorn()
+    assert {"WEB_CONCURRENCY", "GUNICORN_THREADS"} <= read
     for name in ("web", "worker"):
         passed = set(compose()["services"][name]["environment"])
         assert passed <= read, f"{name} passes variables no setting reads: {passed - read}"

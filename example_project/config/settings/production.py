@@ -19,7 +19,8 @@ if not SECRET_KEY:  # from base: the environment only, never a default
         "with: python -c 'from django.core.management.utils import get_random_secret_key; "
         "print(get_random_secret_key())'"
     )
-# gunicorn sync workers: one thread each, so persistent connections are bounded.
+# gunicorn's gthread workers (gunicorn.conf.py) keep a fixed pool of threads, so
+# persistent connections are bounded: workers x threads per web container.
 DATABASES = {"default": database_from_env(default_url=None, persistent=True)}
 
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])

@@ -1,0 +1,36 @@
+"""gunicorn settings of the example project: ``gunicorn config.wsgi -c gunicorn.conf.py``.
+
+The Dockerfile, docker-compose.yml and ``nox -s stack`` start the web server with this
+file (docs/operations.md, "Web server"). Each value can be overridden per deployment
+with an environment variable, or with a command-line flag, which wins over the file.
+
+Why threaded workers (``gthread``) and not gunicorn's default ``sync``: a sync worker
+serves one connection from its first byte to its last, so two clients trickling an
+upload body occupied both workers of the old ``--workers 2`` and every other request
+waited (issue 12, item 10). A gthread worker waits for a connection's first bytes in
+its event loop, then lends it one of ``threads`` threads; slow clients hold threads,
+not the whole server, and the pool is large enough that a handful cannot exhaust it.
+A proxy that buffers request bodies (nginx's default, see docs/operations.md) removes
+the rest of the risk: the application then receives every body at LAN speed.
+
+The threads are a fixed pool, so PostgreSQL connections kept for ``CONN_MAX_AGE`` stay
+bounded at ``workers x threads`` per container (PostgreSQL allows 100 by default).
+"""
+
+import os
+
+wsgi_app = "config.wsgi"
+worker_class = "gthread"
+#: Processes; one or two per CPU core.
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+#: Threads per process: the requests one process serves at once (a slow client holds one).
+threads = int(os.environ.get("GUNICORN_THREADS", "16"))
+#: Seconds a worker may stay silent before the arbiter restarts it. A gthread worker's
+#: main loop reports in between requests, so a long upload does not trip it.
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
+graceful_timeout = 30
+#: Seconds an idle kept-alive connection is held (in the event loop, not a thread).
+keepalive = 5
+#: Connections one worker accepts (queued for a thread when all are busy).
+worker_connections = 1000
+accesslog = "-"
