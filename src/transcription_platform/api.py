@@ -37,6 +37,7 @@ ERROR_DESCRIPTIONS = {
     "422": "Validation error: the request does not match the schema",
     "429": "Rate limited; see the Retry-After header",
     "500": "Internal error",
+    "503": "A dependency (the database, a provider) is unavailable; see the Retry-After header",
 }
 
 
@@ -77,7 +78,8 @@ class PlatformAPI(NinjaAPI):
         }
         for path, operations in schema.get("paths", {}).items():
             for operation in operations.values():
-                statuses = {"422", "429", "500"}
+                # Any operation can meet a database outage (503 + Retry-After).
+                statuses = {"422", "429", "500", "503"}
                 if operation.get("security"):
                     statuses.add("401")
                 if "{" in path or _has_parameter(operation, "page"):

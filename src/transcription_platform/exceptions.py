@@ -17,6 +17,7 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured, RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.signals import got_request_exception
+from django.db.utils import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.http.multipartparser import MultiPartParserError
 
@@ -111,6 +112,16 @@ class ServiceUnavailable(TranscriptionPlatformError):
     status_code = 503
     code: str = PlatformErrorCode.SERVICE_UNAVAILABLE
     default_message = "The service is temporarily unavailable."
+    #: Seconds a client should wait before trying again (the ``Retry-After`` header) when
+    #: the failure gives no better hint.
+    default_retry_after: int = 30
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    """The database could not be reached or refused to work (connection lost, too many
+    clients, a lock or statement timeout): the request may succeed once it is back."""
+
+    default_message = "The database is temporarily unavailable. Retry later."
 
 
 class BackendError(TranscriptionPlatformError):
@@ -182,6 +193,9 @@ class MissingExtra(ImportError):
 
 # --------------------------------------------------------------------------- HTTP mapping
 
+#: Database errors that mean "unavailable", answered 503 (see `database_unavailable_response`).
+DATABASE_OUTAGE_ERRORS: tuple[type[Exception], ...] = (OperationalError, InterfaceError)
+
 STATUS_CODES: dict[int, PlatformErrorCode] = {
     400: PlatformErrorCode.BAD_REQUEST,
     401: PlatformErrorCode.NOT_AUTHENTICATED,
@@ -211,10 +225,29 @@ def error_response(
     return response
 
 
+def retry_after_header(exc: TranscriptionPlatformError) -> str | None:
+    """The ``Retry-After`` value (whole seconds) for a 429 or a 503, else None.
+
+    Args:
+        exc: The error being answered.
+
+    Returns:
+        A backend's own hint (``RetryableError.retry_after``) when it gave one, the
+        class's default otherwise; None for errors that retrying does not fix.
+    """
+    if isinstance(exc, RateLimited):
+        return str(exc.retry_after)
+    if isinstance(exc, ServiceUnavailable):
+        hint = getattr(exc, "retry_after", None) or exc.default_retry_after
+        return str(max(1, math.ceil(hint)))
+    return None
+
+
 def response_for(exc: TranscriptionPlatformError) -> JsonResponse:
     headers = {}
-    if isinstance(exc, RateLimited):
-        headers["Retry-After"] = str(exc.retry_after)
+    retry_after = retry_after_header(exc)
+    if retry_after is not None:
+        headers["Retry-After"] = retry_after
     return error_response(exc.status_code, exc.code, exc.message, exc.details, headers)
 
 
@@ -291,6 +324,20 @@ def http_error_response(request: HttpRequest, exc: Any) -> HttpResponse:
     return error_response(status, code, str(exc.message))
 
 
+def database_unavailable_response(request: HttpRequest, exc: Exception) -> HttpResponse:
+    """The database is down or refusing work: 503 + ``Retry-After``, not a 500.
+
+    Only Django's ``OperationalError`` and ``InterfaceError`` land here (connection
+    refused or lost, too many clients, timeouts, SQLite's "database is locked"):
+    conditions outside the request's control that go away. Integrity and programming
+    errors stay 500s: they are bugs.
+    """
+    logger.error(
+        "Database unavailable on %s %s: %s", request.method, request.path, exc, exc_info=exc
+    )
+    return response_for(DatabaseUnavailable())
+
+
 def unexpected_error_response(request: HttpRequest, exc: Exception) -> HttpResponse:
     """Anything else: a 500 that leaks nothing.
 
@@ -326,6 +373,7 @@ def install_exception_handlers(api: Any) -> None:
         (Http404, not_found_response),
         (Ratelimited, ratelimited_response),
         (HttpError, http_error_response),
+        *((error, database_unavailable_response) for error in DATABASE_OUTAGE_ERRORS),
         (Exception, unexpected_error_response),
     ]
     for exc_class, handler in handlers:

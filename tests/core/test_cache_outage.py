@@ -7,7 +7,6 @@ the health endpoint answers 503 with ``"cache": false``; start-up checks refuse.
 from __future__ import annotations
 
 import logging
-import socket
 import sys
 
 import pytest
@@ -16,15 +15,9 @@ from django.core.management.base import CommandError
 from django.test import Client, override_settings
 
 from tests.fixtures.api import API, bearer_client
+from tests.fixtures.ports import closed_loopback_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def closed_loopback_port() -> int:
-    """A port on 127.0.0.1 with nothing listening (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture

@@ -28,11 +28,14 @@ from transcription_platform.auth import platform_auth
 from transcription_platform.conf import settings
 from transcription_platform.error_codes import PlatformErrorCode
 from transcription_platform.exceptions import (
+    DATABASE_OUTAGE_ERRORS,
     AuthenticationFailed,
+    DatabaseUnavailable,
     NotFound,
     PayloadTooLarge,
     TranscriptionPlatformError,
     ValidationError,
+    retry_after_header,
 )
 from transcription_platform.openai_compat import services
 from transcription_platform.openai_compat.error_codes import OpenAICompatErrorCode as Code
@@ -65,9 +68,9 @@ def openai_error(
     if exc.status_code >= 500:
         logger.error("Server-side error on the OpenAI-compatible endpoint: %s", exc.message)
     response = JsonResponse(services.error_body(exc), status=exc.status_code)
-    retry_after = getattr(exc, "retry_after", None)
+    retry_after = retry_after_header(exc)
     if retry_after is not None:
-        response["Retry-After"] = str(retry_after)
+        response["Retry-After"] = retry_after
     if isinstance(exc, services.WaitTimeout):
         # Retrying re-uploads: only useful when the key replays the same transcription.
         has_key = bool(request is not None and request.headers.get("Idempotency-Key"))
@@ -230,6 +233,9 @@ async def _audio(request: HttpRequest, task: str) -> HttpResponse:
             response = HttpResponse(body, content_type=content_type)
     except TranscriptionPlatformError as exc:
         return openai_error(exc, request)
+    except DATABASE_OUTAGE_ERRORS:
+        logger.exception("Database unavailable on %s %s", request.method, request.path)
+        return openai_error(DatabaseUnavailable(), request)
     except Exception:
         return _unexpected(request)
     for name, value in headers.items():
@@ -292,6 +298,9 @@ async def list_models(request: HttpRequest) -> HttpResponse:
         served = _served_models()
     except TranscriptionPlatformError as exc:
         return openai_error(exc, request)
+    except DATABASE_OUTAGE_ERRORS:
+        logger.exception("Database unavailable on %s %s", request.method, request.path)
+        return openai_error(DatabaseUnavailable(), request)
     return JsonResponse({"object": "list", "data": [_model_object(m) for m in served]})
 
 
@@ -316,6 +325,9 @@ async def retrieve_model(request: HttpRequest, model: str) -> HttpResponse:
             )
     except TranscriptionPlatformError as exc:
         return openai_error(exc, request)
+    except DATABASE_OUTAGE_ERRORS:
+        logger.exception("Database unavailable on %s %s", request.method, request.path)
+        return openai_error(DatabaseUnavailable(), request)
     return JsonResponse(_model_object(model))
 
 
