@@ -20,6 +20,7 @@ from transcription_platform import __version__
 from transcription_platform.exceptions import install_exception_handlers
 from transcription_platform.ratelimit import default_rate_limit
 from transcription_platform.schemas import ErrorOut
+from transcription_platform.scopes import enforce_scopes
 
 #: The header ``transcription_platform.auth.PlatformAuth`` also reads a key from (kept
 #: literal; a test keeps the two equal).
@@ -138,8 +139,10 @@ def _has_parameter(operation: dict[str, Any], name: str) -> bool:
 
 
 def install_platform(api: NinjaAPI) -> None:
-    """Give ``api`` our error shape and the site-wide anon/user rate limits."""
+    """Give ``api`` our error shape, API-key scopes and the site-wide anon/user rate
+    limits."""
     install_exception_handlers(api)
+    api.add_decorator(enforce_scopes)
     api.add_decorator(default_rate_limit)
 
 

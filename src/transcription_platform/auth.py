@@ -29,9 +29,10 @@ from ninja_jwt.exceptions import TokenError
 from ninja_jwt.settings import api_settings as jwt_settings
 from ninja_jwt.tokens import BlacklistMixin
 
-from transcription_platform.accounts.services import authenticate_api_key
+from transcription_platform.accounts.services import verify_api_key
 from transcription_platform.conf import settings
 from transcription_platform.roles import cached_principal
+from transcription_platform.scopes import mark_api_key_request
 
 API_KEY_HEADER = "X-API-Key"
 
@@ -96,11 +97,14 @@ class PlatformAuth(JWTBaseAuthentication, HttpBearer):
 
     @staticmethod
     def _api_key_user(request: HttpRequest, api_key: str) -> Any:
-        user = authenticate_api_key(api_key, request=request)
-        if user is not None:
-            # What JWTBaseAuthentication does too: code reading request.user sees the caller.
-            request.user = user
-        return user
+        key = verify_api_key(api_key, request=request)
+        if key is None:
+            return None
+        # Operations check the key's scopes (transcription_platform.scopes).
+        mark_api_key_request(request, key.scopes)
+        # What JWTBaseAuthentication does too: code reading request.user sees the caller.
+        request.user = key.user
+        return key.user
 
 
 class SessionAuth(NinjaSessionAuth):

@@ -33,3 +33,6 @@ class PlatformErrorCode(StrEnum):
     INVALID_LANGUAGE = "invalid_language"
     REGISTRATION_CLOSED = "registration_closed"
     UNSUPPORTED_LANGUAGE = "unsupported_language"
+    # API-key scopes (transcription_platform.scopes).
+    INSUFFICIENT_SCOPE = "insufficient_scope"
+    SESSION_REQUIRED = "session_required"

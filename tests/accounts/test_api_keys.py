@@ -99,7 +99,10 @@ def test_creation_and_revocation_are_audited(user, auth_client) -> None:
     Client(HTTP_X_API_KEY=created["key"]).get(ME)  # revoked: a failed login
     entries = {e.action: e for e in AuditLog.objects.all()}
     assert set(entries) == {"api_key_created", "api_key_revoked", "login_failed"}
-    assert entries["api_key_created"].meta == {"prefix": created["prefix"]}
+    assert entries["api_key_created"].meta == {
+        "prefix": created["prefix"],
+        "scopes": ["read", "transcribe"],
+    }
     assert entries["login_failed"].meta == {"method": "api_key", "prefix": created["prefix"]}
     assert all(created["key"] not in str(e.meta) for e in entries.values())
 

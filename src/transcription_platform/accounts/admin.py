@@ -52,18 +52,42 @@ class TranscriptionSettingsAdmin(admin.ModelAdmin):
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
-    """Keys are created through the API (their secret is shown once); admins revoke."""
+    """Keys are created through the API (their secret is shown once); admins revoke.
 
-    list_display = ("name", "user", "prefix", "created_at", "last_used_at", "revoked_at")
+    Scopes are shown, not edited: a key that needs other scopes is replaced (create the
+    new one, revoke the old), so every key's powers are fixed from its creation.
+    """
+
+    list_display = (
+        "name",
+        "user",
+        "prefix",
+        "scope_list",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+    )
     list_filter = ("revoked_at",)
     list_select_related = ("user",)
     search_fields = ("name", "prefix", "user__username", "user__email")
-    readonly_fields = ("user", "name", "prefix", "created_at", "last_used_at", "revoked_at")
+    readonly_fields = (
+        "user",
+        "name",
+        "prefix",
+        "scopes",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+    )
     exclude = ("secret_hash",)
     actions = ("revoke",)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    @admin.display(description="Scopes")
+    def scope_list(self, obj: ApiKey) -> str:
+        return ", ".join(obj.scopes)
 
     @admin.action(description="Revoke the selected API keys", permissions=("change",))
     def revoke(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:

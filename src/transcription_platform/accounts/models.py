@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import models
 
 from transcription_platform.crypto import EncryptedTextField
+from transcription_platform.scopes import DEFAULT_API_KEY_SCOPES, Scope
 
 
 class PlatformPermission(models.Model):
@@ -59,9 +60,18 @@ class TranscriptionSettings(models.Model):
         return self.api_key[-4:] if len(self.api_key) >= 16 else None
 
 
+def default_api_key_scopes() -> list[str]:
+    """``read`` and ``transcribe``: what the documented scripts need (also given to the
+    keys that existed before scopes)."""
+    return [scope.value for scope in DEFAULT_API_KEY_SCOPES]
+
+
 class ApiKey(models.Model):
     """A named platform API key. Only a SHA-256 of the secret is stored; ``prefix`` is
-    the visible part that identifies it (``tp_<12 hex>``)."""
+    the visible part that identifies it (``tp_<12 hex>``); ``scopes`` say what it may
+    do (`transcription_platform.scopes`)."""
+
+    SCOPE_CHOICES = [(scope.value, scope.value) for scope in Scope]
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_keys"
@@ -72,6 +82,10 @@ class ApiKey(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
     revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    scopes = models.JSONField(
+        default=default_api_key_scopes,
+        help_text="What the key may do: read, transcribe, manage.",
+    )
 
     class Meta:
         ordering = ("-created_at", "-id")

@@ -29,6 +29,7 @@ from transcription_platform.crypto import RevealedSecret
 from transcription_platform.error_codes import PlatformErrorCode
 from transcription_platform.exceptions import NotFound, ValidationError
 from transcription_platform.hooks import imported_by_apps
+from transcription_platform.scopes import DEFAULT_API_KEY_SCOPES, normalize_scopes
 from transcription_platform.signals import user_signed_up
 from transcription_platform.validators import normalize_language, validate_prompt
 
@@ -257,23 +258,52 @@ def _hash_api_key(api_key: str) -> str:
     return hashlib.sha256(api_key.encode()).hexdigest()
 
 
+def _clean_scopes(scopes: Iterable[str] | None) -> list[str]:
+    if scopes is None:
+        return list(DEFAULT_API_KEY_SCOPES)
+    try:
+        return normalize_scopes(scopes)
+    except ValueError as exc:
+        raise _field_error("scopes", [str(exc)]) from None
+
+
 def create_api_key(
-    user: Any, name: str, *, request: HttpRequest | None = None
+    user: Any,
+    name: str,
+    *,
+    scopes: Iterable[str] | None = None,
+    request: HttpRequest | None = None,
 ) -> tuple[ApiKey, str]:
     """A new key for ``user``: ``(ApiKey, secret)``. The secret is not stored anywhere;
-    show it once. Format: ``<API_KEY_PREFIX><12 hex>_<43 url-safe chars>``."""
+    show it once. Format: ``<API_KEY_PREFIX><12 hex>_<43 url-safe chars>``.
+
+    ``scopes`` (names of `transcription_platform.scopes.Scope`) default to ``read``
+    and ``transcribe``. Callers decide who may create keys: the API allows it to
+    sign-in sessions only, never to another key.
+    """
     name = name.strip()
     if not name:
         raise _field_error("name", ["Give the key a name."])
+    cleaned_scopes = _clean_scopes(scopes)
     while True:
         prefix = f"{platform_settings.API_KEY_PREFIX}{secrets.token_hex(6)}"
         if not ApiKey.objects.filter(prefix=prefix).exists():
             break
     secret = RevealedSecret(f"{prefix}_{secrets.token_urlsafe(32)}")
     key = ApiKey.objects.create(
-        user=user, name=name, prefix=prefix, secret_hash=_hash_api_key(secret)
+        user=user,
+        name=name,
+        prefix=prefix,
+        secret_hash=_hash_api_key(secret),
+        scopes=cleaned_scopes,
     )
-    log_action("api_key_created", request=request, actor=user, obj=key, meta={"prefix": prefix})
+    log_action(
+        "api_key_created",
+        request=request,
+        actor=user,
+        obj=key,
+        meta={"prefix": prefix, "scopes": cleaned_scopes},
+    )
     return key, secret
 
 
@@ -304,7 +334,18 @@ def revoke_api_keys(
 
 
 def authenticate_api_key(api_key: str, *, request: HttpRequest | None = None) -> Any:
-    """The active user owning the active ``api_key``, else ``None``; records last use."""
+    """The active user owning the active ``api_key``, else ``None``; records last use.
+
+    The key's scopes are not checked here: callers that act for the user must (see
+    `verify_api_key`).
+    """
+    key = verify_api_key(api_key, request=request)
+    return key.user if key is not None else None
+
+
+def verify_api_key(api_key: str, *, request: HttpRequest | None = None) -> ApiKey | None:
+    """The active ``api_key`` of an active user (with ``user`` loaded), else ``None``;
+    records last use."""
     api_key = RevealedSecret(api_key.strip())
     marker = platform_settings.API_KEY_PREFIX
     if not api_key.startswith(marker):
@@ -329,4 +370,4 @@ def authenticate_api_key(api_key: str, *, request: HttpRequest | None = None) ->
     if key.last_used_at is None or now - key.last_used_at >= API_KEY_LAST_USED_RESOLUTION:
         # Once a minute at most: no write on every request.
         ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
-    return key.user
+    return key

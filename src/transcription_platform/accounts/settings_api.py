@@ -16,13 +16,15 @@ from transcription_platform.accounts.models import TranscriptionSettings
 from transcription_platform.auth import auth_principal, platform_auth
 from transcription_platform.crypto import RevealedSecret
 from transcription_platform.schemas import error_responses
+from transcription_platform.scopes import check_scope
 from transcription_platform.validators import MAX_PROMPT_LENGTH
 
 router = Router(tags=["settings"], auth=platform_auth)
 
 API_KEY_DESCRIPTION = (
     "Your own provider key (e.g. OpenAI or Mistral), used for your jobs instead of the "
-    'site\'s. Write-only: never returned. "" or null removes it; omit it to keep it.'
+    'site\'s. Write-only: never returned. "" or null removes it; omit it to keep it. '
+    "Needs a sign-in session: an API key cannot set it (403 `session_required`)."
 )
 
 # Checked by transcription_platform.validators, as for uploads (400, not a schema 422).
@@ -64,7 +66,7 @@ class SettingsPatch(Schema):
     api_key: SecretStr | None = Field(None, max_length=512, description=API_KEY_DESCRIPTION)
 
 
-def _changes(payload: Schema, *, replace: bool) -> dict[str, Any]:
+def _changes(request: HttpRequest, payload: Schema, *, replace: bool) -> dict[str, Any]:
     # PUT replaces every field but api_key; PATCH touches only what was sent.
     changes = payload.model_dump(exclude_unset=not replace, exclude={"api_key"})
     if not replace:
@@ -73,6 +75,8 @@ def _changes(payload: Schema, *, replace: bool) -> dict[str, Any]:
             k: ("" if v is None and k != "analysis_enabled" else v) for k, v in changes.items()
         }
     if "api_key" in payload.model_fields_set:
+        # The provider key is the account's money: a person's session only.
+        check_scope(request, "session")
         secret = payload.api_key  # type: ignore[attr-defined]
         changes["api_key"] = RevealedSecret(secret.get_secret_value() if secret else "")
     return changes
@@ -88,22 +92,22 @@ def get_settings(request: HttpRequest) -> TranscriptionSettings:
 @router.put(
     "/",
     operation_id="settings_replace",
-    response={200: SettingsOut, **error_responses(400)},
+    response={200: SettingsOut, **error_responses(400, 403)},
     summary="Replace your transcription settings",
 )
 def put_settings(request: HttpRequest, payload: SettingsPut) -> TranscriptionSettings:
     return services.update_transcription_settings(
-        auth_principal(request), _changes(payload, replace=True), request=request
+        auth_principal(request), _changes(request, payload, replace=True), request=request
     )
 
 
 @router.patch(
     "/",
     operation_id="settings_update",
-    response={200: SettingsOut, **error_responses(400)},
+    response={200: SettingsOut, **error_responses(400, 403)},
     summary="Change some of your transcription settings",
 )
 def patch_settings(request: HttpRequest, payload: SettingsPatch) -> TranscriptionSettings:
     return services.update_transcription_settings(
-        auth_principal(request), _changes(payload, replace=False), request=request
+        auth_principal(request), _changes(request, payload, replace=False), request=request
     )

@@ -13,6 +13,7 @@ from transcription_platform.analysis.models import Analysis
 from transcription_platform.auth import auth_principal, platform_auth
 from transcription_platform.exceptions import NotFound
 from transcription_platform.schemas import error_responses
+from transcription_platform.scopes import Scope, requires_scope
 from transcription_platform.transcriptions.services import get_transcription_for
 
 router = Router(tags=["analysis"], auth=platform_auth)
@@ -102,6 +103,7 @@ def get_analysis(request: HttpRequest, transcription_id: UUID) -> Analysis:
         "400 `unknown_analyzer`."
     ),
 )
+@requires_scope(Scope.TRANSCRIBE)
 def request_analysis(
     request: HttpRequest,
     transcription_id: UUID,

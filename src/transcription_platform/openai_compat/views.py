@@ -40,6 +40,7 @@ from transcription_platform.exceptions import (
 from transcription_platform.openai_compat import services
 from transcription_platform.openai_compat.error_codes import OpenAICompatErrorCode as Code
 from transcription_platform.ratelimit import check_rate_limit
+from transcription_platform.scopes import Scope, check_scope
 
 logger = logging.getLogger("transcription_platform.openai_compat")
 
@@ -114,7 +115,7 @@ class _SizeLimitedUploadHandler(TemporaryFileUploadHandler):
         return super().receive_data_chunk(raw_data, start)
 
 
-def _authenticate(request: HttpRequest) -> Any:
+def _authenticate(request: HttpRequest, scope: Scope = Scope.READ) -> Any:
     # The same authentication classes as the REST API (the AUTHENTICATION setting).
     user = next(filter(None, (callback(request) for callback in platform_auth)), None)
     if user is None:
@@ -124,6 +125,7 @@ def _authenticate(request: HttpRequest) -> Any:
             code=Code.INVALID_API_KEY.value,
         )
     request.auth = user  # type: ignore[attr-defined]  # what ninja does; rate limits read it
+    check_scope(request, scope)
     check_rate_limit(request, "user", "user")
     return user
 
@@ -210,7 +212,7 @@ async def _audio(request: HttpRequest, task: str) -> HttpResponse:
     if request.method != "POST":
         return _method_not_allowed(request, "POST")
     try:
-        user = await _run(request, _authenticate, request)
+        user = await _run(request, _authenticate, request, Scope.TRANSCRIBE)
         params, upload = await _run(request, _read_form, request, task)
         transcription, _created = await _run(request, _submit, request, user, params, upload)
         headers = {"X-Transcription-Id": str(transcription.pk)}

@@ -27,6 +27,7 @@ from transcription_platform.pagination import PageQuery, page_of, paged_schema
 from transcription_platform.ratelimit import rate_limit
 from transcription_platform.rendering import fields_of, project, render, rows_of
 from transcription_platform.schemas import FormBool, error_responses
+from transcription_platform.scopes import Scope, requires_scope
 from transcription_platform.transcriptions import exports, services, validation
 from transcription_platform.transcriptions.error_codes import TranscriptionErrorCode
 from transcription_platform.transcriptions.models import Status as JobStatus
@@ -152,6 +153,7 @@ def _local_path(upload: UploadedFile) -> tuple[str, bool]:
 )
 @decorate_view(_stream_uploads_to_disk)
 @rate_limit("transcription_create", "user")
+@requires_scope(Scope.TRANSCRIBE)
 def create_transcription(
     request: HttpRequest,
     response: HttpResponse,
@@ -333,6 +335,7 @@ def delete_transcription(request: HttpRequest, transcription_id: UUID) -> Status
     response={200: TranscriptionOut, **error_responses(404, 409)},
     summary="Retry a failed transcription (409 unless failed)",
 )
+@requires_scope(Scope.TRANSCRIBE)
 def retry_transcription(request: HttpRequest, transcription_id: UUID) -> Transcription:
     transcription = services.get_transcription_for(auth_principal(request), transcription_id)
     if transcription.status != JobStatus.FAILED:
@@ -350,6 +353,7 @@ def retry_transcription(request: HttpRequest, transcription_id: UUID) -> Transcr
     response={200: TranscriptionOut, **error_responses(404, 409)},
     summary="Cancel a pending or processing transcription (409 otherwise)",
 )
+@requires_scope(Scope.TRANSCRIBE)
 def cancel_transcription(request: HttpRequest, transcription_id: UUID) -> Transcription:
     transcription = services.get_transcription_for(auth_principal(request), transcription_id)
     transcription = services.cancel(transcription)
