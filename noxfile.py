@@ -119,15 +119,18 @@ def bench(session: nox.Session) -> None:
 
     ``nox -s bench -- --only api,queue`` runs a subset, ``-- --quick`` a smoke run.
     Needs PostgreSQL (``BENCH_DATABASE_URL``, default the ``tp_bench`` database on
-    127.0.0.1, re-created by every run), Redis on 127.0.0.1 and ``wrk``.
+    127.0.0.1, re-created by every run), Redis on 127.0.0.1 and ``wrk``; ``load`` holds
+    200 connections for 60 s (``-- --only load``).
     """
-    # djangorestframework: the DRF reference of the API benchmark (benchmarks/reference/).
+    # djangorestframework: the DRF reference of the API benchmark (benchmarks/reference/);
+    # locust: the load profile of ``load`` (benchmarks/locustfile.py).
     session.install(
         "-e.[demo,postgres]",
         "gunicorn>=22",
         "redis>=5",
         "uvicorn>=0.30",
         "djangorestframework>=3.15",
+        "locust>=2.20",
     )
     session.run("python", "-m", "benchmarks.run", *session.posargs)
 

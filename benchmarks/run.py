@@ -30,7 +30,7 @@ from typing import Any
 
 from benchmarks import harness
 
-BENCHMARKS = ("e2e", "api", "queue", "memory", "analytics", "streams", "billing")
+BENCHMARKS = ("e2e", "api", "queue", "memory", "analytics", "streams", "billing", "load")
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -85,6 +85,7 @@ def run_benchmarks(only: list[str], quick: bool, workdir: Path) -> dict[str, Any
         bench_api,
         bench_billing,
         bench_e2e,
+        bench_load,
         bench_memory,
         bench_queue,
         bench_streams,
@@ -122,6 +123,9 @@ def run_benchmarks(only: list[str], quick: bool, workdir: Path) -> dict[str, Any
             ),
             "billing": lambda: bench_billing.run(
                 bench_settings.DATABASE_URL, creates=30 if quick else 200
+            ),
+            "load": lambda: bench_load.run(
+                workdir, seconds=10 if quick else 60, users=50 if quick else 200
             ),
         }
         for name in BENCHMARKS:
@@ -304,6 +308,20 @@ def to_markdown(report: dict[str, Any]) -> str:
                 f"median {billing['billing_off']['median_ms']:.1f} ms, "
                 f"p90 {billing['billing_off']['p90_ms']:.1f} ms (billing app not installed)",
                 f"{billing['ratio_median']:.2f}x",
+            )
+        )
+    if "load" in results:
+        load = results["load"]["total"]
+        users, seconds = results["load"]["users"], results["load"]["seconds"]
+        rows.append(
+            (
+                f"Load: list/detail/create/upload, {users} connections, {seconds:.0f} s "
+                "(shipped gunicorn config)",
+                f"{load['requests_per_second']:,.0f} req/s (p50 {load['p50_ms']:.0f} ms, "
+                f"p99 {load['p99_ms']:.0f} ms), {load['errors']} errors "
+                f"of {load['requests']:,}",
+                "",
+                "",
             )
         )
     lines = [

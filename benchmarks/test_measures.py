@@ -9,6 +9,7 @@ import pytest
 
 from benchmarks import harness
 from benchmarks.bench_api import parse_wrk
+from benchmarks.bench_load import parse_stats
 from benchmarks.wer import normalize, number_words, word_error_rate
 
 # Real output of wrk 4.1.0 with --latency, plus the line it adds for error statuses.
@@ -74,3 +75,40 @@ def test_speech_file_has_the_exact_length_and_whole_copies(tmp_path):
         samples = sum(frame.samples for frame in container.decode(stream))
     assert samples == 120 * harness.RATE
     assert reference == " ".join([harness.SAMPLE_TEXT] * 3)  # 3 x 36.2 s + pauses
+
+
+# The columns of locust 2.x's ``--csv`` statistics (two request names and the total).
+LOCUST_STATS = """\
+Type,Name,Request Count,Failure Count,Median Response Time,Average Response Time,\
+Min Response Time,Max Response Time,Average Content Size,Requests/s,Failures/s,50%,66%,\
+75%,80%,90%,95%,98%,99%,99.9%,99.99%,100%
+GET,list,1142,0,5000,4890.2,120.5,10291.1,2190.0,17.71,0.0,5000,5900,6400,6800,\
+7800,8700,9400,9900,10000,10000,10000
+POST,upload,263,2,5600,5502.7,300.1,10693.5,900.0,4.08,0.03,5600,6500,7000,7300,\
+8500,9600,10000,11000,11000,11000,11000
+,Aggregated,1405,2,5100,4998.0,120.5,10693.5,1949.1,21.79,0.03,5100,6000,6500,6900,\
+7900,8900,9600,9900,11000,11000,11000
+"""
+
+
+def test_parse_locust_stats(tmp_path) -> None:
+    path = tmp_path / "locust_stats.csv"
+    path.write_text(LOCUST_STATS)
+    figures = parse_stats(path)
+    assert set(figures) == {"list", "upload", "Aggregated"}
+    assert figures["Aggregated"] == {
+        "requests": 1405,
+        "errors": 2,
+        "requests_per_second": 21.8,
+        "p50_ms": 5100.0,
+        "p99_ms": 9900.0,
+        "max_ms": 10693.5,
+    }
+    assert figures["upload"]["errors"] == 2
+
+
+def test_parse_locust_stats_needs_the_total(tmp_path) -> None:
+    path = tmp_path / "locust_stats.csv"
+    path.write_text(LOCUST_STATS.rsplit(",Aggregated", 1)[0])
+    with pytest.raises(harness.BenchmarkError):
+        parse_stats(path)
