@@ -82,7 +82,8 @@ class PlatformAPI(NinjaAPI):
                 # Any operation can meet a database outage (503 + Retry-After).
                 statuses = {"422", "429", "500", "503"}
                 if operation.get("security"):
-                    statuses.add("401")
+                    # 403: an API key without the operation's scope (scopes.py).
+                    statuses.update({"401", "403"})
                 if "{" in path or _has_parameter(operation, "page"):
                     statuses.add("404")  # unknown object, or a page past the end
                 if "requestBody" in operation:

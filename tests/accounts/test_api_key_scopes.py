@@ -152,3 +152,13 @@ def test_the_migration_gives_existing_keys_read_and_transcribe(user) -> None:
     executor = MigrationExecutor(connection)
     executor.migrate(executor.loader.graph.leaf_nodes())
     assert ApiKey.objects.get(prefix="tp_00000000abcd").scopes == ["read", "transcribe"]
+
+
+def test_the_schema_documents_403_and_503_on_every_authenticated_operation(client) -> None:
+    schema = client.get(f"{API}/openapi.json").json()
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            responses = operation["responses"]
+            assert "503" in responses, (method, path)
+            if operation.get("security"):
+                assert "403" in responses, (method, path)
