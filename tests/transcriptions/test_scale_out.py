@@ -161,6 +161,9 @@ def test_two_machines_share_the_jobs_and_one_dies_without_losing_any(shared, use
         url = f"http://127.0.0.1:{port}"
 
         def web_up() -> bool:
+            # Ours only once our arbiter listens (another session may hold the port).
+            if f"Listening at: {url} ({web.pid})" not in (logs / "web.log").read_text():
+                return False
             try:
                 return httpx.get(f"{url}/healthz", timeout=2).status_code == 200
             except httpx.TransportError:
