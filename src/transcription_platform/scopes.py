@@ -17,8 +17,8 @@ a key can never make or keep another key alive. New keys get ``read`` and
 Operations say what they need with `requires_scope` or `session_only`; without
 either, a safe method needs ``read`` and any other ``manage``. `enforce_scopes`
 (installed on the API by ``install_platform``) checks it after authentication;
-non-ninja views call `check_scope` themselves. Other credentials (JWT, OIDC, session)
-have every scope.
+non-ninja views and conditional checks call `check_scope` or `require_session`.
+Other credentials (JWT, OIDC, session) have every scope.
 """
 
 from __future__ import annotations
@@ -116,6 +116,18 @@ def check_scope(request: HttpRequest, scope: str) -> None:
             code=PlatformErrorCode.INSUFFICIENT_SCOPE,
             details={"required": scope, "granted": sorted(granted)},
         )
+
+
+def require_session(request: HttpRequest) -> None:
+    """Refuse any API key: what follows needs a person's sign-in session.
+
+    Args:
+        request: An authenticated request.
+
+    Raises:
+        PermissionDenied: 403 ``session_required`` for an API key.
+    """
+    check_scope(request, _SESSION_ONLY)
 
 
 def requires_scope(scope: Scope) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

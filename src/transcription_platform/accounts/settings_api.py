@@ -16,7 +16,7 @@ from transcription_platform.accounts.models import TranscriptionSettings
 from transcription_platform.auth import auth_principal, platform_auth
 from transcription_platform.crypto import RevealedSecret
 from transcription_platform.schemas import error_responses
-from transcription_platform.scopes import check_scope
+from transcription_platform.scopes import require_session
 from transcription_platform.validators import MAX_PROMPT_LENGTH
 
 router = Router(tags=["settings"], auth=platform_auth)
@@ -76,7 +76,7 @@ def _changes(request: HttpRequest, payload: Schema, *, replace: bool) -> dict[st
         }
     if "api_key" in payload.model_fields_set:
         # The provider key is the account's money: a person's session only.
-        check_scope(request, "session")
+        require_session(request)
         secret = payload.api_key  # type: ignore[attr-defined]
         changes["api_key"] = RevealedSecret(secret.get_secret_value() if secret else "")
     return changes
