@@ -332,10 +332,39 @@ def database_unavailable_response(request: HttpRequest, exc: Exception) -> HttpR
     conditions outside the request's control that go away. Integrity and programming
     errors stay 500s: they are bugs.
     """
+    if not is_database_outage(exc):
+        return unexpected_error_response(request, exc)
     logger.error(
         "Database unavailable on %s %s: %s", request.method, request.path, exc, exc_info=exc
     )
+    # Sentry's Django integration listens to this signal: an outage is worth an alert.
+    got_request_exception.send(sender=None, request=request)
     return response_for(DatabaseUnavailable())
+
+
+#: What SQLite says when it is the database's state, not the query, that fails.
+_SQLITE_OUTAGE_MESSAGES = ("locked", "busy", "unable to open", "disk i/o", "readonly")
+
+
+def is_database_outage(exc: BaseException) -> bool:
+    """Whether a database error means "unavailable, retry later" rather than a bug.
+
+    PostgreSQL (psycopg) raises ``OperationalError`` for refused or lost connections,
+    too many clients, timeouts and deadlocks only; SQLite also raises it for schema
+    mistakes ("no such table"), so there only lock and file errors count.
+
+    Args:
+        exc: A database exception (Django's wrapper).
+
+    Returns:
+        True for an outage (answered 503), False for anything else (a 500).
+    """
+    if not isinstance(exc, DATABASE_OUTAGE_ERRORS):
+        return False
+    if type(exc.__cause__).__module__ == "sqlite3":
+        message = str(exc).lower()
+        return any(marker in message for marker in _SQLITE_OUTAGE_MESSAGES)
+    return True
 
 
 def unexpected_error_response(request: HttpRequest, exc: Exception) -> HttpResponse:

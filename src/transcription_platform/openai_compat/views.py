@@ -35,6 +35,7 @@ from transcription_platform.exceptions import (
     PayloadTooLarge,
     TranscriptionPlatformError,
     ValidationError,
+    is_database_outage,
     retry_after_header,
 )
 from transcription_platform.openai_compat import services
@@ -235,7 +236,9 @@ async def _audio(request: HttpRequest, task: str) -> HttpResponse:
             response = HttpResponse(body, content_type=content_type)
     except TranscriptionPlatformError as exc:
         return openai_error(exc, request)
-    except DATABASE_OUTAGE_ERRORS:
+    except DATABASE_OUTAGE_ERRORS as exc:
+        if not is_database_outage(exc):
+            return _unexpected(request)
         logger.exception("Database unavailable on %s %s", request.method, request.path)
         return openai_error(DatabaseUnavailable(), request)
     except Exception:
@@ -300,7 +303,9 @@ async def list_models(request: HttpRequest) -> HttpResponse:
         served = _served_models()
     except TranscriptionPlatformError as exc:
         return openai_error(exc, request)
-    except DATABASE_OUTAGE_ERRORS:
+    except DATABASE_OUTAGE_ERRORS as exc:
+        if not is_database_outage(exc):
+            raise
         logger.exception("Database unavailable on %s %s", request.method, request.path)
         return openai_error(DatabaseUnavailable(), request)
     return JsonResponse({"object": "list", "data": [_model_object(m) for m in served]})
@@ -327,7 +332,9 @@ async def retrieve_model(request: HttpRequest, model: str) -> HttpResponse:
             )
     except TranscriptionPlatformError as exc:
         return openai_error(exc, request)
-    except DATABASE_OUTAGE_ERRORS:
+    except DATABASE_OUTAGE_ERRORS as exc:
+        if not is_database_outage(exc):
+            raise
         logger.exception("Database unavailable on %s %s", request.method, request.path)
         return openai_error(DatabaseUnavailable(), request)
     return JsonResponse(_model_object(model))
