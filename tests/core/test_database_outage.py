@@ -19,8 +19,8 @@ from ninja_jwt.settings import api_settings as jwt_settings
 from ninja_jwt.tokens import AccessToken
 
 from tests.fixtures.api import API
-from tests.fixtures.ports import closed_loopback_port
 from tests.fixtures.gunicorn import gunicorn_server, manage
+from tests.fixtures.ports import closed_loopback_port
 from tests.fixtures.uploads import SPEECH_SAMPLE
 
 pytestmark = pytest.mark.integration

@@ -25,7 +25,7 @@ import httpx
 import pytest
 
 from tests.fixtures.api import API
-from tests.fixtures.servers import gunicorn_server
+from tests.fixtures.gunicorn import gunicorn_server
 
 pytestmark = pytest.mark.integration
 
