@@ -162,3 +162,14 @@ def test_the_schema_documents_403_and_503_on_every_authenticated_operation(clien
             assert "503" in responses, (method, path)
             if operation.get("security"):
                 assert "403" in responses, (method, path)
+
+
+@pytest.mark.django_db(transaction=True)  # streams authenticate in a pool thread
+def test_event_streams_need_read(user) -> None:
+    job = make_transcription(user, "pending")
+    writer = key_client(user, "transcribe")
+    reader = key_client(user)
+    assert_error(writer.get(f"{API}/transcriptions/{job.pk}/events"), 403, "insufficient_scope")
+    assert_error(writer.post(f"{API}/events/token"), 403, "insufficient_scope")
+    # A stream token is a read: the default key gets one.
+    assert reader.post(f"{API}/events/token").status_code == 200

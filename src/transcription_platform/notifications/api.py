@@ -14,6 +14,7 @@ from transcription_platform.notifications import services
 from transcription_platform.notifications.models import WebhookEndpoint, WebhookMessage
 from transcription_platform.pagination import PageNumberPagination
 from transcription_platform.schemas import error_responses
+from transcription_platform.scopes import Scope, requires_scope
 
 router = Router(tags=["webhooks"], auth=platform_auth)
 
@@ -240,6 +241,7 @@ class StreamTokenOut(Schema):
         "opens nothing else. See docs/notifications.md."
     ),
 )
+@requires_scope(Scope.READ)  # it opens the event streams only: a read
 def stream_token(request: HttpRequest) -> Any:
     return {
         "token": services.issue_stream_token(auth_principal(request)),

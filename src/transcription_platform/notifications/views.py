@@ -32,6 +32,7 @@ from transcription_platform.exceptions import (
 from transcription_platform.notifications import fanout, streams
 from transcription_platform.notifications.error_codes import NotificationsErrorCode
 from transcription_platform.ratelimit import check_rate_limit
+from transcription_platform.scopes import Scope, check_scope
 from transcription_platform.transcriptions.services import get_transcription_for
 
 #: Sent first: how long a browser waits before reconnecting (milliseconds).
@@ -53,6 +54,7 @@ def _authenticate(request: HttpRequest) -> Any:
         user = next(filter(None, (callback(request) for callback in platform_auth)), None)
         if user is None:
             raise AuthenticationFailed()
+        check_scope(request, Scope.READ)  # an API key needs the read scope
     request.auth = user  # type: ignore[attr-defined]  # what ninja does; rate limits read it
     check_rate_limit(request, "user", "user")
     return user
