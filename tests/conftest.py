@@ -1,7 +1,7 @@
 """Shared pytest fixtures; helpers to import live in ``tests.fixtures``.
 
 Test modules import helpers from ``tests.fixtures.*`` only, never from another test
-module or a conftest (``test_no_cross_test_imports`` in this file's directory enforces it).
+module or a conftest (tests/test_test_layout.py enforces it).
 """
 
 from __future__ import annotations
@@ -11,14 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures.api import API, assert_error, bearer_client
+from tests.fixtures.api import bearer_client
 from tests.fixtures.storage import use_tmp_storage
 from tests.fixtures.users import PASSWORD
 from tests.openai_server import OpenAIServer
-
-#: Re-exported only for tests/notifications/ and tests/oidc/, still changing on other
-#: branches; new code imports them from tests.fixtures.api (see tests/test_test_layout.py).
-__all__ = ["API", "assert_error", "bearer_client"]
 
 #: Fixture modules shared by every directory (``corpus``: malformed uploads).
 pytest_plugins = ["tests.fixtures.bad_audio"]

@@ -7,17 +7,6 @@ from pathlib import Path
 
 TESTS = Path(__file__).resolve().parent
 
-#: Modules still being written on other branches when this check landed; they move to
-#: tests.fixtures when that work is merged. The list may only shrink (checked below).
-PENDING = {
-    "notifications/test_api.py",
-    "notifications/test_delivery.py",
-    "notifications/test_ssrf.py",
-    "notifications/test_without_app.py",
-    "oidc/test_auth.py",
-    "oidc/test_provider.py",
-}
-
 
 def forbidden_imports(source: str) -> list[str]:
     """Modules ``source`` imports that are test modules or conftests.
@@ -69,6 +58,4 @@ def test_no_module_under_tests_imports_a_test_module_or_a_conftest() -> None:
         for path in sorted(TESTS.rglob("*.py"))
         if (found := forbidden_imports(path.read_text()))
     }
-    new = {name: found for name, found in offenders.items() if name not in PENDING}
-    assert new == {}, "import helpers from tests.fixtures.* instead"
-    assert set(offenders) >= PENDING, f"fixed, drop from PENDING: {PENDING - set(offenders)}"
+    assert offenders == {}, "import helpers from tests.fixtures.* instead"

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ import webvtt
 from pytest_django.live_server_helper import LiveServer
 
 from tests.fixtures.api import API
+from tests.fixtures.ports import free_port
 from tests.fixtures.storage import use_tmp_storage
 from tests.fixtures.uploads import SPEECH_SAMPLE
 
@@ -37,21 +37,10 @@ PORTS = range(18150, 18200)
 PACKAGE = "tp_generated_client"
 
 
-def _free_port() -> int:
-    for port in PORTS:
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError(f"no free port in {PORTS.start}-{PORTS.stop - 1}")
-
-
 @pytest.fixture
 def server(settings, tmp_path) -> Iterator[str]:
     use_tmp_storage(settings, tmp_path / "media")
-    live = LiveServer(f"127.0.0.1:{_free_port()}")
+    live = LiveServer(f"127.0.0.1:{free_port(PORTS)}")
     try:
         yield live.url
     finally:

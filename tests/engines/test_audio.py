@@ -98,7 +98,7 @@ class CountingFile(io.FileIO):
 
 def test_probe_reads_the_header_not_the_whole_file(tmp_path):
     # Ten minutes of CBR mp3 built from one 10 s piece: mp3 frames concatenate.
-    # (How long a probe takes is measured by `python -m tests.engines.measure probe`;
+    # (How long a probe takes is measured by `python -m benchmarks.measure_engines probe`;
     # here the work itself is checked: bytes read, not seconds.)
     piece = write_audio(
         tmp_path / "piece.mp3", [(10.0, 440.0)], container_options={"write_xing": "0"}

@@ -109,15 +109,3 @@ def no_outside_connections(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, i
 
     monkeypatch.setattr(socket, "create_connection", guarded)
     return attempts
-
-
-def stub_dns(monkeypatch: pytest.MonkeyPatch, answers: dict[str, list[str]]) -> None:
-    """Resolve host names from ``answers`` only (never asks a DNS server)."""
-    from transcription_platform.notifications import ssrf
-
-    def resolve(host: str, port: int) -> list[str]:
-        if host not in answers:
-            raise socket.gaierror(f"stubbed DNS has no answer for {host}")
-        return list(answers[host])
-
-    monkeypatch.setattr(ssrf, "resolve", resolve)

@@ -7,7 +7,7 @@ import uuid
 import pytest
 from standardwebhooks import Webhook
 
-from tests.conftest import API, assert_error
+from tests.fixtures.api import API, assert_error
 
 pytestmark = pytest.mark.django_db
 

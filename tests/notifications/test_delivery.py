@@ -14,8 +14,8 @@ from django_q.scheduler import scheduler
 from model_bakery import baker
 from standardwebhooks import Webhook
 
-from tests.conftest import API
-from tests.transcriptions.conftest import media_root, upload  # noqa: F401 (fixture)
+from tests.fixtures.api import API
+from tests.fixtures.uploads import upload
 from transcription_platform import signals
 from transcription_platform.notifications import services
 from transcription_platform.notifications.models import (
@@ -26,7 +26,8 @@ from transcription_platform.notifications.models import (
 from transcription_platform.notifications.signals import webhook_endpoint_disabled
 from transcription_platform.transcriptions.models import Transcription
 
-pytestmark = pytest.mark.django_db
+# Every test stores audio in its own empty directory.
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("tmp_storage")]
 
 FAKE = "transcription_platform.engines.fake.FakeEngine"
 ALL_EVENTS = list(services.EVENT_TYPES)

@@ -8,7 +8,7 @@ import pytest
 from django.conf import settings as django_settings
 from django.test import override_settings
 
-from tests.notifications.conftest import stub_dns
+from tests.fixtures.dns import stub_dns
 from transcription_platform.notifications import services, ssrf
 from transcription_platform.notifications.models import MessageStatus
 

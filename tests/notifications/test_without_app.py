@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from django.apps import apps
 
-from tests.conftest import API, assert_error
+from tests.fixtures.api import API, assert_error
 
 ROOT = Path(__file__).resolve().parents[2]
 INSTALLED = apps.is_installed("transcription_platform.notifications")
@@ -62,7 +62,7 @@ def test_no_webhook_routes(auth_client) -> None:
 @pytest.mark.django_db
 def test_webhook_url_on_create_is_refused_plainly(auth_client, tmp_path) -> None:
     from tests.fixtures.audio import write_audio
-    from tests.transcriptions.conftest import upload
+    from tests.fixtures.uploads import upload
 
     tone = write_audio(tmp_path / "tone.wav", [(1.0, 440)])
     response = upload(auth_client, tone, webhook_url="https://hooks.example.com/")

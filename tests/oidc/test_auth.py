@@ -12,8 +12,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from django.contrib.auth import get_user_model
 
-from tests.conftest import API, assert_error, bearer_client
-from tests.oidc.conftest import AUDIENCE, LocalIssuer, ec_key, platform_settings, rsa_key
+from tests.fixtures.api import API, assert_error, bearer_client
+from tests.fixtures.oidc import AUDIENCE, LocalIssuer, ec_key, platform_settings, rsa_key
 from transcription_platform.audit.models import AuditLog
 from transcription_platform.oidc.models import OidcIdentity
 from transcription_platform.roles import user_roles

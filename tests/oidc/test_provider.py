@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from tests.conftest import API, assert_error
-from tests.oidc.conftest import AUDIENCE, Provider, platform_settings
+from tests.fixtures.api import API, assert_error
+from tests.fixtures.oidc import AUDIENCE, Provider, platform_settings
 from transcription_platform.oidc.models import OidcIdentity
 from transcription_platform.roles import user_roles
 

@@ -6,10 +6,6 @@ import pytest
 
 from tests.fixtures.audio import write_audio
 from tests.fixtures.storage import use_tmp_storage
-from tests.fixtures.uploads import upload
-
-#: Re-exported only for tests/notifications/ (see tests/conftest.py).
-__all__ = ["upload"]
 
 
 @pytest.fixture(autouse=True)
