@@ -33,7 +33,7 @@ def seed(rows: int = ROWS) -> tuple[Any, str]:
 
     from django.utils import timezone
 
-    from transcription_platform.transcriptions.models import Status, Transcription
+    from transcription_platform.transcriptions.models import Transcription, TranscriptionStatus
 
     user = harness.bench_user("api-reader")
     sentences = [s.strip() + "." for s in harness.SAMPLE_TEXT.split(".") if s.strip()]
@@ -64,7 +64,7 @@ def seed(rows: int = ROWS) -> tuple[Any, str]:
                 detected_language="en",
                 engine="default",
                 model="whisper-tiny.en",
-                status=Status.COMPLETED,
+                status=TranscriptionStatus.COMPLETED,
                 progress=100,
                 text=harness.SAMPLE_TEXT,
                 segments=segments,

@@ -94,7 +94,7 @@ def pipeline_jobs(count: int, clip: Path, cluster: harness.ProcessGroup) -> dict
     from django.utils import timezone
 
     from transcription_platform.transcriptions import services
-    from transcription_platform.transcriptions.models import Status, Transcription
+    from transcription_platform.transcriptions.models import Transcription, TranscriptionStatus
     from transcription_platform.transcriptions.validation import JobOptions
 
     user = harness.bench_user(f"queue-{uuid.uuid4().hex[:8]}")
@@ -112,10 +112,15 @@ def pipeline_jobs(count: int, clip: Path, cluster: harness.ProcessGroup) -> dict
 
     def all_done() -> bool:
         cluster.check_alive()
-        return jobs.exclude(status__in=[Status.PENDING, Status.PROCESSING]).count() >= count
+        return (
+            jobs.exclude(
+                status__in=[TranscriptionStatus.PENDING, TranscriptionStatus.PROCESSING]
+            ).count()
+            >= count
+        )
 
     harness.wait_for(all_done, 600, f"{count} transcription jobs", interval=0.5)
-    failed = jobs.exclude(status=Status.COMPLETED)
+    failed = jobs.exclude(status=TranscriptionStatus.COMPLETED)
     if failed.exists():
         row = failed.first()
         raise harness.BenchmarkError(f"A job ended {row.status}: {row.error}")

@@ -8,14 +8,16 @@ one entry point fits them all: each of them calls these functions.
   lower case, a region in upper case, a script in title case (``pt-BR``,
   ``zh-Hant-TW``).
 * Prompt: at most `MAX_PROMPT_LENGTH` characters.
+* Size: an upload of at most ``MAX_UPLOAD_BYTES``.
 """
 
 from __future__ import annotations
 
 import re
 
+from transcription_platform.conf import settings
 from transcription_platform.error_codes import PlatformErrorCode
-from transcription_platform.exceptions import ValidationError
+from transcription_platform.exceptions import PayloadTooLarge, ValidationError
 
 MAX_PROMPT_LENGTH = 4000
 """Longest prompt (vocabulary or context for the engine) accepted anywhere."""
@@ -80,3 +82,24 @@ def validate_prompt(value: str | None, *, field: str = "prompt") -> str:
             details={"field": field, "max_length": MAX_PROMPT_LENGTH},
         )
     return value
+
+
+def upload_too_large() -> PayloadTooLarge:
+    """The 413 for an upload over ``MAX_UPLOAD_BYTES``, wherever it is noticed."""
+    limit = settings.MAX_UPLOAD_BYTES
+    return PayloadTooLarge(
+        f"The file is larger than the {limit} byte limit.", details={"max_bytes": limit}
+    )
+
+
+def check_upload_size(size_bytes: int) -> None:
+    """Refuse an upload over ``MAX_UPLOAD_BYTES``.
+
+    Args:
+        size_bytes: The size of the uploaded file.
+
+    Raises:
+        PayloadTooLarge: The file is larger than the limit (413 ``payload_too_large``).
+    """
+    if size_bytes > settings.MAX_UPLOAD_BYTES:
+        raise upload_too_large()

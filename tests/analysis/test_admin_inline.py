@@ -8,13 +8,13 @@ from model_bakery import baker
 
 from transcription_platform.analysis.admin import AnalysisInline
 from transcription_platform.analysis.models import Analysis, AnalysisStatus
-from transcription_platform.transcriptions.models import Status, Transcription
+from transcription_platform.transcriptions.models import Transcription, TranscriptionStatus
 
 pytestmark = pytest.mark.django_db
 
 
 def test_transcription_page_shows_the_analysis_inline(admin_client, user) -> None:
-    transcription = baker.make(Transcription, owner=user, status=Status.COMPLETED)
+    transcription = baker.make(Transcription, owner=user, status=TranscriptionStatus.COMPLETED)
     baker.make(
         Analysis,
         transcription=transcription,

@@ -21,7 +21,7 @@ from tests.openai_server import CHAT_COMPLETIONS, error_json
 from transcription_platform import signals
 from transcription_platform.analysis import services, tasks
 from transcription_platform.analysis.models import Analysis, AnalysisStatus
-from transcription_platform.transcriptions.models import Status, Transcription
+from transcription_platform.transcriptions.models import Transcription, TranscriptionStatus
 
 pytestmark = pytest.mark.django_db
 
@@ -130,7 +130,7 @@ def analysis_of(transcription) -> Analysis | None:
 def test_analyze_true_on_upload_runs_the_analysis(transcribe, auth_client, sent):
     transcription = transcribe(analyze="true")
 
-    assert transcription.status == Status.COMPLETED
+    assert transcription.status == TranscriptionStatus.COMPLETED
     assert transcription.analyze is True
     analysis = analysis_of(transcription)
     assert analysis.status == AnalysisStatus.COMPLETED
@@ -185,7 +185,7 @@ def test_who_decides_whether_to_analyse(
 
     transcription = transcribe(**fields)
 
-    assert transcription.status == Status.COMPLETED
+    assert transcription.status == TranscriptionStatus.COMPLETED
     assert services.should_analyze(transcription) is expected
     analysis = analysis_of(transcription)
     if expected:
@@ -219,7 +219,7 @@ def test_failing_analyzer_keeps_the_transcript(
     transcription = transcribe(analyze="true")
 
     transcription.refresh_from_db()
-    assert transcription.status == Status.COMPLETED
+    assert transcription.status == TranscriptionStatus.COMPLETED
     assert transcription.error_code == ""
     assert MEETING.split()[0] in transcription.text
     analysis = analysis_of(transcription)
@@ -244,7 +244,7 @@ def test_a_misconfigured_analyzer_fails_the_analysis_not_the_transcript(transcri
 
     transcription = transcribe(analyze="true")
 
-    assert Transcription.objects.get(pk=transcription.pk).status == Status.COMPLETED
+    assert Transcription.objects.get(pk=transcription.pk).status == TranscriptionStatus.COMPLETED
     analysis = analysis_of(transcription)
     assert (analysis.status, analysis.error_code) == ("failed", "configuration_error")
     assert "summary_sentencez" in analysis.error_message
@@ -266,7 +266,7 @@ def test_invalid_output_twice_fails_with_its_code_and_bills_the_tokens(
     analysis = analysis_of(transcription)
     assert (analysis.status, analysis.error_code) == ("failed", "analysis_invalid_output")
     assert (analysis.input_tokens, analysis.output_tokens) == (120, 7)
-    assert Transcription.objects.get(pk=transcription.pk).status == Status.COMPLETED
+    assert Transcription.objects.get(pk=transcription.pk).status == TranscriptionStatus.COMPLETED
 
 
 def test_retryable_error_then_success(transcribe, settings, openai_server):
@@ -504,7 +504,7 @@ def test_unknown_analyzer_is_a_400(transcribe, post_analysis):
 
 def test_analysis_needs_a_completed_transcript(user, post_analysis, transcribe):
     transcription = transcribe()
-    Transcription.objects.filter(pk=transcription.pk).update(status=Status.PROCESSING)
+    Transcription.objects.filter(pk=transcription.pk).update(status=TranscriptionStatus.PROCESSING)
 
     response = post_analysis(transcription)
 

@@ -17,7 +17,7 @@ from tests.fixtures.storage import stored_files
 from transcription_platform.audit.models import AuditLog
 from transcription_platform.engines import probe
 from transcription_platform.transcriptions import services, tasks
-from transcription_platform.transcriptions.models import Status, Transcription
+from transcription_platform.transcriptions.models import Transcription, TranscriptionStatus
 from transcription_platform.transcriptions.validation import JobOptions
 
 pytestmark = pytest.mark.django_db
@@ -116,7 +116,7 @@ def test_change_view_shows_the_transcript_read_only_and_escaped(
         },
     }
     transcription = make(user, tone_wav, run=True)
-    assert transcription.status == Status.COMPLETED
+    assert transcription.status == TranscriptionStatus.COMPLETED
 
     response = admin_client.get(reverse(CHANGE, args=[transcription.pk]))
     assert response.status_code == 200
@@ -162,7 +162,7 @@ def test_saving_the_form_writes_only_the_title(admin_client, user, tone_wav) -> 
     assert response.status_code == 302, response.content.decode()[:2000]
     assert cancelled_meanwhile
     transcription.refresh_from_db()
-    assert (transcription.title, transcription.status) == ("Renamed", Status.CANCELLED)
+    assert (transcription.title, transcription.status) == ("Renamed", TranscriptionStatus.CANCELLED)
 
 
 def test_no_add_from_the_admin(admin_client) -> None:
@@ -187,7 +187,7 @@ def test_retry_action_goes_through_services_and_reports_each_object(
     ]
     failed.refresh_from_db()
     # retry enqueued the job; the sync test queue ran the real pipeline after commit.
-    assert (failed.status, failed.error_code) == (Status.COMPLETED, "")
+    assert (failed.status, failed.error_code) == (TranscriptionStatus.COMPLETED, "")
     assert LogEntry.objects.filter(object_id=str(failed.pk)).count() == 1
     entry = AuditLog.objects.get(action="retried")
     assert (entry.object_id, entry.actor.username, entry.meta) == (
@@ -209,7 +209,10 @@ def test_cancel_action(admin_client, user, tone_wav) -> None:
     ]
     pending.refresh_from_db()
     completed.refresh_from_db()
-    assert (pending.status, completed.status) == (Status.CANCELLED, Status.COMPLETED)
+    assert (pending.status, completed.status) == (
+        TranscriptionStatus.CANCELLED,
+        TranscriptionStatus.COMPLETED,
+    )
 
 
 def test_success_message_lists_at_most_ten_names(admin_client, user, tone_wav) -> None:

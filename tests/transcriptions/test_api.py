@@ -18,7 +18,7 @@ from tests.fixtures.api import API, assert_error, bearer_client
 from tests.fixtures.storage import stored_files
 from tests.fixtures.transcriptions import make_transcription
 from tests.fixtures.uploads import upload
-from transcription_platform.transcriptions.models import Status, Transcription
+from transcription_platform.transcriptions.models import Transcription, TranscriptionStatus
 
 pytestmark = pytest.mark.django_db
 
@@ -33,7 +33,7 @@ SEGMENTS = [
 
 def completed_for(owner, **fields) -> Transcription:
     defaults = {
-        "status": Status.COMPLETED,
+        "status": TranscriptionStatus.COMPLETED,
         "text": " ".join(s["text"] for s in SEGMENTS),
         "segments": SEGMENTS,
         "original_filename": "meeting.wav",
@@ -282,7 +282,9 @@ def test_list_filters(auth_client, user):
         created_at=now - timedelta(days=10), updated_at=now - timedelta(days=10)
     )
     completed_for(user, detected_language="en", title="english")
-    baker.make(Transcription, owner=user, status=Status.FAILED, engine="default", size_bytes=1)
+    baker.make(
+        Transcription, owner=user, status=TranscriptionStatus.FAILED, engine="default", size_bytes=1
+    )
 
     def titles(**query):
         return sorted(r["title"] for r in auth_client.get(URL, query).json()["results"])
@@ -358,7 +360,7 @@ def test_detail_has_the_transcript_and_segments(auth_client, user):
 def test_failed_detail_explains_why(auth_client, user):
     failed = make_transcription(
         user,
-        Status.FAILED,
+        TranscriptionStatus.FAILED,
         error_code="engine_rejected",
         error_message="The engine refused the audio.",
         engine="default",
@@ -383,11 +385,11 @@ def _endpoints(pk) -> list[tuple[str, str]]:
 
 
 def test_another_users_transcription_is_404_everywhere(auth_client, other_user):
-    theirs = completed_for(other_user, status=Status.FAILED)
+    theirs = completed_for(other_user, status=TranscriptionStatus.FAILED)
     for method, url in _endpoints(theirs.pk):
         assert_error(getattr(auth_client, method)(url), 404, "not_found")
     theirs.refresh_from_db()
-    assert theirs.status == Status.FAILED  # untouched
+    assert theirs.status == TranscriptionStatus.FAILED  # untouched
 
 
 def test_unknown_id_is_404_everywhere(auth_client):
@@ -515,7 +517,7 @@ def test_postgres_search_uses_the_gin_index(auth_client, user):
 
 
 def test_owner_detail_needs_no_role_lookup(auth_client, user):
-    transcription = completed_for(user, status=Status.PROCESSING)
+    transcription = completed_for(user, status=TranscriptionStatus.PROCESSING)
     with CaptureQueriesContext(connection) as ctx:
         assert auth_client.get(f"{URL}{transcription.pk}").status_code == 200
     sql = " ".join(q["sql"] for q in ctx.captured_queries)

@@ -23,7 +23,7 @@ from transcription_platform.engines.fake import VOCABULARY
 from transcription_platform.transcriptions.management.commands.transcribe import (
     Command as TranscribeCommand,
 )
-from transcription_platform.transcriptions.models import Status, Transcription
+from transcription_platform.transcriptions.models import Transcription, TranscriptionStatus
 
 pytestmark = pytest.mark.django_db
 
@@ -68,7 +68,7 @@ def test_transcribes_in_process_with_progress_and_prints_the_transcript(
         out, err = transcribe(str(tone_wav), user="alice")
 
     transcription = Transcription.objects.get()
-    assert transcription.status == Status.COMPLETED
+    assert transcription.status == TranscriptionStatus.COMPLETED
     assert (transcription.owner, transcription.original_filename) == (user, "tone.wav")
     assert transcription.content_type == "audio/x-wav"
     assert out == transcription.text + "\n"
@@ -155,7 +155,10 @@ def test_failed_job_exits_with_its_error(user, tone_wav, engine_options) -> None
         transcribe(str(tone_wav), user="alice")
 
     transcription = Transcription.objects.get()
-    assert (transcription.status, transcription.error_code) == (Status.FAILED, "engine_rejected")
+    assert (transcription.status, transcription.error_code) == (
+        TranscriptionStatus.FAILED,
+        "engine_rejected",
+    )
 
 
 def test_ctrl_c_cancels_the_transcription(user, tone_wav, engine_options) -> None:
@@ -174,7 +177,7 @@ def test_ctrl_c_cancels_the_transcription(user, tone_wav, engine_options) -> Non
 
     assert exc.value.returncode == 130
     transcription = Transcription.objects.get()
-    assert transcription.status == Status.CANCELLED
+    assert transcription.status == TranscriptionStatus.CANCELLED
     assert transcription.chunks.filter(status="done").count() == 1
     [entry] = AuditLog.objects.filter(action="cancelled")
     assert (entry.actor, entry.object_id, entry.meta) == (

@@ -18,7 +18,7 @@ from tests.fixtures.billing import OPENAI_ENGINE
 from tests.fixtures.uploads import upload
 from tests.openai_server import TRANSCRIPTIONS, error_json
 from transcription_platform.billing.models import Reservation, ReservationStatus, UsageRecord
-from transcription_platform.transcriptions.models import Status, Transcription
+from transcription_platform.transcriptions.models import Transcription, TranscriptionStatus
 
 pytestmark = pytest.mark.django_db
 
@@ -71,7 +71,7 @@ def run_to_the_end(auth_client, path, captured) -> Transcription:
     assert response.status_code == 201, response.content
     pk = response.json()["id"]
     for _ in range(10):
-        if Transcription.objects.get(pk=pk).status != Status.PROCESSING:
+        if Transcription.objects.get(pk=pk).status != TranscriptionStatus.PROCESSING:
             break
         assert Schedule.objects.exists(), "processing, yet no retry is scheduled"
         Schedule.objects.update(next_run=timezone.now() - timedelta(seconds=1))
@@ -88,7 +88,7 @@ def test_429_then_5xx_then_a_timeout_are_retried_and_the_job_completes_billed_on
     remote.enqueue(TRANSCRIPTIONS, json=VERBOSE, delay=1.5)  # answers after the 0.5 s timeout
     remote.enqueue(TRANSCRIPTIONS, json=VERBOSE)
     job = run_to_the_end(auth_client, six, django_capture_on_commit_callbacks)
-    assert job.status == Status.COMPLETED, job.error
+    assert job.status == TranscriptionStatus.COMPLETED, job.error
     assert job.text == "Hello world."
     assert len(remote.requests_to(TRANSCRIPTIONS)) == 4
     assert UsageRecord.objects.filter(object_id=str(job.pk)).count() == 1
@@ -109,7 +109,7 @@ def test_garbage_or_an_engine_that_never_recovers_fails_with_a_message_uncharged
 ):
     remote.enqueue(TRANSCRIPTIONS, times=10, **answer)
     job = run_to_the_end(auth_client, six, django_capture_on_commit_callbacks)
-    assert job.status == Status.FAILED
+    assert job.status == TranscriptionStatus.FAILED
     assert job.error_code.startswith(code), job.error
     assert job.error_code != "internal_error"
     assert len(job.error_message) > 20

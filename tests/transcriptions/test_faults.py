@@ -33,9 +33,9 @@ from transcription_platform.billing.models import Reservation, ReservationStatus
 from transcription_platform.notifications.models import WebhookMessage
 from transcription_platform.transcriptions.models import (
     ChunkStatus,
-    Status,
     Transcription,
     TranscriptionChunk,
+    TranscriptionStatus,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -172,7 +172,9 @@ def test_workers_sigkilled_mid_chunk_ten_times_every_job_completes_exactly_once(
 
         def all_finished() -> bool:
             statuses = Transcription.objects.filter(pk__in=ids).values_list("status", flat=True)
-            return all(s in (Status.COMPLETED, Status.FAILED) for s in statuses)
+            return all(
+                s in (TranscriptionStatus.COMPLETED, TranscriptionStatus.FAILED) for s in statuses
+            )
 
         wait_for(all_finished, 240, "every job to finish")
         elapsed = time.monotonic() - started
@@ -185,7 +187,9 @@ def test_workers_sigkilled_mid_chunk_ten_times_every_job_completes_exactly_once(
 
     assert len(set(killed)) == KILLS  # ten different worker processes died
     jobs = list(Transcription.objects.filter(pk__in=ids))
-    assert [j.status for j in jobs] == [Status.COMPLETED] * JOBS, [j.error for j in jobs]
+    assert [j.status for j in jobs] == [TranscriptionStatus.COMPLETED] * JOBS, [
+        j.error for j in jobs
+    ]
     assert {j.pk: j.completed_at for j in jobs} == finished  # completed once, not again
     chunks = TranscriptionChunk.objects.filter(transcription_id__in=ids)
     per_job = Counter(chunks.values_list("transcription_id", flat=True))

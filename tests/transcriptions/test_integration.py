@@ -15,7 +15,11 @@ from django.db import connection
 from tests.fixtures.api import API
 from tests.fixtures.cluster import start_cluster, stop_cluster, wait_for
 from tests.fixtures.uploads import SPEECH_SAMPLE, upload
-from transcription_platform.transcriptions.models import ChunkStatus, Status, Transcription
+from transcription_platform.transcriptions.models import (
+    ChunkStatus,
+    Transcription,
+    TranscriptionStatus,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -116,12 +120,15 @@ def test_killed_worker_mid_job_still_completes_exactly_once(auth_client, worker_
         c.index: c.result
         for c in Transcription.objects.get(pk=pk).chunks.filter(status=ChunkStatus.DONE)
     }
-    assert Transcription.objects.get(pk=pk).status == Status.PROCESSING
+    assert Transcription.objects.get(pk=pk).status == TranscriptionStatus.PROCESSING
 
     second = start_cluster(env)
     try:
         wait_for(
-            lambda: Transcription.objects.get(pk=pk).status in (Status.COMPLETED, Status.FAILED),
+            lambda: (
+                Transcription.objects.get(pk=pk).status
+                in (TranscriptionStatus.COMPLETED, TranscriptionStatus.FAILED)
+            ),
             240,
             "the re-delivered job to finish",
         )
@@ -130,7 +137,7 @@ def test_killed_worker_mid_job_still_completes_exactly_once(auth_client, worker_
     finally:
         stop_cluster(second)
     again = Transcription.objects.get(pk=pk)
-    assert completed.status == Status.COMPLETED, completed.error
+    assert completed.status == TranscriptionStatus.COMPLETED, completed.error
     assert again.completed_at == completed.completed_at
     chunks = list(again.chunks.order_by("index"))
     assert all(c.status == ChunkStatus.DONE for c in chunks)

@@ -23,9 +23,9 @@ from transcription_platform.engines import get_engine
 from transcription_platform.transcriptions import services, tasks
 from transcription_platform.transcriptions.models import (
     ChunkStatus,
-    Status,
     Transcription,
     TranscriptionChunk,
+    TranscriptionStatus,
 )
 
 LEASE = 0.4  # renewed every 0.1 s
@@ -79,7 +79,7 @@ class TestRecoverySweep:
             assert tasks.recover_stuck_transcriptions() == {"requeued": 1, "failed": 0}
 
         done = Transcription.objects.get(pk=pk)
-        assert done.status == Status.COMPLETED
+        assert done.status == TranscriptionStatus.COMPLETED
         first = TranscriptionChunk.objects.get(transcription_id=pk, index=0)
         assert first.attempts == 1  # released without counting, claimed once by the rerun
 
@@ -95,7 +95,7 @@ class TestRecoverySweep:
             status=ChunkStatus.RUNNING, claimed_at=now - timedelta(minutes=30), heartbeat_at=now
         )
         assert tasks.recover_stuck_transcriptions() == {"requeued": 0, "failed": 0}
-        assert Transcription.objects.get(pk=pk).status == Status.PROCESSING
+        assert Transcription.objects.get(pk=pk).status == TranscriptionStatus.PROCESSING
         assert get_engine().calls == []
 
     def test_a_chunk_that_killed_its_worker_too_often_fails_the_job(
@@ -112,7 +112,7 @@ class TestRecoverySweep:
             assert tasks.recover_stuck_transcriptions() == {"requeued": 0, "failed": 1}
 
         failed = Transcription.objects.get(pk=pk)
-        assert (failed.status, failed.error_code) == (Status.FAILED, "worker_lost")
+        assert (failed.status, failed.error_code) == (TranscriptionStatus.FAILED, "worker_lost")
         assert Reservation.objects.get().status == ReservationStatus.RELEASED
 
     def test_a_job_whose_planner_died_is_planned_again(
@@ -126,7 +126,7 @@ class TestRecoverySweep:
         )
         with django_capture_on_commit_callbacks(execute=True):
             assert tasks.recover_stuck_transcriptions() == {"requeued": 1, "failed": 0}
-        assert Transcription.objects.get(pk=pk).status == Status.COMPLETED
+        assert Transcription.objects.get(pk=pk).status == TranscriptionStatus.COMPLETED
 
     def test_the_schedule_runs_every_minute(self):
         from django.core.management import call_command
@@ -185,7 +185,7 @@ def test_cancel_and_delete_stop_the_chunk_being_transcribed(stop, settings, user
     assert not UsageRecord.objects.exists()
     assert Reservation.objects.get().status == ReservationStatus.RELEASED
     if stop == "cancel":
-        assert Transcription.objects.get(pk=pk).status == Status.CANCELLED
+        assert Transcription.objects.get(pk=pk).status == TranscriptionStatus.CANCELLED
 
 
 @pytest.mark.django_db
@@ -193,11 +193,11 @@ def test_a_result_that_arrives_after_the_cancel_is_discarded(settings, forty, us
     """An engine that reports no progress (a remote one) finishes its request; its
     answer is not stored and no further chunk runs."""
     settings.TRANSCRIPTION_PLATFORM = platform(chunk_seconds=15)
-    transcription = make_transcription(user, status=Status.PROCESSING)
+    transcription = make_transcription(user, status=TranscriptionStatus.PROCESSING)
     chunk = TranscriptionChunk.objects.create(transcription=transcription, index=0, start=0, end=1)
     claimed_at = tasks._claim(chunk)
     assert claimed_at is not None
-    Transcription.objects.filter(pk=transcription.pk).update(status=Status.CANCELLED)
+    Transcription.objects.filter(pk=transcription.pk).update(status=TranscriptionStatus.CANCELLED)
     result = get_engine().transcribe(tasks.AudioClip(forty.as_posix(), 0, 1))
     assert tasks._store_result(chunk, claimed_at, result, chain=True) is False
     chunk.refresh_from_db()

@@ -21,9 +21,9 @@ from transcription_platform.retry import backoff_delay
 from transcription_platform.transcriptions import services, tasks
 from transcription_platform.transcriptions.models import (
     ChunkStatus,
-    Status,
     Transcription,
     TranscriptionChunk,
+    TranscriptionStatus,
 )
 
 pytestmark = pytest.mark.django_db
@@ -76,7 +76,7 @@ def test_upload_runs_to_completed(
     auth_client, tone_wav, django_capture_on_commit_callbacks, sent, media_root
 ):
     transcription = run_upload(auth_client, tone_wav, django_capture_on_commit_callbacks)
-    assert transcription.status == Status.COMPLETED
+    assert transcription.status == TranscriptionStatus.COMPLETED
     assert transcription.progress == 100
     assert transcription.text
     assert transcription.segments[0]["start"] == pytest.approx(0.0, abs=0.5)
@@ -95,7 +95,7 @@ def test_upload_runs_to_completed(
 
 def test_speech_sample_end_to_end(auth_client, django_capture_on_commit_callbacks):
     transcription = run_upload(auth_client, SPEECH_SAMPLE, django_capture_on_commit_callbacks)
-    assert transcription.status == Status.COMPLETED
+    assert transcription.status == TranscriptionStatus.COMPLETED
     assert transcription.duration == pytest.approx(36, abs=2)
 
 
@@ -103,7 +103,7 @@ def test_retryable_error_then_success(auth_client, tone_wav, django_capture_on_c
     with override_settings(TRANSCRIPTION_PLATFORM=engine_settings(failures=["retryable", None])):
         transcription = run_upload(auth_client, tone_wav, django_capture_on_commit_callbacks)
         assert len(get_engine().calls) == 2
-    assert transcription.status == Status.COMPLETED
+    assert transcription.status == TranscriptionStatus.COMPLETED
     assert TranscriptionChunk.objects.get().attempts == 2
 
 
@@ -114,7 +114,7 @@ def test_retryable_errors_exhaust_attempts(
     with override_settings(TRANSCRIPTION_PLATFORM=config):
         transcription = run_upload(auth_client, tone_wav, django_capture_on_commit_callbacks)
         assert len(get_engine().calls) == 3
-    assert transcription.status == Status.FAILED
+    assert transcription.status == TranscriptionStatus.FAILED
     assert transcription.error_code == "engine_unavailable"
     assert "after 3 attempts" in transcription.error_message
     assert sent["failed"] == 1
@@ -138,7 +138,7 @@ def test_a_retry_after_is_waited_out_by_a_schedule_not_a_sleeping_worker(
         assert time.monotonic() - started < 30  # nobody slept through the 42 s
 
         # The chunk is handed back and waits, pending, for a one-off schedule.
-        assert transcription.status == Status.PROCESSING
+        assert transcription.status == TranscriptionStatus.PROCESSING
         chunk = TranscriptionChunk.objects.get(transcription=transcription)
         assert (chunk.status, chunk.attempts, chunk.claimed_at) == (ChunkStatus.PENDING, 1, None)
         [retry] = Schedule.objects.filter(func=f"{tasks.TASKS}.transcribe_chunk")
@@ -153,7 +153,7 @@ def test_a_retry_after_is_waited_out_by_a_schedule_not_a_sleeping_worker(
         assert len(get_engine().calls) == 2
 
     transcription.refresh_from_db()
-    assert transcription.status == Status.COMPLETED
+    assert transcription.status == TranscriptionStatus.COMPLETED
     assert TranscriptionChunk.objects.get().attempts == 2
     assert not Schedule.objects.filter(pk=retry.pk).exists()
     assert sent["completed"] == 1
@@ -174,7 +174,7 @@ def test_a_user_retry_restarts_a_chunk_that_was_waiting_for_its_retry(
         assert response.status_code == 200
 
     transcription.refresh_from_db()
-    assert transcription.status == Status.COMPLETED
+    assert transcription.status == TranscriptionStatus.COMPLETED
     # The retry started the chunk's attempts afresh: one call, one attempt.
     assert TranscriptionChunk.objects.get().attempts == 1
 
@@ -196,7 +196,7 @@ def test_permanent_error_fails_with_a_readable_reason(
     with override_settings(TRANSCRIPTION_PLATFORM=engine_settings(failures=["permanent"])):
         transcription = run_upload(auth_client, tone_wav, django_capture_on_commit_callbacks)
         assert len(get_engine().calls) == 1  # never retried
-    assert transcription.status == Status.FAILED
+    assert transcription.status == TranscriptionStatus.FAILED
     assert transcription.error_code == "engine_rejected"
     assert transcription.error_message
     assert len(stored_files(media_root)) == 1  # nothing lost
@@ -212,7 +212,7 @@ def test_unexpected_crash_fails_without_leaking(
 
     monkeypatch.setattr(tasks, "stitch", crash)
     transcription = run_upload(auth_client, tone_wav, django_capture_on_commit_callbacks)
-    assert transcription.status == Status.FAILED
+    assert transcription.status == TranscriptionStatus.FAILED
     assert transcription.error_code == "internal_error"
     assert "secret" not in transcription.error_message
 
@@ -234,7 +234,7 @@ def test_chunks_fan_out_and_a_retry_redoes_only_missing_chunks(
     config["ENGINES"]["default"]["OPTIONS"]["fail_on_offsets"] = {third_start: "permanent"}
     with override_settings(TRANSCRIPTION_PLATFORM=config):
         transcription = run_upload(auth_client, chunked_wav, django_capture_on_commit_callbacks)
-        assert transcription.status == Status.FAILED
+        assert transcription.status == TranscriptionStatus.FAILED
         chunks = list(transcription.chunks.all())
         assert [c.status for c in chunks] == [
             ChunkStatus.DONE,
@@ -254,7 +254,7 @@ def test_chunks_fan_out_and_a_retry_redoes_only_missing_chunks(
         assert engine.calls[-1].start == third_start
 
     transcription.refresh_from_db()
-    assert transcription.status == Status.COMPLETED
+    assert transcription.status == TranscriptionStatus.COMPLETED
     assert [c.result for c in transcription.chunks.all()[:2]] == first_results
     starts = [s["start"] for s in transcription.segments]
     assert starts == sorted(starts)
@@ -276,7 +276,7 @@ def test_progress_advances_as_chunks_finish(
     monkeypatch.setattr(services, "set_progress", spy)
     with override_settings(TRANSCRIPTION_PLATFORM={**engine_settings(), "CHUNK_SECONDS": 5}):
         transcription = run_upload(auth_client, chunked_wav, django_capture_on_commit_callbacks)
-    assert transcription.status == Status.COMPLETED
+    assert transcription.status == TranscriptionStatus.COMPLETED
     chunks = transcription.chunks.count()
     assert chunks == 3
     # Planned, then the engine's reports within each chunk: always forward, never the
@@ -317,7 +317,7 @@ def test_resumes_a_job_whose_worker_died(auth_client, tone_wav, django_capture_o
         )
         tasks.process_transcription(pk)  # django-q2 re-delivers after `retry`
     transcription.refresh_from_db()
-    assert transcription.status == Status.COMPLETED
+    assert transcription.status == TranscriptionStatus.COMPLETED
     assert transcription.attempts == 2
 
 
@@ -332,7 +332,7 @@ def test_a_live_claim_is_not_stolen(auth_client, tone_wav, django_capture_on_com
     )
     tasks.process_transcription(pk)
     transcription.refresh_from_db()
-    assert transcription.status == Status.PROCESSING  # the other worker finishes it
+    assert transcription.status == TranscriptionStatus.PROCESSING  # the other worker finishes it
     assert get_engine().calls == []
 
 
@@ -351,11 +351,13 @@ def test_stuck_jobs_are_recovered(auth_client, tone_wav, django_capture_on_commi
         assert tasks.recover_stuck_transcriptions() == {"requeued": 1, "failed": 1}
 
     statuses = dict(Transcription.objects.values_list("pk", "status"))
-    assert statuses[Transcription.objects.get(pk=stuck).pk] == Status.COMPLETED
+    assert statuses[Transcription.objects.get(pk=stuck).pk] == TranscriptionStatus.COMPLETED
     lost_row = Transcription.objects.get(pk=lost)
-    assert lost_row.status == Status.FAILED
+    assert lost_row.status == TranscriptionStatus.FAILED
     assert lost_row.error_code == "worker_lost"
-    assert Transcription.objects.get(pk=fresh).status == Status.PENDING  # not stale yet
+    assert (
+        Transcription.objects.get(pk=fresh).status == TranscriptionStatus.PENDING
+    )  # not stale yet
 
 
 def test_pending_job_whose_enqueue_was_lost_is_recovered(
@@ -365,7 +367,7 @@ def test_pending_job_whose_enqueue_was_lost_is_recovered(
         pk = upload(auth_client, tone_wav).json()["id"]
     Transcription.objects.filter(pk=pk).update(updated_at=timezone.now() - timedelta(hours=2))
     assert tasks.recover_stuck_transcriptions()["requeued"] == 1
-    assert Transcription.objects.get(pk=pk).status == Status.COMPLETED
+    assert Transcription.objects.get(pk=pk).status == TranscriptionStatus.COMPLETED
 
 
 def test_cancelled_job_is_not_processed(
@@ -376,7 +378,7 @@ def test_cancelled_job_is_not_processed(
     with django_capture_on_commit_callbacks(execute=True):
         assert auth_client.post(f"{API}/transcriptions/{pk}/cancel").status_code == 200
     tasks.process_transcription(pk)
-    assert Transcription.objects.get(pk=pk).status == Status.CANCELLED
+    assert Transcription.objects.get(pk=pk).status == TranscriptionStatus.CANCELLED
     assert get_engine().calls == []
     assert sent["cancelled"] == 1
 
@@ -395,16 +397,16 @@ def test_cancel_while_processing_stops_before_the_next_chunk(
     with override_settings(TRANSCRIPTION_PLATFORM={**engine_settings(), "CHUNK_SECONDS": 5}):
         transcription = run_upload(auth_client, chunked_wav, django_capture_on_commit_callbacks)
         assert len(get_engine().calls) == 1
-    assert transcription.status == Status.CANCELLED
+    assert transcription.status == TranscriptionStatus.CANCELLED
 
 
 @pytest.mark.parametrize(
     ("start", "action"),
     [
-        (Status.COMPLETED, services.cancel),
-        (Status.CANCELLED, services.cancel),
-        (Status.COMPLETED, services.retry),
-        (Status.PENDING, services.retry),
+        (TranscriptionStatus.COMPLETED, services.cancel),
+        (TranscriptionStatus.CANCELLED, services.cancel),
+        (TranscriptionStatus.COMPLETED, services.retry),
+        (TranscriptionStatus.PENDING, services.retry),
     ],
 )
 def test_illegal_transitions_raise(user, start, action):
@@ -425,7 +427,7 @@ def test_remote_storage_without_local_paths(
         "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
     }
     transcription = run_upload(auth_client, tone_wav, django_capture_on_commit_callbacks)
-    assert transcription.status == Status.COMPLETED
+    assert transcription.status == TranscriptionStatus.COMPLETED
     response = auth_client.get(f"{API}/transcriptions/{transcription.pk}/audio")
     assert b"".join(response.streaming_content) == tone_wav.read_bytes()
 
@@ -434,7 +436,7 @@ def test_a_single_chunk_job_is_one_task(auth_client, tone_wav, django_capture_on
     from django_q.models import Task
 
     transcription = run_upload(auth_client, tone_wav, django_capture_on_commit_callbacks)
-    assert transcription.status == Status.COMPLETED
+    assert transcription.status == TranscriptionStatus.COMPLETED
     funcs = sorted(Task.objects.values_list("func", flat=True))
     assert funcs == ["transcription_platform.transcriptions.tasks.process_transcription"]
 
@@ -446,7 +448,7 @@ def test_a_chain_enqueues_one_task_per_further_chunk(
 
     with override_settings(TRANSCRIPTION_PLATFORM={**engine_settings(), "CHUNK_SECONDS": 5}):
         transcription = run_upload(auth_client, chunked_wav, django_capture_on_commit_callbacks)
-    assert transcription.status == Status.COMPLETED
+    assert transcription.status == TranscriptionStatus.COMPLETED
     names = Task.objects.values_list("func", flat=True)
     assert sorted(name.rsplit(".", 1)[1] for name in names) == [
         "process_transcription",

@@ -18,9 +18,9 @@ from transcription_platform.engines import probe
 from transcription_platform.engines.fake import FakeEngine
 from transcription_platform.transcriptions import services, tasks
 from transcription_platform.transcriptions.models import (
-    Status,
     Transcription,
     TranscriptionChunk,
+    TranscriptionStatus,
 )
 from transcription_platform.transcriptions.validation import JobOptions
 
@@ -101,7 +101,7 @@ def test_a_one_chunk_job_moves_through_the_api_and_the_admin(
         response = upload(auth_client, long_tone)
     assert response.status_code == 201, response.content
     transcription = Transcription.objects.get()
-    assert transcription.status == Status.COMPLETED
+    assert transcription.status == TranscriptionStatus.COMPLETED
     assert transcription.chunks.count() == 1
     assert transcription.progress == 100
 
@@ -169,7 +169,7 @@ def test_an_engine_without_the_progress_parameter_still_works(
     ):
         assert upload(auth_client, long_tone).status_code == 201
     transcription = Transcription.objects.get()
-    assert transcription.status == Status.COMPLETED
+    assert transcription.status == TranscriptionStatus.COMPLETED
     # Per chunk only, as before the hook existed.
     assert [w["written"] for w in watch] == [5, 99]
 
@@ -201,7 +201,7 @@ def test_the_bundled_model_moves_progress_within_its_only_chunk(
         )
         tasks.process_transcription(str(transcription.pk), in_process=True)
     transcription.refresh_from_db()
-    assert transcription.status == Status.COMPLETED
+    assert transcription.status == TranscriptionStatus.COMPLETED
     assert transcription.chunks.count() == 1
     written = [w["written"] for w in watch]
     assert written == sorted(set(written))

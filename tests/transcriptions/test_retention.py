@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from tests.fixtures.storage import stored_files
 from tests.fixtures.uploads import upload
-from transcription_platform.transcriptions.models import Status, Transcription
+from transcription_platform.transcriptions.models import Transcription, TranscriptionStatus
 
 pytestmark = pytest.mark.django_db
 
@@ -34,9 +34,9 @@ def test_purges_old_finished_transcriptions_and_their_audio(
         old_done = upload(auth_client, tone_wav).json()["id"]
         old_running = upload(auth_client, tone_wav).json()["id"]
         recent = upload(auth_client, tone_wav).json()["id"]
-    aged(old_done, 40, Status.COMPLETED)
-    aged(old_running, 40, Status.PROCESSING)
-    aged(recent, 5, Status.FAILED)
+    aged(old_done, 40, TranscriptionStatus.COMPLETED)
+    aged(old_running, 40, TranscriptionStatus.PROCESSING)
+    aged(recent, 5, TranscriptionStatus.FAILED)
 
     with override_settings(TRANSCRIPTION_PLATFORM={"RETENTION_DAYS": 30}):
         assert "Would delete 1 transcriptions" in run("--dry-run")

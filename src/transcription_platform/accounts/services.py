@@ -8,7 +8,7 @@ import re
 import secrets
 from collections.abc import Iterable
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from django.contrib.auth import authenticate, get_user_model
 from django.contrib.auth.models import update_last_login
@@ -27,9 +27,10 @@ from transcription_platform.audit.services import log_action
 from transcription_platform.conf import settings as platform_settings
 from transcription_platform.crypto import RevealedSecret
 from transcription_platform.error_codes import PlatformErrorCode
-from transcription_platform.exceptions import NotFound, ValidationError
+from transcription_platform.exceptions import ValidationError
 from transcription_platform.hooks import imported_by_apps
 from transcription_platform.scopes import DEFAULT_API_KEY_SCOPES, normalize_scopes
+from transcription_platform.shortcuts import get_or_not_found
 from transcription_platform.signals import user_signed_up
 from transcription_platform.validators import normalize_language, validate_prompt
 
@@ -148,8 +149,9 @@ def login_user(request: HttpRequest, *, login: str, password: str) -> Any:
 
 
 def issue_tokens(user: Any) -> dict[str, str]:
-    # ninja_jwt types for_user's self as the instance type, not the class.
-    refresh = RefreshToken.for_user(user)  # type: ignore[misc]
+    # ninja_jwt annotates for_user's cls as the instance type (cls: T -> T), so mypy
+    # refuses the class as its self; the call is right, the annotation is not.
+    refresh = cast("RefreshToken", RefreshToken.for_user(user))  # type: ignore[misc]
     return {"access": str(refresh.access_token), "refresh": str(refresh)}
 
 
@@ -309,9 +311,7 @@ def create_api_key(
 
 def revoke_api_key(user: Any, key_id: int, *, request: HttpRequest | None = None) -> ApiKey:
     """Revoke one of ``user``'s keys (idempotent); another user's key is a 404."""
-    key = ApiKey.objects.filter(user=user, pk=key_id).first()
-    if key is None:
-        raise NotFound("API key not found.")
+    key = get_or_not_found(ApiKey.objects.filter(user=user), "API key not found.", pk=key_id)
     revoke_api_keys([key], actor=user, request=request)
     return key
 

@@ -208,7 +208,8 @@ def _claim(transcription_id: Any) -> tuple[Analysis, Any] | None:
     """pending → processing, so two deliveries (a redelivery and a scheduled retry)
     never both run; a claim older than the queue's task timeout may be taken again."""
     rows = Analysis.objects.filter(
-        transcription_id=transcription_id, transcription__status=transcriptions.Status.COMPLETED
+        transcription_id=transcription_id,
+        transcription__status=transcriptions.TranscriptionStatus.COMPLETED,
     )
     claimed_at = ANALYSIS_CLAIMS.take(rows, attempts=F("attempts") + 1)
     if claimed_at is None:

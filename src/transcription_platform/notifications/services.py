@@ -23,6 +23,7 @@ import logging
 import secrets
 import time
 import uuid
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -45,6 +46,7 @@ from transcription_platform.notifications.models import (
 from transcription_platform.notifications.signals import webhook_endpoint_disabled
 from transcription_platform.queueing import enqueue_task
 from transcription_platform.retry import retry_after_seconds
+from transcription_platform.shortcuts import get_or_not_found
 
 logger = logging.getLogger("transcription_platform.notifications")
 
@@ -95,7 +97,7 @@ def signature_header(
 # --------------------------------------------------------------------------- endpoints
 
 
-def validate_events(events: list[str]) -> list[str]:
+def validate_events(events: Sequence[str]) -> list[str]:
     """The event types, deduplicated, in a stable order.
 
     Raises:
@@ -139,16 +141,16 @@ def endpoints_for(owner: Any) -> QuerySet[WebhookEndpoint]:
 
 def get_endpoint_for(owner: Any, pk: Any) -> WebhookEndpoint:
     """The endpoint, or NotFound — also for another user's (never a 403)."""
-    try:
-        return endpoints_for(owner).get(pk=pk)
-    except (WebhookEndpoint.DoesNotExist, ValueError, ValidationError):
-        raise NotFound(
-            "Webhook endpoint not found.", code=NotificationsErrorCode.WEBHOOK_NOT_FOUND.value
-        ) from None
+    return get_or_not_found(
+        endpoints_for(owner),
+        "Webhook endpoint not found.",
+        code=NotificationsErrorCode.WEBHOOK_NOT_FOUND,
+        pk=pk,
+    )
 
 
 def create_endpoint(
-    owner: Any, *, url: str, events: list[str], description: str = ""
+    owner: Any, *, url: str, events: Sequence[str], description: str = ""
 ) -> WebhookEndpoint:
     """A new enabled endpoint with a fresh secret (return it to the user once).
 
@@ -156,14 +158,14 @@ def create_endpoint(
         ValidationError: bad URL or events, or too many endpoints.
     """
     url = validate_url(url)
-    events = validate_events(events)
+    event_types = validate_events(events)
     if endpoints_for(owner).count() >= MAX_ENDPOINTS_PER_USER:
         raise ValidationError(
             f"At most {MAX_ENDPOINTS_PER_USER} webhook endpoints per user.",
             code=NotificationsErrorCode.TOO_MANY_WEBHOOKS.value,
         )
     return WebhookEndpoint.objects.create(
-        owner=owner, url=url, events=events, description=description, secret=generate_secret()
+        owner=owner, url=url, events=event_types, description=description, secret=generate_secret()
     )
 
 
@@ -243,13 +245,12 @@ def _catch_up(owner: Any, transcription_id: Any) -> None:
 
 
 def get_message_for(endpoint: WebhookEndpoint, message_id: str) -> WebhookMessage:
-    try:
-        return endpoint.messages.get(pk=message_id)
-    except WebhookMessage.DoesNotExist:
-        raise NotFound(
-            "Webhook message not found.",
-            code=NotificationsErrorCode.WEBHOOK_MESSAGE_NOT_FOUND.value,
-        ) from None
+    return get_or_not_found(
+        endpoint.messages.all(),
+        "Webhook message not found.",
+        code=NotificationsErrorCode.WEBHOOK_MESSAGE_NOT_FOUND,
+        pk=message_id,
+    )
 
 
 # --------------------------------------------------------------------------- publishing

@@ -16,23 +16,22 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
-from django.core.files.uploadhandler import StopUpload, TemporaryFileUploadHandler
 from django.core.handlers.asgi import ASGIRequest
 from django.db import close_old_connections
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.http.multipartparser import MultiPartParserError
+from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 
+from transcription_platform import uploads
 from transcription_platform.asgi import long_lived
 from transcription_platform.auth import platform_auth
-from transcription_platform.conf import settings
 from transcription_platform.error_codes import PlatformErrorCode
 from transcription_platform.exceptions import (
     DATABASE_OUTAGE_ERRORS,
     AuthenticationFailed,
     DatabaseUnavailable,
     NotFound,
-    PayloadTooLarge,
     TranscriptionPlatformError,
     ValidationError,
     is_database_outage,
@@ -42,11 +41,10 @@ from transcription_platform.openai_compat import services
 from transcription_platform.openai_compat.error_codes import OpenAICompatErrorCode as Code
 from transcription_platform.ratelimit import check_rate_limit
 from transcription_platform.scopes import Scope, check_scope
+from transcription_platform.validators import upload_too_large
 
 logger = logging.getLogger("transcription_platform.openai_compat")
 
-#: Multipart framing and the small form fields around the file.
-MULTIPART_OVERHEAD = 64 * 1024
 #: Statuses the SDK would retry by default but that a retry cannot fix.
 _PERMANENT = frozenset({422, 500})
 
@@ -107,15 +105,6 @@ def _unexpected(request: HttpRequest) -> JsonResponse:
 # --------------------------------------------------------------------------- request steps
 
 
-class _SizeLimitedUploadHandler(TemporaryFileUploadHandler):
-    """Streams the upload to a temporary file and stops past MAX_UPLOAD_BYTES."""
-
-    def receive_data_chunk(self, raw_data: bytes, start: int) -> bytes | None:
-        if start + len(raw_data) > settings.MAX_UPLOAD_BYTES:
-            raise StopUpload(connection_reset=False)
-        return super().receive_data_chunk(raw_data, start)
-
-
 def _authenticate(request: HttpRequest, scope: Scope = Scope.READ) -> Any:
     # The same authentication classes as the REST API (the AUTHENTICATION setting).
     user = next(filter(None, (callback(request) for callback in platform_auth)), None)
@@ -132,13 +121,7 @@ def _authenticate(request: HttpRequest, scope: Scope = Scope.READ) -> Any:
 
 
 def _read_form(request: HttpRequest, task: str) -> tuple[services.AudioRequest, Any]:
-    try:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        declared = 0
-    if declared > settings.MAX_UPLOAD_BYTES + MULTIPART_OVERHEAD:
-        raise _too_large()  # refuse before reading a byte of the body
-    request.upload_handlers = [_SizeLimitedUploadHandler(request)]
+    uploads.stream_uploads_to_disk(request)
     try:
         data, files = request.POST, request.FILES
     except (MultiPartParserError, SuspiciousOperation, UnicodeDecodeError):
@@ -146,25 +129,18 @@ def _read_form(request: HttpRequest, task: str) -> tuple[services.AudioRequest, 
             "The multipart body could not be parsed.", code=PlatformErrorCode.BAD_REQUEST.value
         ) from None
     except RequestDataTooBig:
-        raise _too_large() from None
+        raise upload_too_large() from None
     upload = files.get("file")
     if upload is None:
         # StopUpload leaves the file out: tell a too-large file from a missing one.
-        if declared > settings.MAX_UPLOAD_BYTES:
-            raise _too_large()
+        if uploads.stopped_too_large(request):
+            raise upload_too_large()
         raise ValidationError(
             "file is required (multipart field 'file').",
             code=Code.MISSING_FILE.value,
             details={"field": "file"},
         )
     return services.parse_request(data, task), upload
-
-
-def _too_large() -> PayloadTooLarge:
-    limit = settings.MAX_UPLOAD_BYTES
-    return PayloadTooLarge(
-        f"The file is larger than the {limit} byte limit.", details={"max_bytes": limit}
-    )
 
 
 def _submit(
@@ -209,7 +185,7 @@ async def _run(request: HttpRequest, func: Callable[..., Any], *args: Any) -> An
     return await sync_to_async(pooled, thread_sensitive=False)()
 
 
-async def _audio(request: HttpRequest, task: str) -> HttpResponse:
+async def _audio(request: HttpRequest, task: str) -> HttpResponseBase:
     if request.method != "POST":
         return _method_not_allowed(request, "POST")
     try:
@@ -245,12 +221,12 @@ async def _audio(request: HttpRequest, task: str) -> HttpResponse:
         return _unexpected(request)
     for name, value in headers.items():
         response[name] = value
-    return response  # type: ignore[return-value]
+    return response
 
 
 @csrf_exempt
 @long_lived
-async def create_transcription(request: HttpRequest) -> HttpResponse:
+async def create_transcription(request: HttpRequest) -> HttpResponseBase:
     """``POST audio/transcriptions``: the OpenAI SDK's ``audio.transcriptions.create``.
 
     Args:
@@ -266,7 +242,7 @@ async def create_transcription(request: HttpRequest) -> HttpResponse:
 
 @csrf_exempt
 @long_lived
-async def create_translation(request: HttpRequest) -> HttpResponse:
+async def create_translation(request: HttpRequest) -> HttpResponseBase:
     """``POST audio/translations``: English text from an engine whose task is translate.
 
     Args:

@@ -8,23 +8,26 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import QuerySet
-from django.forms import ModelForm
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from transcription_platform.admin import ReadOnlyAdminMixin
 from transcription_platform.audit.services import log_action
+from transcription_platform.generics import ModelAdmin, ModelForm, TabularInline
 from transcription_platform.hooks import imported_by_apps
 from transcription_platform.transcriptions import services
 from transcription_platform.transcriptions.models import Transcription, TranscriptionChunk
+
+if TYPE_CHECKING:
+    from django.contrib.admin.options import _FieldsetSpec
 
 #: How many object names a success message lists before "and N more".
 NAMES_IN_MESSAGE = 10
@@ -40,6 +43,16 @@ def _clock(seconds: float | None) -> str:
     return f"{prefix}:{secs:02d}.{millis:03d}"
 
 
+def _field_names(fieldsets: _FieldsetSpec) -> Iterator[str]:
+    """Every field a fieldset shows, a group on one line (a tuple of names) flattened."""
+    for _, options in fieldsets:
+        for entry in options["fields"]:
+            if isinstance(entry, str):
+                yield entry
+            else:
+                yield from entry
+
+
 def _audit(action: str, request: HttpRequest, pk: Any) -> None:
     # A no-op when the (optional) audit app is not installed.
     log_action(
@@ -51,7 +64,9 @@ def _audit(action: str, request: HttpRequest, pk: Any) -> None:
     )
 
 
-class TranscriptionChunkInline(ReadOnlyAdminMixin, admin.TabularInline):
+class TranscriptionChunkInline(
+    ReadOnlyAdminMixin, TabularInline[TranscriptionChunk, Transcription]
+):
     """The job's chunks, read-only: where a stuck or failed job stopped."""
 
     model = TranscriptionChunk
@@ -75,7 +90,7 @@ class TranscriptionChunkInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 
 @admin.register(Transcription)
-class TranscriptionAdmin(admin.ModelAdmin):
+class TranscriptionAdmin(ModelAdmin[Transcription]):
     list_display = (
         "name",
         "owner",
@@ -119,9 +134,7 @@ class TranscriptionAdmin(admin.ModelAdmin):
         ),
     )
     # Only the title is editable; every job and result field is read-only.
-    readonly_fields = tuple(
-        name for _, options in fieldsets for name in options["fields"] if name != "title"
-    )
+    readonly_fields = tuple(name for name in _field_names(fieldsets) if name != "title")
 
     def get_inlines(self, request: HttpRequest, obj: Transcription | None) -> list[Any]:
         """Our inlines, then those installed apps add (the analysis app's, for one)."""
@@ -226,7 +239,7 @@ class TranscriptionAdmin(admin.ModelAdmin):
         return False
 
     def save_model(
-        self, request: HttpRequest, obj: Transcription, form: ModelForm, change: bool
+        self, request: HttpRequest, obj: Transcription, form: ModelForm[Transcription], change: bool
     ) -> None:
         # A full save would write back the status, progress and transcript this form read
         # earlier, over what a worker saved meanwhile: save only the editable title.

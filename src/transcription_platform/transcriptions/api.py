@@ -6,7 +6,6 @@ import tempfile
 from typing import Annotated, Any
 from uuid import UUID
 
-from django.core.files.uploadhandler import StopUpload, TemporaryFileUploadHandler
 from django.db.models import Q, QuerySet
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.utils.http import content_disposition_header
@@ -14,11 +13,12 @@ from ninja import File, Form, Query, Router, Status, UploadedFile
 from ninja.decorators import decorate_view
 from pydantic import TypeAdapter
 
+from transcription_platform import uploads
 from transcription_platform.audit.services import log_action
 from transcription_platform.auth import auth_principal, platform_auth
-from transcription_platform.conf import settings
 from transcription_platform.exceptions import (
     NotFound,
+    PayloadTooLarge,
     ValidationError,
     response_for,
 )
@@ -26,12 +26,16 @@ from transcription_platform.hooks import imported_by_apps
 from transcription_platform.pagination import PageQuery, page_of, paged_schema
 from transcription_platform.ratelimit import rate_limit
 from transcription_platform.rendering import fields_of, project, render, rows_of
+from transcription_platform.roles import visible_to
 from transcription_platform.schemas import FormBool, error_responses
 from transcription_platform.scopes import Scope, requires_scope
-from transcription_platform.transcriptions import exports, services, validation
+from transcription_platform.transcriptions import exports, services
 from transcription_platform.transcriptions.error_codes import TranscriptionErrorCode
-from transcription_platform.transcriptions.models import Status as JobStatus
-from transcription_platform.transcriptions.models import Transcription, search_vector
+from transcription_platform.transcriptions.models import (
+    Transcription,
+    TranscriptionStatus,
+    search_vector,
+)
 from transcription_platform.transcriptions.schemas import (
     SegmentOut,
     TranscriptExport,
@@ -39,14 +43,11 @@ from transcription_platform.transcriptions.schemas import (
     TranscriptionListItem,
     TranscriptionOut,
 )
-from transcription_platform.validators import normalize_language
+from transcription_platform.validators import normalize_language, upload_too_large
 
 logger = logging.getLogger("transcription_platform.transcriptions")
 
 router = Router(tags=["transcriptions"], auth=platform_auth)
-
-#: Multipart framing and the small form fields around the file.
-MULTIPART_OVERHEAD = 64 * 1024
 
 #: The list's page, documented as ``@paginate`` would name it.
 PAGE_SCHEMA = paged_schema(TranscriptionListItem)
@@ -67,45 +68,21 @@ audio_media_type = services.audio_media_type
 # --------------------------------------------------------------------------- upload
 
 
-#: Set on the request by the upload handler (django's HttpRequest has no such attribute).
-UPLOAD_TOO_LARGE_FLAG = "_tp_upload_too_large"
-
-
-class _SizeLimitedUploadHandler(TemporaryFileUploadHandler):
-    """Streams every upload to a temporary file and stops past MAX_UPLOAD_BYTES."""
-
-    def receive_data_chunk(self, raw_data: bytes, start: int) -> bytes | None:
-        if start + len(raw_data) > settings.MAX_UPLOAD_BYTES:
-            if self.request is not None:
-                setattr(self.request, UPLOAD_TOO_LARGE_FLAG, True)
-            raise StopUpload(connection_reset=False)
-        try:
-            return super().receive_data_chunk(raw_data, start)
-        except OSError as exc:
-            # The temporary directory is full (or gone): an outage of this machine's
-            # disk, not a bad request, and never a 500.
-            logger.error("Could not spool an upload to a temporary file: %s", exc)
-            raise services.StorageUnavailable(
-                "The upload could not be received (no room to store it); try again later."
-            ) from exc
-
-
-def _too_large() -> HttpResponse:
-    return response_for(validation.too_large_error())
+def _no_room_for_upload() -> Exception:
+    return services.StorageUnavailable(
+        "The upload could not be received (no room to store it); try again later."
+    )
 
 
 def _stream_uploads_to_disk(run: Any) -> Any:
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         try:
-            declared = int(request.META.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            declared = 0
-        if declared > settings.MAX_UPLOAD_BYTES + MULTIPART_OVERHEAD:
-            return _too_large()  # refuse before reading a byte of the body
-        request.upload_handlers = [_SizeLimitedUploadHandler(request)]
+            uploads.stream_uploads_to_disk(request, disk_error=_no_room_for_upload)
+        except PayloadTooLarge as exc:
+            return response_for(exc)  # refused before reading a byte of the body
         response: HttpResponse = run(request, *args, **kwargs)
-        if getattr(request, UPLOAD_TOO_LARGE_FLAG, False):
-            return _too_large()
+        if uploads.stopped_too_large(request):
+            return response_for(upload_too_large())
         return response
 
     return wrapper
@@ -283,7 +260,8 @@ def list_transcriptions(
     filters: Query[TranscriptionFilters],
     pagination: Query[PageQuery],
 ) -> HttpResponse:
-    queryset = services.transcriptions_for(auth_principal(request)).only(*LIST_FIELDS)
+    visible = visible_to(Transcription.objects.all(), auth_principal(request), owner_field="owner")
+    queryset = visible.only(*LIST_FIELDS)
     page = page_of(_filtered(queryset, filters), pagination, request)
     page["results"] = rows_of(page["results"], TranscriptionListItem)
     return render(page)
@@ -297,7 +275,7 @@ def list_transcriptions(
 )
 def get_transcription(request: HttpRequest, transcription_id: UUID) -> HttpResponse:
     transcription = services.get_transcription_for(auth_principal(request), transcription_id)
-    if transcription.status == JobStatus.COMPLETED:
+    if transcription.status == TranscriptionStatus.COMPLETED:
         # Audit reads of the transcript, not the status polls before it exists.
         log_action("viewed", request=request, obj=transcription, deferred=True)
     for hook in imported_by_apps("transcription_detail_hooks"):
@@ -338,7 +316,7 @@ def delete_transcription(request: HttpRequest, transcription_id: UUID) -> Status
 @requires_scope(Scope.TRANSCRIBE)
 def retry_transcription(request: HttpRequest, transcription_id: UUID) -> Transcription:
     transcription = services.get_transcription_for(auth_principal(request), transcription_id)
-    if transcription.status != JobStatus.FAILED:
+    if transcription.status != TranscriptionStatus.FAILED:
         raise services.IllegalTransition(
             "Only a failed transcription can be retried.", details={"status": transcription.status}
         )
@@ -422,7 +400,7 @@ def export_transcription(
     request: HttpRequest, transcription_id: UUID, format: Query[exports.ExportFormat] = "txt"
 ) -> HttpResponse:
     transcription = services.get_transcription_for(auth_principal(request), transcription_id)
-    if transcription.status != JobStatus.COMPLETED:
+    if transcription.status != TranscriptionStatus.COMPLETED:
         raise services.NotCompleted(details={"status": transcription.status})
     export = exports.render(transcription, format)
     log_action("exported", request=request, obj=transcription, meta={"format": format})

@@ -7,7 +7,7 @@ never assign ``status`` directly.
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django.conf import settings as django_settings
 from django.core.files.storage import Storage, storages
@@ -15,9 +15,10 @@ from django.core.signals import setting_changed
 from django.db import models
 from django.dispatch import receiver
 from django.utils import timezone
-from django.utils.functional import LazyObject, empty
+from django.utils.functional import empty
 
 from transcription_platform.conf import settings
+from transcription_platform.generics import LazyObject
 
 if TYPE_CHECKING:
     from django.contrib.postgres.indexes import GinIndex
@@ -44,9 +45,11 @@ def search_index() -> GinIndex:
     return GinIndex(search_vector(), name="tp_tr_search")
 
 
-class _AudioStorage(LazyObject):
+class _AudioStorage(LazyObject[Storage]):
     """The storage named by AUDIO_STORAGE, looked up lazily and again whenever
     STORAGES or TRANSCRIPTION_PLATFORM change (override_settings works)."""
+
+    _wrapped: Storage | object  # ``empty`` until first used
 
     def _setup(self) -> None:
         self._wrapped = storages[settings.AUDIO_STORAGE]
@@ -63,7 +66,9 @@ def _reset_audio_storage(*, setting: str, **kwargs: Any) -> None:
 
 def audio_storage() -> Storage:
     """The storage alias named by AUDIO_STORAGE (local disk, S3 via django-storages…)."""
-    return _audio_storage  # type: ignore[return-value]
+    # The proxy forwards every attribute to the storage (django-stubs types Django's own
+    # default_storage proxy as a Storage the same way).
+    return cast("Storage", _audio_storage)
 
 
 def audio_upload_to(instance: Transcription, filename: str) -> str:
@@ -73,7 +78,7 @@ def audio_upload_to(instance: Transcription, filename: str) -> str:
     return f"{prefix}/{instance.pk}.{suffix}"
 
 
-class Status(models.TextChoices):
+class TranscriptionStatus(models.TextChoices):
     PENDING = "pending", "Pending"
     PROCESSING = "processing", "Processing"
     COMPLETED = "completed", "Completed"
@@ -103,7 +108,9 @@ class Transcription(models.Model):
         null=True, blank=True, help_text="Analyse the transcript; None: owner's or site default."
     )
 
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    status = models.CharField(
+        max_length=16, choices=TranscriptionStatus.choices, default=TranscriptionStatus.PENDING
+    )
     progress = models.PositiveSmallIntegerField(default=0)
     attempts = models.PositiveSmallIntegerField(default=0)
     error_code = models.CharField(max_length=64, blank=True)

@@ -31,28 +31,41 @@ from transcription_platform.exceptions import (
     ValidationError,
 )
 from transcription_platform.hooks import imported_by_apps
-from transcription_platform.roles import is_support_admin, visible_to
+from transcription_platform.roles import is_support_admin
+from transcription_platform.shortcuts import get_or_not_found
 from transcription_platform.transcriptions import validation
 from transcription_platform.transcriptions.error_codes import TranscriptionErrorCode
+from transcription_platform.transcriptions.exports import (
+    ExportFormat as ExportFormat,  # re-exported: the formats other apps may ask for
+)
 from transcription_platform.transcriptions.models import (
     ChunkStatus,
-    Transcription,
     TranscriptionChunk,
     audio_storage,
 )
+
+# Re-exported: other apps name the model and read statuses through this facade.
+from transcription_platform.transcriptions.models import Transcription as Transcription
 from transcription_platform.transcriptions.models import (
-    Status as Status,  # re-exported: other apps read statuses through this facade
+    TranscriptionStatus as TranscriptionStatus,
 )
 from transcription_platform.transcriptions.validation import JobOptions
+from transcription_platform.validators import check_upload_size
 
 logger = logging.getLogger("transcription_platform.transcriptions")
 
+_NOT_FOUND = "Transcription not found."
+
 ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
-    Status.PENDING: frozenset({Status.PROCESSING, Status.FAILED, Status.CANCELLED}),
-    Status.PROCESSING: frozenset({Status.COMPLETED, Status.FAILED, Status.CANCELLED}),
-    Status.FAILED: frozenset({Status.PENDING}),
-    Status.COMPLETED: frozenset(),
-    Status.CANCELLED: frozenset(),
+    TranscriptionStatus.PENDING: frozenset(
+        {TranscriptionStatus.PROCESSING, TranscriptionStatus.FAILED, TranscriptionStatus.CANCELLED}
+    ),
+    TranscriptionStatus.PROCESSING: frozenset(
+        {TranscriptionStatus.COMPLETED, TranscriptionStatus.FAILED, TranscriptionStatus.CANCELLED}
+    ),
+    TranscriptionStatus.FAILED: frozenset({TranscriptionStatus.PENDING}),
+    TranscriptionStatus.COMPLETED: frozenset(),
+    TranscriptionStatus.CANCELLED: frozenset(),
 }
 
 
@@ -118,30 +131,15 @@ def audio_media_type(container: str) -> str:
 # --------------------------------------------------------------------------- queries
 
 
-def transcriptions_for(user: Any) -> QuerySet[Transcription]:
-    """What ``user`` may see: their own transcriptions (support admins: everyone's).
-
-    Args:
-        user: The user asking.
-
-    Returns:
-        The visible transcriptions (the one rule of ``roles.visible_to``).
-    """
-    return visible_to(Transcription.objects.all(), user, owner_field="owner")
-
-
 def get_transcription_for(user: Any, pk: Any) -> Transcription:
     """The transcription or NotFound — also for another user's id (never a 403).
 
     One query for the owner (clients poll this): roles are looked up only when the
     caller is not the owner, to let support admins through.
     """
-    try:
-        transcription = Transcription.objects.get(pk=pk)
-    except (Transcription.DoesNotExist, ValueError):
-        raise NotFound("Transcription not found.") from None
+    transcription = get_or_not_found(Transcription.objects.all(), _NOT_FOUND, pk=pk)
     if transcription.owner_id != getattr(user, "pk", None) and not is_support_admin(user):
-        raise NotFound("Transcription not found.")
+        raise NotFound(_NOT_FOUND)
     return transcription
 
 
@@ -166,11 +164,9 @@ def require_completed(
         NotFound: There is no such transcription.
         NotCompleted: It exists but is not completed (409 ``not_completed``).
     """
-    queryset = Transcription.objects.select_for_update() if lock else Transcription.objects
-    transcription = queryset.filter(pk=transcription_id).first()
-    if transcription is None:
-        raise NotFound("Transcription not found.")
-    if transcription.status != Status.COMPLETED:
+    rows = Transcription.objects.select_for_update() if lock else Transcription.objects.all()
+    transcription = get_or_not_found(rows, _NOT_FOUND, pk=transcription_id)
+    if transcription.status != TranscriptionStatus.COMPLETED:
         raise NotCompleted(message, details={"status": transcription.status})
     return transcription
 
@@ -260,7 +256,7 @@ def create_from_file(
     options = validation.validated_options(
         owner, engine=engine, language=language, prompt=prompt, title=title
     )
-    validation.check_size(audio.size_bytes)
+    check_upload_size(audio.size_bytes)
     info = validation.probe_audio(str(audio.path), audio.size_bytes)
     return create_transcription(
         owner=owner,
@@ -417,7 +413,7 @@ def finished_chunk_texts(transcription: Transcription) -> list[str]:
     return texts
 
 
-def render_export(transcription: Transcription, fmt: str) -> str:
+def render_export(transcription: Transcription, fmt: ExportFormat) -> str:
     """The transcript in ``fmt`` (``txt``, ``srt``, ``vtt`` or ``json``) as the export
     endpoint returns it.
 
@@ -430,7 +426,7 @@ def render_export(transcription: Transcription, fmt: str) -> str:
     """
     from transcription_platform.transcriptions import exports
 
-    return exports.render(transcription, fmt).content.decode("utf-8")  # type: ignore[arg-type]
+    return exports.render(transcription, fmt).content.decode("utf-8")
 
 
 def _delete_file(name: str | None) -> None:
@@ -454,17 +450,17 @@ def start_processing(pk: Any) -> Transcription | None:
         except Transcription.DoesNotExist:
             return None
         # heartbeat_at starts the planning lease (see tasks.LeaseKeeper).
-        if transcription.status == Status.PROCESSING:
+        if transcription.status == TranscriptionStatus.PROCESSING:
             transcription.attempts = F("attempts") + 1
             transcription.heartbeat_at = timezone.now()
             transcription.save(update_fields=["attempts", "heartbeat_at", "updated_at"])
             transcription.refresh_from_db()
             return transcription
-        if transcription.status != Status.PENDING:
+        if transcription.status != TranscriptionStatus.PENDING:
             return None
         transcription = _transition(
             pk,
-            Status.PROCESSING,
+            TranscriptionStatus.PROCESSING,
             started_at=timezone.now(),
             heartbeat_at=timezone.now(),
             attempts=transcription.attempts + 1,
@@ -477,7 +473,7 @@ def start_processing(pk: Any) -> Transcription | None:
 def set_progress(pk: Any, progress: int) -> None:
     # Only moves forward, and bumps updated_at so stuck-job recovery sees the work.
     moved = Transcription.objects.filter(
-        pk=pk, status=Status.PROCESSING, progress__lt=progress
+        pk=pk, status=TranscriptionStatus.PROCESSING, progress__lt=progress
     ).update(progress=min(progress, 99), updated_at=timezone.now())
     if moved and signals.transcription_progress.has_listeners(Transcription):
         transcription = Transcription.objects.filter(pk=pk).first()
@@ -493,12 +489,12 @@ def complete(pk: Any, result: TranscriptResult) -> Transcription | None:
     """Save the transcript and mark completed — exactly once (None if not processing)."""
     with transaction.atomic():
         transcription = Transcription.objects.select_for_update().get(pk=pk)
-        if transcription.status != Status.PROCESSING:
+        if transcription.status != TranscriptionStatus.PROCESSING:
             return None
         data = result.to_dict()
         transcription = _transition(
             pk,
-            Status.COMPLETED,
+            TranscriptionStatus.COMPLETED,
             text=result.text,
             segments=data["segments"],
             detected_language=result.language or "",
@@ -520,10 +516,14 @@ def fail(pk: Any, code: str, message: str) -> Transcription | None:
             transcription = Transcription.objects.select_for_update().get(pk=pk)
         except Transcription.DoesNotExist:
             return None
-        if Status.FAILED not in ALLOWED_TRANSITIONS[transcription.status]:
+        if TranscriptionStatus.FAILED not in ALLOWED_TRANSITIONS[transcription.status]:
             return None
         transcription = _transition(
-            pk, Status.FAILED, error_code=code, error_message=message, completed_at=timezone.now()
+            pk,
+            TranscriptionStatus.FAILED,
+            error_code=code,
+            error_message=message,
+            completed_at=timezone.now(),
         )
         _send_on_commit(
             signals.transcription_failed,
@@ -535,7 +535,9 @@ def fail(pk: Any, code: str, message: str) -> Transcription | None:
 
 
 def cancel(transcription: Transcription) -> Transcription:
-    transcription = _transition(transcription.pk, Status.CANCELLED, completed_at=timezone.now())
+    transcription = _transition(
+        transcription.pk, TranscriptionStatus.CANCELLED, completed_at=timezone.now()
+    )
     _send_on_commit(signals.transcription_cancelled, transcription)
     return transcription
 
@@ -547,7 +549,7 @@ def retry(transcription: Transcription) -> Transcription:
     with transaction.atomic():
         transcription = _transition(
             transcription.pk,
-            Status.PENDING,
+            TranscriptionStatus.PENDING,
             error_code="",
             error_message="",
             completed_at=None,
@@ -570,7 +572,11 @@ def delete_transcription(transcription: Transcription) -> None:
         transaction.on_commit(lambda: _delete_file(name))
 
 
-FINISHED = (Status.COMPLETED, Status.FAILED, Status.CANCELLED)
+FINISHED = (
+    TranscriptionStatus.COMPLETED,
+    TranscriptionStatus.FAILED,
+    TranscriptionStatus.CANCELLED,
+)
 
 
 def purge_finished_before(cutoff: Any, *, batch_size: int = 500) -> int:

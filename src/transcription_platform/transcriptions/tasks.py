@@ -67,9 +67,9 @@ from transcription_platform.transcriptions import services, validation
 from transcription_platform.transcriptions.error_codes import TranscriptionErrorCode
 from transcription_platform.transcriptions.models import (
     ChunkStatus,
-    Status,
     Transcription,
     TranscriptionChunk,
+    TranscriptionStatus,
 )
 
 logger = logging.getLogger("transcription_platform.transcriptions")
@@ -218,7 +218,7 @@ def _enqueue_chunk(
 def transcribe_chunk(transcription_id: str, index: int) -> None:
     """One chunk; it enqueues the next one (chain) and whoever finishes last stitches."""
     transcription = Transcription.objects.filter(
-        pk=transcription_id, status=Status.PROCESSING
+        pk=transcription_id, status=TranscriptionStatus.PROCESSING
     ).first()
     if transcription is None:
         return
@@ -272,7 +272,9 @@ def _recover_lapsed_leases() -> dict[str, int]:
     rather than when the queue would re-deliver the task (``retry``, or never with
     Redis); a chunk whose worker died TASK_MAX_ATTEMPTS times fails the job."""
     requeued = failed = 0
-    running = TranscriptionChunk.objects.filter(transcription__status=Status.PROCESSING)
+    running = TranscriptionChunk.objects.filter(
+        transcription__status=TranscriptionStatus.PROCESSING
+    )
     for chunk in CHUNK_CLAIMS.expired(running).only(
         "pk", "transcription_id", "index", "attempts", "claimed_at"
     ):
@@ -297,7 +299,7 @@ def _recover_lapsed_leases() -> dict[str, int]:
             requeued += 1
     cutoff = timezone.now() - timedelta(seconds=settings.CLAIM_LEASE_SECONDS)
     planning = Transcription.objects.filter(
-        status=Status.PROCESSING, heartbeat_at__lt=cutoff, chunks__isnull=True
+        status=TranscriptionStatus.PROCESSING, heartbeat_at__lt=cutoff, chunks__isnull=True
     )
     for transcription in planning.only("pk", "attempts", "heartbeat_at"):
         if transcription.attempts >= settings.TASK_MAX_ATTEMPTS:
@@ -307,7 +309,9 @@ def _recover_lapsed_leases() -> dict[str, int]:
                 failed += 1
             continue
         touched = Transcription.objects.filter(
-            pk=transcription.pk, status=Status.PROCESSING, heartbeat_at=transcription.heartbeat_at
+            pk=transcription.pk,
+            status=TranscriptionStatus.PROCESSING,
+            heartbeat_at=transcription.heartbeat_at,
         ).update(heartbeat_at=timezone.now())
         if touched:
             pk = str(transcription.pk)
@@ -321,12 +325,13 @@ def _recover_stuck_jobs() -> dict[str, int]:
     commit and the broker (Redis), a chain whose next task was lost."""
     cutoff = timezone.now() - timedelta(seconds=settings.STUCK_AFTER_SECONDS)
     stale = Transcription.objects.filter(
-        status__in=[Status.PENDING, Status.PROCESSING], updated_at__lt=cutoff
+        status__in=[TranscriptionStatus.PENDING, TranscriptionStatus.PROCESSING],
+        updated_at__lt=cutoff,
     )
     requeued = failed = 0
     for transcription in stale.only("pk", "status", "attempts"):
         if (
-            transcription.status == Status.PROCESSING
+            transcription.status == TranscriptionStatus.PROCESSING
             and transcription.attempts >= settings.TASK_MAX_ATTEMPTS
         ):
             if services.fail(
@@ -415,7 +420,7 @@ def _ensure_chunks(
         # Resumed (a retry, a re-delivery): the budget apps hold the job again.
         _run_planned_hooks(transcription, max(chunk.end for chunk in existing))
         return existing
-    rows = Transcription.objects.filter(pk=transcription.pk, status=Status.PROCESSING)
+    rows = Transcription.objects.filter(pk=transcription.pk, status=TranscriptionStatus.PROCESSING)
     with LeaseKeeper(lambda: bool(rows.update(heartbeat_at=timezone.now()))):
         return _plan(transcription, engine, path)
 
@@ -521,7 +526,9 @@ class LeaseKeeper:
 
 def _chunk_lease(chunk: TranscriptionChunk, claimed_at: datetime) -> LeaseKeeper:
     """The lease of this run's claim on ``chunk``, held while its job is processing."""
-    rows = TranscriptionChunk.objects.filter(pk=chunk.pk, transcription__status=Status.PROCESSING)
+    rows = TranscriptionChunk.objects.filter(
+        pk=chunk.pk, transcription__status=TranscriptionStatus.PROCESSING
+    )
     return LeaseKeeper(lambda: CHUNK_CLAIMS.renew(rows, claimed_at))
 
 
@@ -594,7 +601,7 @@ def _transcribe_chunk(
 
 
 def _is_processing(pk: Any) -> bool:
-    return Transcription.objects.filter(pk=pk, status=Status.PROCESSING).exists()
+    return Transcription.objects.filter(pk=pk, status=TranscriptionStatus.PROCESSING).exists()
 
 
 def _run_engine(
@@ -671,7 +678,7 @@ def _store_result(
     with transaction.atomic():
         stored = (
             _held(chunk, claimed_at)
-            .filter(transcription__status=Status.PROCESSING)
+            .filter(transcription__status=TranscriptionStatus.PROCESSING)
             .update(status=ChunkStatus.DONE, result=result.to_dict(), heartbeat_at=None)
         )
         if not stored:

@@ -17,7 +17,7 @@ from transcription_platform.accounts.services import transcription_defaults_for
 from transcription_platform.conf import settings
 from transcription_platform.engines import AudioInfo, engine_names, get_engine, probe
 from transcription_platform.error_codes import PlatformErrorCode
-from transcription_platform.exceptions import PayloadTooLarge, ValidationError
+from transcription_platform.exceptions import ValidationError
 from transcription_platform.transcriptions.error_codes import TranscriptionErrorCode
 from transcription_platform.validators import MAX_TITLE_LENGTH, normalize_language, validate_prompt
 
@@ -37,19 +37,6 @@ def clean_filename(name: str) -> str:
     name = unicodedata.normalize("NFC", name or "").replace("\\", "/").split("/")[-1]
     name = re.sub(r"[\x00-\x1f\x7f]", "", name).strip().strip(".") or "audio"
     return name[-255:]
-
-
-def too_large_error() -> PayloadTooLarge:
-    limit = settings.MAX_UPLOAD_BYTES
-    return PayloadTooLarge(
-        f"The file is larger than the {limit} byte limit.", details={"max_bytes": limit}
-    )
-
-
-def check_size(size_bytes: int) -> None:
-    """PayloadTooLarge above MAX_UPLOAD_BYTES."""
-    if size_bytes > settings.MAX_UPLOAD_BYTES:
-        raise too_large_error()
 
 
 def duration_limit(size_bytes: int) -> float:

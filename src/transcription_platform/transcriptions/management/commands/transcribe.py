@@ -29,7 +29,7 @@ from transcription_platform.audit.services import log_action
 from transcription_platform.exceptions import TranscriptionPlatformError
 from transcription_platform.hooks import imported_by_apps
 from transcription_platform.transcriptions import exports, services, tasks
-from transcription_platform.transcriptions.models import Status, Transcription
+from transcription_platform.transcriptions.models import Transcription, TranscriptionStatus
 
 #: The exit status of a program stopped by Ctrl-C (128 + SIGINT).
 INTERRUPTED_EXIT_STATUS = 130
@@ -175,7 +175,7 @@ class Command(BaseCommand):
         self._run(transcription, show_progress=options["verbosity"] >= 1)
 
         transcription.refresh_from_db()
-        if transcription.status != Status.COMPLETED:
+        if transcription.status != TranscriptionStatus.COMPLETED:
             code = transcription.error_code or transcription.status
             message = transcription.error_message or f"The transcription is {transcription.status}."
             raise CommandError(f"{code}: {message}")
