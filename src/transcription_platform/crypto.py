@@ -24,11 +24,11 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.conf import settings as django_settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.core.exceptions import ImproperlyConfigured
-from django.db import models
 
 from transcription_platform.conf import SETTINGS_NAME, settings
 from transcription_platform.error_codes import PlatformErrorCode
 from transcription_platform.exceptions import ConfigurationError, TranscriptionPlatformError
+from transcription_platform.generics import TextField
 
 # Fixed HKDF "info": a derived key is only ever used for this purpose.
 _DERIVATION_INFO = b"transcription_platform.crypto.v1"
@@ -119,7 +119,7 @@ def rotate(token: str) -> str:
         raise DecryptionError() from None
 
 
-class EncryptedTextField(models.TextField):
+class EncryptedTextField(TextField[str, str]):
     """A text column holding Fernet ciphertext; Python code sees the plaintext.
 
     The empty string is stored as is (nothing secret to hide, and ``blank`` stays

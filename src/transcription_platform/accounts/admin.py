@@ -7,9 +7,10 @@ from django.http import HttpRequest
 
 from transcription_platform.accounts import services
 from transcription_platform.accounts.models import ApiKey, TranscriptionSettings
+from transcription_platform.generics import ModelAdmin, ModelForm
 
 
-class TranscriptionSettingsForm(forms.ModelForm):
+class TranscriptionSettingsForm(ModelForm[TranscriptionSettings]):
     """The provider key is write-only here too: it is never rendered back."""
 
     new_api_key = forms.CharField(
@@ -38,7 +39,7 @@ class TranscriptionSettingsForm(forms.ModelForm):
 
 
 @admin.register(TranscriptionSettings)
-class TranscriptionSettingsAdmin(admin.ModelAdmin):
+class TranscriptionSettingsAdmin(ModelAdmin[TranscriptionSettings]):
     form = TranscriptionSettingsForm
     list_display = ("user", "engine", "model", "language", "has_api_key", "updated_at")
     list_select_related = ("user",)
@@ -51,7 +52,7 @@ class TranscriptionSettingsAdmin(admin.ModelAdmin):
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
+class ApiKeyAdmin(ModelAdmin[ApiKey]):
     """Keys are created through the API (their secret is shown once); admins revoke.
 
     Scopes are shown, not edited: a key that needs other scopes is replaced (create the

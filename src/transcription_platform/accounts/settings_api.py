@@ -66,7 +66,9 @@ class SettingsPatch(Schema):
     api_key: SecretStr | None = Field(None, max_length=512, description=API_KEY_DESCRIPTION)
 
 
-def _changes(request: HttpRequest, payload: Schema, *, replace: bool) -> dict[str, Any]:
+def _changes(
+    request: HttpRequest, payload: SettingsPut | SettingsPatch, *, replace: bool
+) -> dict[str, Any]:
     # PUT replaces every field but api_key; PATCH touches only what was sent.
     changes = payload.model_dump(exclude_unset=not replace, exclude={"api_key"})
     if not replace:
@@ -77,7 +79,7 @@ def _changes(request: HttpRequest, payload: Schema, *, replace: bool) -> dict[st
     if "api_key" in payload.model_fields_set:
         # The provider key is the account's money: a person's session only.
         require_session(request)
-        secret = payload.api_key  # type: ignore[attr-defined]
+        secret = payload.api_key
         changes["api_key"] = RevealedSecret(secret.get_secret_value() if secret else "")
     return changes
 

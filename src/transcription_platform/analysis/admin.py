@@ -13,6 +13,8 @@ from django.utils.safestring import SafeString
 
 from transcription_platform.admin import ReadOnlyAdminMixin
 from transcription_platform.analysis.models import Analysis
+from transcription_platform.generics import ModelAdmin, StackedInline
+from transcription_platform.transcriptions import services as transcriptions
 
 
 def _clock(seconds: float | None) -> str:
@@ -90,7 +92,7 @@ DETAIL_FIELDS = (
 
 
 @admin.register(Analysis)
-class AnalysisAdmin(AnalysisDisplay, ReadOnlyAdminMixin, admin.ModelAdmin):
+class AnalysisAdmin(AnalysisDisplay, ReadOnlyAdminMixin, ModelAdmin[Analysis]):
     list_display = ("transcription", "status", "analyzer", "model", "tokens", "requested_at")
     list_filter = ("status", "analyzer", "requested_at")
     list_select_related = ("transcription",)
@@ -99,7 +101,9 @@ class AnalysisAdmin(AnalysisDisplay, ReadOnlyAdminMixin, admin.ModelAdmin):
     readonly_fields = fields
 
 
-class AnalysisInline(AnalysisDisplay, ReadOnlyAdminMixin, admin.StackedInline):
+class AnalysisInline(
+    AnalysisDisplay, ReadOnlyAdminMixin, StackedInline[Analysis, transcriptions.Transcription]
+):
     model = Analysis
     fields = DETAIL_FIELDS
     readonly_fields = DETAIL_FIELDS

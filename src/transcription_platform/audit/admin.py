@@ -4,10 +4,11 @@ from django.contrib import admin
 
 from transcription_platform.admin import ReadOnlyAdminMixin
 from transcription_platform.audit.models import AuditLog
+from transcription_platform.generics import ModelAdmin
 
 
 @admin.register(AuditLog)
-class AuditLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class AuditLogAdmin(ReadOnlyAdminMixin, ModelAdmin[AuditLog]):
     """Read-only: the audit log is append-only, even for superusers."""
 
     list_display = ("created_at", "actor_label", "action", "object_type", "object_id", "ip")

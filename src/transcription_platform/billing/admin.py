@@ -7,23 +7,14 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
+from transcription_platform.admin import ReadOnlyAdminMixin
 from transcription_platform.billing import services
 from transcription_platform.billing.models import Budget, Reservation, UsageRecord
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+from transcription_platform.generics import ModelAdmin
 
 
 @admin.register(UsageRecord)
-class UsageRecordAdmin(ReadOnlyAdmin):
+class UsageRecordAdmin(ReadOnlyAdminMixin, ModelAdmin[UsageRecord]):
     list_display = ("created_at", "owner_label", "step", "model", "audio_seconds", "cost", "byok")
     list_filter = ("step", "byok", "model")
     search_fields = ("owner_label", "object_id", "model")
@@ -31,13 +22,13 @@ class UsageRecordAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Reservation)
-class ReservationAdmin(ReadOnlyAdmin):
+class ReservationAdmin(ReadOnlyAdminMixin, ModelAdmin[Reservation]):
     list_display = ("transcription_id", "owner", "status", "audio_seconds", "estimated_cost")
     list_filter = ("status",)
 
 
 @admin.register(Budget)
-class BudgetAdmin(admin.ModelAdmin):
+class BudgetAdmin(ModelAdmin[Budget]):
     list_display = (
         "__str__",
         "monthly_audio_seconds",
@@ -49,13 +40,10 @@ class BudgetAdmin(admin.ModelAdmin):
 
     @admin.display(description="Used this month (seconds / cost / running)")
     def used_this_month(self, budget: Budget) -> str:
-        used = services.usage_of(budget.scope, budget.user_id or budget.group_id)
+        used = services.usage_of(budget.scope, budget.scope_id)
         return f"{used.audio_seconds} s / {used.cost} / {used.jobs}"
 
     def save_model(self, request: HttpRequest, obj: Budget, form: Any, change: bool) -> None:
         limits = {name: getattr(obj, name) for name in services.LIMIT_NAMES}
-        if obj.user_id:
-            services.set_budget("user", obj.user_id, limits, request=request)
-        else:
-            services.set_budget("group", obj.group_id, limits, request=request)
-        obj.pk = services.get_budget(obj.scope, obj.user_id or obj.group_id).pk
+        services.set_budget(obj.scope, obj.scope_id, limits, request=request)
+        obj.pk = services.get_budget(obj.scope, obj.scope_id).pk

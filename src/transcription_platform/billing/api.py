@@ -85,10 +85,7 @@ class BudgetOut(Limits):
 
     @staticmethod
     def resolve_id(budget: Budget) -> int:
-        owner_id = budget.user_id or budget.group_id
-        if owner_id is None:  # the budget's check constraint makes this unreachable
-            raise ValueError(f"Budget {budget.pk} belongs to neither a user nor a group.")
-        return owner_id
+        return budget.scope_id
 
 
 def _records(request: HttpRequest, filters: RecordFilters) -> Any:

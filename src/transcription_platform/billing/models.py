@@ -125,6 +125,14 @@ class Budget(models.Model):
     def scope(self) -> str:
         return "user" if self.user_id else "group"
 
+    @property
+    def scope_id(self) -> int:
+        """The id of the user or group the budget belongs to."""
+        scope_id = self.user_id or self.group_id
+        if scope_id is None:  # the check constraint makes this unreachable once saved
+            raise ValueError(f"Budget {self.pk} belongs to neither a user nor a group.")
+        return scope_id
+
 
 class ReservationStatus(models.TextChoices):
     RESERVED = "reserved", "Reserved (job in flight)"

@@ -22,9 +22,9 @@ import io
 import itertools
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NamedTuple, TypedDict
 
 import av
 import av.error
@@ -77,10 +77,15 @@ _SAFE_OPEN_OPTIONS = {
     "protocol_whitelist": "file,pipe",
 }
 
+
 # PyAV before 19 decodes container metadata strictly unless told to ignore errors (a
 # tag in a legacy encoding would make the whole file unreadable); PyAV 19 removed the
 # argument and no longer fails on such tags.
-_METADATA_KWARGS: dict[str, str] = (
+class _MetadataOptions(TypedDict, total=False):
+    metadata_errors: str
+
+
+_METADATA_KWARGS: _MetadataOptions = (
     {"metadata_errors": "ignore"} if int(av.__version__.split(".")[0]) < 19 else {}
 )
 
@@ -115,15 +120,23 @@ def _open(source: Source, probesize: int | None = None) -> Any:
 def _open_quickly(source: Source) -> Any:
     """Open with a small probe size; fall back to FFmpeg's default (5 MB) when that
     leaves the audio stream unknown or incomplete (e.g. audio late in an interleave)."""
-    position = None if isinstance(source, str | os.PathLike) else source.tell()
+    rewind = _rewinder(source)
     container = _open(source, probesize=QUICK_PROBE_BYTES)
     streams = container.streams.audio
     if streams and streams[0].codec_context.channels and streams[0].codec_context.sample_rate:
         return container
     container.close()
-    if position is not None:
-        source.seek(position)
+    rewind()
     return _open(source)
+
+
+def _rewinder(source: Source) -> Callable[[], object]:
+    """A callable that puts a file-like ``source`` back where it is now (a no-op for a
+    path), so a caller's file object is left as it was given."""
+    if isinstance(source, str | os.PathLike):
+        return lambda: None
+    position = source.tell()
+    return lambda: source.seek(position)
 
 
 def _read_head(source: Source, size: int = HEAD_BYTES) -> bytes:
@@ -215,7 +228,7 @@ def _header_duration(container: Any, stream: Any) -> float | None:
     if stream.duration is not None and stream.time_base is not None:
         return float(stream.duration * stream.time_base)
     if container.duration is not None:
-        return container.duration / av.time_base - _origin(stream)
+        return float(container.duration / av.time_base) - _origin(stream)
     return None
 
 
@@ -226,7 +239,7 @@ def probe(source: Source) -> AudioInfo:
     ``no_audio_stream``, ``invalid_audio_parameters``, ``empty_audio`` or
     ``corrupt_audio``. A file-like ``source`` is left at the position it had.
     """
-    position = None if isinstance(source, str | os.PathLike) else source.tell()
+    rewind = _rewinder(source)
     try:
         with _open_quickly(source) as container:
             stream = _audio_stream(container)
@@ -244,8 +257,7 @@ def probe(source: Source) -> AudioInfo:
                 bit_rate=container.bit_rate or ctx.bit_rate or None,
             )
     finally:
-        if position is not None:
-            source.seek(position)
+        rewind()
 
 
 def _decode_first_frame(container: Any, stream: Any) -> None:
@@ -456,13 +468,16 @@ class AudioClip:
         """
         if fmt not in ENCODINGS:
             raise ValueError(f"Unknown upload format {fmt!r}; choose from {sorted(ENCODINGS)}.")
-        codec, container_format, default_rate, min_rate = ENCODINGS[fmt]
-        rate = bit_rate or default_rate
-        if max_bytes and default_rate:
-            # 90 %: container overhead and the encoder's rate control slack.
-            budget = int(max_bytes * 8 * 0.9 / max(self.duration, 0.001))
-            rate = max(min_rate, min(rate, budget))
-        data = _encode(self.iter_pcm(), codec, container_format, rate)
+        encoding = ENCODINGS[fmt]
+        rate = bit_rate
+        if encoding.bit_rates is not None:
+            default_rate, min_rate = encoding.bit_rates
+            rate = bit_rate or default_rate
+            if max_bytes:
+                # 90 %: container overhead and the encoder's rate control slack.
+                budget = int(max_bytes * 8 * 0.9 / max(self.duration, 0.001))
+                rate = max(min_rate, min(rate, budget))
+        data = _encode(self.iter_pcm(), encoding.codec, encoding.container, rate)
         if max_bytes and len(data) > max_bytes:
             raise InvalidAudio(
                 "chunk_too_large",
@@ -472,12 +487,17 @@ class AudioClip:
         return data
 
 
-# fmt -> (encoder, container, default bit rate, lowest acceptable bit rate)
-ENCODINGS: dict[str, tuple[str, str, int | None, int | None]] = {
-    "mp3": ("libmp3lame", "mp3", 48_000, 16_000),
-    "ogg": ("libopus", "ogg", 32_000, 12_000),
-    "flac": ("flac", "flac", None, None),
-    "wav": ("pcm_s16le", "wav", None, None),
+class Encoding(NamedTuple):
+    codec: str  # the encoder
+    container: str
+    bit_rates: tuple[int, int] | None  # (default, lowest acceptable); None: lossless
+
+
+ENCODINGS: dict[str, Encoding] = {
+    "mp3": Encoding("libmp3lame", "mp3", (48_000, 16_000)),
+    "ogg": Encoding("libopus", "ogg", (32_000, 12_000)),
+    "flac": Encoding("flac", "flac", None),
+    "wav": Encoding("pcm_s16le", "wav", None),
 }
 
 MIME_TYPES = {"mp3": "audio/mpeg", "ogg": "audio/ogg", "flac": "audio/flac", "wav": "audio/wav"}
@@ -492,6 +512,8 @@ def _encode(
     buffer = io.BytesIO()
     with av.open(buffer, mode="w", format=container_format) as output:
         stream = output.add_stream(codec, rate=SAMPLE_RATE, layout="mono")
+        if not isinstance(stream, av.AudioStream):
+            raise ValueError(f"{codec!r} is not an audio encoder.")
         if bit_rate:
             stream.codec_context.bit_rate = bit_rate
         pts = 0
@@ -581,7 +603,7 @@ def audio_too_long(max_seconds: float, decoded: float) -> InvalidAudio:
     )
 
 
-def _append_rms(envelope: array.array, data: np.ndarray, frame: int) -> None:
+def _append_rms(envelope: array.array[float], data: np.ndarray, frame: int) -> None:
     if not len(data):
         return
     padded = np.pad(data, (0, -len(data) % frame))

@@ -3,11 +3,12 @@
 from django.contrib import admin
 
 from transcription_platform.admin import ReadOnlyAdminMixin
+from transcription_platform.generics import ModelAdmin
 from transcription_platform.health.models import WorkerHeartbeat
 
 
 @admin.register(WorkerHeartbeat)
-class WorkerHeartbeatAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class WorkerHeartbeatAdmin(ReadOnlyAdminMixin, ModelAdmin[WorkerHeartbeat]):
     """Read-only: only the heartbeat task writes these rows. A row added or edited by
     hand would make the health endpoint report a live worker that is not there."""
 

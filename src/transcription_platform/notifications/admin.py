@@ -1,5 +1,7 @@
 from django.contrib import admin
+from django.http import HttpRequest
 
+from transcription_platform.generics import ModelAdmin, TabularInline
 from transcription_platform.notifications.models import (
     WebhookAttempt,
     WebhookEndpoint,
@@ -8,7 +10,7 @@ from transcription_platform.notifications.models import (
 
 
 @admin.register(WebhookEndpoint)
-class WebhookEndpointAdmin(admin.ModelAdmin):
+class WebhookEndpointAdmin(ModelAdmin[WebhookEndpoint]):
     list_display = ["url", "owner", "enabled", "disabled_reason", "consecutive_failures"]
     list_filter = ["enabled", "disabled_reason"]
     search_fields = ["url", "owner__username"]
@@ -17,7 +19,7 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
     readonly_fields = ["transcription_id", "previous_secret_expires_at", "consecutive_failures"]
 
 
-class WebhookAttemptInline(admin.TabularInline):
+class WebhookAttemptInline(TabularInline[WebhookAttempt, WebhookMessage]):
     model = WebhookAttempt
     extra = 0
     can_delete = False
@@ -25,11 +27,11 @@ class WebhookAttemptInline(admin.TabularInline):
 
 
 @admin.register(WebhookMessage)
-class WebhookMessageAdmin(admin.ModelAdmin):
+class WebhookMessageAdmin(ModelAdmin[WebhookMessage]):
     list_display = ["id", "event_type", "endpoint", "status", "attempts", "created_at"]
     list_filter = ["status", "event_type"]
     readonly_fields = [f.name for f in WebhookMessage._meta.fields]
     inlines = [WebhookAttemptInline]
 
-    def has_add_permission(self, request, obj=None) -> bool:
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False

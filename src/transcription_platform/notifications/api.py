@@ -109,7 +109,10 @@ class MessageOut(Schema):
 )
 def create_endpoint(request: HttpRequest, payload: EndpointIn) -> Any:
     endpoint = services.create_endpoint(
-        request.auth, url=payload.url, events=payload.events, description=payload.description
+        auth_principal(request),
+        url=payload.url,
+        events=payload.events,
+        description=payload.description,
     )
     return Status(201, endpoint)
 
@@ -122,7 +125,7 @@ def create_endpoint(request: HttpRequest, payload: EndpointIn) -> Any:
 )
 @paginate(PageNumberPagination)
 def list_endpoints(request: HttpRequest) -> Any:
-    return services.endpoints_for(request.auth).order_by("-created_at", "pk")
+    return services.endpoints_for(auth_principal(request)).order_by("-created_at", "pk")
 
 
 @router.post(
@@ -137,7 +140,7 @@ def list_endpoints(request: HttpRequest) -> Any:
     ),
 )
 def new_request_secret(request: HttpRequest) -> Any:
-    return {"secret": services.request_webhook_secret(request.auth, rotate=True)}
+    return {"secret": services.request_webhook_secret(auth_principal(request), rotate=True)}
 
 
 @router.get(
@@ -147,7 +150,7 @@ def new_request_secret(request: HttpRequest) -> Any:
     summary="A webhook endpoint",
 )
 def get_endpoint(request: HttpRequest, endpoint_id: UUID) -> WebhookEndpoint:
-    return services.get_endpoint_for(request.auth, endpoint_id)
+    return services.get_endpoint_for(auth_principal(request), endpoint_id)
 
 
 @router.patch(
@@ -157,7 +160,7 @@ def get_endpoint(request: HttpRequest, endpoint_id: UUID) -> WebhookEndpoint:
     summary="Change a webhook endpoint (enabling it again resets its failure count)",
 )
 def update_endpoint(request: HttpRequest, endpoint_id: UUID, payload: EndpointPatch) -> Any:
-    endpoint = services.get_endpoint_for(request.auth, endpoint_id)
+    endpoint = services.get_endpoint_for(auth_principal(request), endpoint_id)
     return services.update_endpoint(endpoint, **payload.model_dump(exclude_none=True))
 
 
@@ -168,7 +171,7 @@ def update_endpoint(request: HttpRequest, endpoint_id: UUID, payload: EndpointPa
     summary="Delete a webhook endpoint and its delivery log",
 )
 def delete_endpoint(request: HttpRequest, endpoint_id: UUID) -> Any:
-    services.get_endpoint_for(request.auth, endpoint_id).delete()
+    services.get_endpoint_for(auth_principal(request), endpoint_id).delete()
     return Status(204, None)
 
 
@@ -179,7 +182,7 @@ def delete_endpoint(request: HttpRequest, endpoint_id: UUID) -> Any:
     summary="Rotate the secret (the old one keeps signing for 24 hours)",
 )
 def rotate_secret(request: HttpRequest, endpoint_id: UUID) -> Any:
-    endpoint = services.get_endpoint_for(request.auth, endpoint_id)
+    endpoint = services.get_endpoint_for(auth_principal(request), endpoint_id)
     secret = services.rotate_secret(endpoint)
     return {"secret": secret, "previous_secret_expires_at": endpoint.previous_secret_expires_at}
 
@@ -191,7 +194,7 @@ def rotate_secret(request: HttpRequest, endpoint_id: UUID) -> Any:
     summary="Send a webhook.test event to the endpoint",
 )
 def send_test_event(request: HttpRequest, endpoint_id: UUID) -> Any:
-    endpoint = services.get_endpoint_for(request.auth, endpoint_id)
+    endpoint = services.get_endpoint_for(auth_principal(request), endpoint_id)
     return Status(202, services.send_test_event(endpoint))
 
 
@@ -203,7 +206,7 @@ def send_test_event(request: HttpRequest, endpoint_id: UUID) -> Any:
 )
 @paginate(PageNumberPagination)
 def list_deliveries(request: HttpRequest, endpoint_id: UUID) -> Any:
-    endpoint = services.get_endpoint_for(request.auth, endpoint_id)
+    endpoint = services.get_endpoint_for(auth_principal(request), endpoint_id)
     return endpoint.messages.prefetch_related("log").order_by("-created_at", "pk")
 
 
@@ -214,7 +217,7 @@ def list_deliveries(request: HttpRequest, endpoint_id: UUID) -> Any:
     summary="Attempt a message again now (same webhook-id)",
 )
 def redeliver(request: HttpRequest, endpoint_id: UUID, message_id: str) -> Any:
-    endpoint = services.get_endpoint_for(request.auth, endpoint_id)
+    endpoint = services.get_endpoint_for(auth_principal(request), endpoint_id)
     message = services.get_message_for(endpoint, message_id[:40])
     return Status(202, services.redeliver(message))
 

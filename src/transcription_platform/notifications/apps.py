@@ -1,4 +1,7 @@
+from collections.abc import Callable
+
 from django.apps import AppConfig
+from django.dispatch import Signal
 
 
 class NotificationsConfig(AppConfig):
@@ -36,7 +39,7 @@ class NotificationsConfig(AppConfig):
             dispatch_uid="transcription_platform.notifications.sweep",
         )
 
-        receivers = {
+        receivers: dict[Signal, Callable[..., None]] = {
             signals.transcription_created: services.on_transcription_created,
             signals.transcription_started: services.on_transcription_started,
             signals.transcription_progress: services.on_transcription_progress,

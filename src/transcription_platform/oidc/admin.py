@@ -1,10 +1,11 @@
 from django.contrib import admin
 
+from transcription_platform.generics import ModelAdmin
 from transcription_platform.oidc.models import OidcIdentity
 
 
 @admin.register(OidcIdentity)
-class OidcIdentityAdmin(admin.ModelAdmin):
+class OidcIdentityAdmin(ModelAdmin[OidcIdentity]):
     list_display = ("subject", "issuer", "user", "email", "last_login_at")
     list_filter = ("issuer",)
     search_fields = ("subject", "email", "user__username")

@@ -275,7 +275,7 @@ def fetch_jwks(config: IssuerConfig) -> dict[str, Any]:
 
 
 def _jwks(config: IssuerConfig) -> dict[str, Any]:
-    cached = _cache_get(_key(config, "jwks"))
+    cached: dict[str, Any] | None = _cache_get(_key(config, "jwks"))
     if cached is not None:
         return cached
     if _cache_get(_key(config, "failed")):
@@ -462,7 +462,9 @@ def _free_username(base: str) -> str:
     return candidate
 
 
-def _create_identity(config: IssuerConfig, subject: str, email: str, claims: dict) -> OidcIdentity:
+def _create_identity(
+    config: IssuerConfig, subject: str, email: str, claims: dict[str, Any]
+) -> OidcIdentity:
     User = get_user_model()
     username = _free_username(_claim_str(claims, config.username_claim, 150) or email)
     with transaction.atomic():
@@ -479,7 +481,11 @@ def _send_signed_up(user: Any) -> None:
 
 
 def _first_sign_in(
-    config: IssuerConfig, subject: str, email: str, claims: dict, request: HttpRequest | None
+    config: IssuerConfig,
+    subject: str,
+    email: str,
+    claims: dict[str, Any],
+    request: HttpRequest | None,
 ) -> OidcIdentity:
     for _attempt in range(3):
         try:

@@ -374,7 +374,12 @@ def render(transcription: Any, params: AudioRequest) -> tuple[str, str]:
     """
     fmt = params.response_format
     if fmt in ("text", "srt", "vtt"):
-        export = {"text": "txt", "srt": "srt", "vtt": "vtt"}[fmt]
+        exports: dict[str, transcriptions.ExportFormat] = {
+            "text": "txt",
+            "srt": "srt",
+            "vtt": "vtt",
+        }
+        export = exports[fmt]
         content_type = {"text": "text/plain", "srt": "application/x-subrip", "vtt": "text/vtt"}
         body = transcriptions.render_export(transcription, export)
         return body, f"{content_type[fmt]}; charset=utf-8"
