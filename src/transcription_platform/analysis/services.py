@@ -178,7 +178,7 @@ def run_analysis(transcription_id: Any) -> Analysis | None:
     except RetryableAnalysisError as exc:
         return _retry_or_fail(analysis, claimed_at, exc)
     except AnalysisError as exc:
-        if owner_key and exc.code == "analysis_auth_failed":
+        if owner_key and exc.code == AnalysisErrorCode.ANALYSIS_AUTH_FAILED:
             exc = PermanentAnalysisError(
                 "Your API key was rejected by the analysis provider. Update it in your "
                 "settings and run the analysis again.",
@@ -276,7 +276,7 @@ def _retry_or_fail(
         return _fail(
             analysis,
             claimed_at,
-            "analysis_unavailable",
+            AnalysisErrorCode.ANALYSIS_UNAVAILABLE,
             f"The analysis service kept failing after {analysis.attempts} attempts: {exc.message}",
             exc.usage,
         )

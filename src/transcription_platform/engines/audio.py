@@ -30,6 +30,7 @@ import av
 import av.error
 import numpy as np
 
+from transcription_platform.engines.error_codes import EngineErrorCode
 from transcription_platform.engines.errors import InvalidAudio
 
 SAMPLE_RATE = 16_000
@@ -107,7 +108,7 @@ def _open(source: Source, probesize: int | None = None) -> Any:
     """Open ``source`` for demuxing, or raise InvalidAudio (empty / not media / damaged)."""
     head = _read_head(source)
     if not head:
-        raise InvalidAudio("empty_file", "The file is empty.")
+        raise InvalidAudio(EngineErrorCode.EMPTY_FILE, "The file is empty.")
     options = dict(_SAFE_OPEN_OPTIONS)
     if probesize:
         options["probesize"] = str(probesize)
@@ -168,12 +169,16 @@ def _unreadable(head: bytes) -> InvalidAudio:
     """The InvalidAudio for a file FFmpeg cannot open, from its first bytes."""
     looks_like_audio = any(head[at : at + len(sig)] == sig for at, sig in AUDIO_SIGNATURES)
     if not looks_like_audio:
-        return InvalidAudio("not_audio", "The file is not an audio or video file that can be read.")
+        return InvalidAudio(
+            EngineErrorCode.NOT_AUDIO, "The file is not an audio or video file that can be read."
+        )
     if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
         problem = _wav_problem(head)
         if problem is not None:
             return problem
-    return InvalidAudio("corrupt_audio", "The audio file is damaged and cannot be read.")
+    return InvalidAudio(
+        EngineErrorCode.CORRUPT_AUDIO, "The audio file is damaged and cannot be read."
+    )
 
 
 def _wav_problem(head: bytes) -> InvalidAudio | None:
@@ -187,30 +192,31 @@ def _wav_problem(head: bytes) -> InvalidAudio | None:
             rate = int.from_bytes(body[4:8], "little")
             if not 1 <= channels <= MAX_CHANNELS or not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
                 return InvalidAudio(
-                    "invalid_audio_parameters",
+                    EngineErrorCode.INVALID_AUDIO_PARAMETERS,
                     f"The WAV header declares {channels} channels at {rate} Hz.",
                 )
         if chunk_id == b"data" and not body:
-            return InvalidAudio("empty_audio", "The file contains no audio samples.")
+            return InvalidAudio(EngineErrorCode.EMPTY_AUDIO, "The file contains no audio samples.")
         at += 8 + size + (size & 1)
     if len(head) < HEAD_BYTES:  # the whole file was read: it ends inside the header
-        return InvalidAudio("empty_audio", "The file contains no audio samples.")
+        return InvalidAudio(EngineErrorCode.EMPTY_AUDIO, "The file contains no audio samples.")
     return None
 
 
 def _audio_stream(container: Any) -> Any:
     if not container.streams.audio:
-        raise InvalidAudio("no_audio_stream", "The file contains no audio track.")
+        raise InvalidAudio(EngineErrorCode.NO_AUDIO_STREAM, "The file contains no audio track.")
     stream = container.streams.audio[0]
     ctx = stream.codec_context
     channels = ctx.channels
     if not 1 <= channels <= MAX_CHANNELS:
         raise InvalidAudio(
-            "invalid_audio_parameters", f"The audio track declares {channels} channels."
+            EngineErrorCode.INVALID_AUDIO_PARAMETERS,
+            f"The audio track declares {channels} channels.",
         )
     if not MIN_SAMPLE_RATE <= (ctx.sample_rate or 0) <= MAX_SAMPLE_RATE:
         raise InvalidAudio(
-            "invalid_audio_parameters",
+            EngineErrorCode.INVALID_AUDIO_PARAMETERS,
             f"The audio track declares a sample rate of {ctx.sample_rate} Hz "
             f"(accepted: {MIN_SAMPLE_RATE} to {MAX_SAMPLE_RATE} Hz).",
         )
@@ -276,18 +282,18 @@ def _decode_first_frame(container: Any, stream: Any) -> None:
             if packets >= PROBE_PACKETS:
                 break
     except av.error.FFmpegError as exc:
-        raise InvalidAudio("corrupt_audio", "The audio data cannot be read.") from exc
+        raise InvalidAudio(EngineErrorCode.CORRUPT_AUDIO, "The audio data cannot be read.") from exc
     if packets == 0:
         raise _no_samples(container)
-    raise InvalidAudio("corrupt_audio", "The audio data cannot be decoded.")
+    raise InvalidAudio(EngineErrorCode.CORRUPT_AUDIO, "The audio data cannot be decoded.")
 
 
 def _no_samples(container: Any) -> InvalidAudio:
     """No audio packet at all: a bare header is empty, anything bigger is damaged."""
     size = container.size if container.size and container.size > 0 else 0
     if size > HEAD_BYTES:
-        return InvalidAudio("corrupt_audio", "The audio data cannot be read.")
-    return InvalidAudio("empty_audio", "The file contains no audio samples.")
+        return InvalidAudio(EngineErrorCode.CORRUPT_AUDIO, "The audio data cannot be read.")
+    return InvalidAudio(EngineErrorCode.EMPTY_AUDIO, "The file contains no audio samples.")
 
 
 def _demuxed_duration(container: Any, stream: Any) -> float:
@@ -415,10 +421,12 @@ def _decode_window(
                 yield from window.emit(samples)
     except av.error.FFmpegError as exc:
         if not stats.decoded_any:
-            raise InvalidAudio("corrupt_audio", "The audio data cannot be read.") from exc
+            raise InvalidAudio(
+                EngineErrorCode.CORRUPT_AUDIO, "The audio data cannot be read."
+            ) from exc
         # Damage after good audio: keep what decoded, like a truncated file.
     if not stats.decoded_any and stats.failures:
-        raise InvalidAudio("corrupt_audio", "The audio data cannot be decoded.")
+        raise InvalidAudio(EngineErrorCode.CORRUPT_AUDIO, "The audio data cannot be decoded.")
     if not stats.decoded_any and start <= 0:
         raise _no_samples(container)
 
@@ -480,7 +488,7 @@ class AudioClip:
         data = _encode(self.iter_pcm(), encoding.codec, encoding.container, rate)
         if max_bytes and len(data) > max_bytes:
             raise InvalidAudio(
-                "chunk_too_large",
+                EngineErrorCode.CHUNK_TOO_LARGE,
                 f"A {self.duration:.0f} s chunk encodes to {len(data)} bytes as {fmt}, "
                 f"over the engine's limit of {max_bytes} bytes; use shorter chunks.",
             )
@@ -550,7 +558,7 @@ def plan_chunks(
         raise ValueError(f"max_chunk_seconds must be > 1, got {max_chunk_seconds!r}.")
     envelope, total = _energy_envelope(path, max_seconds)
     if total <= 0:
-        raise InvalidAudio("empty_audio", "The file contains no audio samples.")
+        raise InvalidAudio(EngineErrorCode.EMPTY_AUDIO, "The file contains no audio samples.")
     path = os.fspath(path)
     cuts = _choose_cuts(envelope, total, float(max_chunk_seconds))
     bounds = [0.0, *cuts, round(float(total), 3)]
@@ -596,7 +604,7 @@ def _energy_envelope(
 def audio_too_long(max_seconds: float, decoded: float) -> InvalidAudio:
     """The error for audio found longer than ``max_seconds`` after ``decoded`` seconds."""
     return InvalidAudio(
-        "audio_too_long",
+        EngineErrorCode.AUDIO_TOO_LONG,
         f"The audio lasts longer than {max_seconds:.0f} s, the longest accepted for this "
         "file (decoding stopped there).",
         details={"max_duration": round(max_seconds, 3), "decoded_seconds": round(decoded, 3)},

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any, cast
 
 from transcription_platform import providers
+from transcription_platform.engines.error_codes import EngineErrorCode
 from transcription_platform.exceptions import (
     BackendError,
     PermanentError,
@@ -22,21 +23,21 @@ from transcription_platform.providers import ProviderFailure
 
 #: Every ``InvalidAudio`` code and the HTTP status the upload API answers with.
 INVALID_AUDIO_STATUS: dict[str, int] = {
-    "not_audio": 415,  # no demuxer recognises it (text, zip, random bytes)
-    "no_audio_stream": 415,  # a media file without audio (an image, a silent video)
-    "empty_file": 400,  # zero bytes
-    "empty_audio": 400,  # an audio stream without a single sample (header-only)
-    "corrupt_audio": 400,  # audio packets that do not decode
-    "invalid_audio_parameters": 400,  # 0 channels, an absurd sample rate
-    "chunk_too_large": 400,  # cannot be encoded under the engine's upload limit
-    "audio_too_long": 400,  # decodes to more than the limit (whatever the header says)
+    EngineErrorCode.NOT_AUDIO: 415,  # no demuxer recognises it (text, zip, random bytes)
+    EngineErrorCode.NO_AUDIO_STREAM: 415,  # a media file without audio (an image, a silent video)
+    EngineErrorCode.EMPTY_FILE: 400,  # zero bytes
+    EngineErrorCode.EMPTY_AUDIO: 400,  # an audio stream without a single sample (header-only)
+    EngineErrorCode.CORRUPT_AUDIO: 400,  # audio packets that do not decode
+    EngineErrorCode.INVALID_AUDIO_PARAMETERS: 400,  # 0 channels, an absurd sample rate
+    EngineErrorCode.CHUNK_TOO_LARGE: 400,  # cannot be encoded under the engine's upload limit
+    EngineErrorCode.AUDIO_TOO_LONG: 400,  # decodes to more than the limit (whatever the header says)
 }
 
 
 class InvalidAudio(ValidationError):
     """The file is not usable audio; ``code`` says why (see `INVALID_AUDIO_STATUS`)."""
 
-    code = "invalid_audio"
+    code: str = EngineErrorCode.INVALID_AUDIO
     default_message = "The file is not usable audio."
 
     def __init__(self, code: str, message: str, *, details: Any = None) -> None:
@@ -53,7 +54,7 @@ class EngineError(BackendError):
     """
 
     status_code = 502
-    code = "engine_error"
+    code: str = EngineErrorCode.ENGINE_ERROR
     default_message = "The speech engine failed."
 
     def __init__(self, message: str | None = None, *, engine: str | None = None, **kw: Any):
@@ -70,7 +71,7 @@ class RetryableEngineError(EngineError, RetryableError):
     """Worth retrying later; ``retry_after`` is the server's hint in seconds, if any."""
 
     status_code = 503
-    code = "engine_unavailable"
+    code: str = EngineErrorCode.ENGINE_UNAVAILABLE
     default_message = "The speech engine is temporarily unavailable."
 
 
@@ -78,7 +79,7 @@ class PermanentEngineError(EngineError, PermanentError):
     """Retrying the same request cannot succeed (auth, bad audio, unsupported language)."""
 
     status_code = 422
-    code = "engine_rejected"
+    code: str = EngineErrorCode.ENGINE_REJECTED
     default_message = "The speech engine rejected the audio."
 
 
@@ -93,18 +94,18 @@ def engine_error(failure: ProviderFailure, engine: str) -> EngineError:
         The error, with this family's code for the failure's kind.
     """
     code = {
-        providers.TIMEOUT: "engine_timeout",
-        providers.UNREACHABLE: "engine_connection_error",
-        providers.RATE_LIMITED: "engine_rate_limited",
-        providers.UNAVAILABLE: "engine_unavailable",
-        providers.QUOTA_EXCEEDED: "engine_quota_exceeded",
-        providers.AUTH_FAILED: "engine_auth_failed",
-        providers.NO_API_KEY: "engine_auth_failed",
-        providers.NOT_FOUND: "engine_not_found",
-        providers.TOO_LARGE: "chunk_too_large",
-        providers.CONTEXT_TOO_LONG: "engine_bad_request",
-        providers.BAD_REQUEST: "engine_bad_request",
-    }.get(failure.kind, "engine_error")
+        providers.TIMEOUT: EngineErrorCode.ENGINE_TIMEOUT,
+        providers.UNREACHABLE: EngineErrorCode.ENGINE_CONNECTION_ERROR,
+        providers.RATE_LIMITED: EngineErrorCode.ENGINE_RATE_LIMITED,
+        providers.UNAVAILABLE: EngineErrorCode.ENGINE_UNAVAILABLE,
+        providers.QUOTA_EXCEEDED: EngineErrorCode.ENGINE_QUOTA_EXCEEDED,
+        providers.AUTH_FAILED: EngineErrorCode.ENGINE_AUTH_FAILED,
+        providers.NO_API_KEY: EngineErrorCode.ENGINE_AUTH_FAILED,
+        providers.NOT_FOUND: EngineErrorCode.ENGINE_NOT_FOUND,
+        providers.TOO_LARGE: EngineErrorCode.CHUNK_TOO_LARGE,
+        providers.CONTEXT_TOO_LONG: EngineErrorCode.ENGINE_BAD_REQUEST,
+        providers.BAD_REQUEST: EngineErrorCode.ENGINE_BAD_REQUEST,
+    }.get(failure.kind, EngineErrorCode.ENGINE_ERROR)
     error = failure.error(
         retryable=RetryableEngineError,
         permanent=PermanentEngineError,
@@ -118,5 +119,5 @@ def engine_error(failure: ProviderFailure, engine: str) -> EngineError:
 class ModelIntegrityError(PermanentEngineError):
     """A bundled model's files do not match the checksum we ship with."""
 
-    code = "model_checksum_mismatch"
+    code: str = EngineErrorCode.MODEL_CHECKSUM_MISMATCH
     default_message = "The speech model's files do not match their published checksum."

@@ -26,6 +26,7 @@ import numpy as np
 
 from transcription_platform.engines.audio import SAMPLE_RATE, AudioClip
 from transcription_platform.engines.base import ProgressCallback, SpeechEngine
+from transcription_platform.engines.error_codes import EngineErrorCode
 from transcription_platform.engines.errors import (
     EngineError,
     PermanentEngineError,
@@ -158,13 +159,15 @@ class FakeEngine(SpeechEngine):
         if kind == "retryable":
             return RetryableEngineError(
                 "Injected retryable failure.",
-                code="engine_unavailable",
+                code=EngineErrorCode.ENGINE_UNAVAILABLE,
                 engine=self.alias,
                 retry_after=self.retry_after,
             )
         if kind == "permanent":
             return PermanentEngineError(
-                "Injected permanent failure.", code="engine_rejected", engine=self.alias
+                "Injected permanent failure.",
+                code=EngineErrorCode.ENGINE_REJECTED,
+                engine=self.alias,
             )
         return None
 

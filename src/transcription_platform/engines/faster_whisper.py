@@ -23,6 +23,7 @@ from typing import Any
 
 from transcription_platform.engines.audio import SAMPLE_RATE, AudioClip
 from transcription_platform.engines.base import ProgressCallback, SpeechEngine
+from transcription_platform.engines.error_codes import EngineErrorCode
 from transcription_platform.engines.errors import ModelIntegrityError, PermanentEngineError
 from transcription_platform.engines.results import (
     Segment,
@@ -179,7 +180,7 @@ class FasterWhisperEngine(SpeechEngine):
             except (RuntimeError, ValueError, OSError) as exc:
                 raise PermanentEngineError(
                     f"Engine {self.alias!r} cannot load model {self.model!r}: {exc}",
-                    code="engine_model_unavailable",
+                    code=EngineErrorCode.ENGINE_MODEL_UNAVAILABLE,
                     engine=self.alias,
                 ) from exc
             return _models[key]
@@ -222,7 +223,7 @@ class FasterWhisperEngine(SpeechEngine):
         except (RuntimeError, ValueError) as exc:
             raise PermanentEngineError(
                 f"Engine {self.alias!r} failed on this audio: {exc}",
-                code="engine_failed",
+                code=EngineErrorCode.ENGINE_FAILED,
                 engine=self.alias,
             ) from exc
         segments = remove_repetitions(segments, duration)

@@ -59,6 +59,7 @@ from transcription_platform.engines import (
     stitch,
 )
 from transcription_platform.engines.audio import AudioClip
+from transcription_platform.engines.error_codes import EngineErrorCode
 from transcription_platform.exceptions import TranscriptionPlatformError
 from transcription_platform.hooks import imported_by_apps
 from transcription_platform.queueing import Claims, enqueue_task, lease_renewal_seconds
@@ -623,7 +624,7 @@ def _run_engine(
             **extra,
         )
     except EngineError as exc:
-        if user_key and exc.code == "engine_auth_failed":
+        if user_key and exc.code == EngineErrorCode.ENGINE_AUTH_FAILED:
             raise PermanentEngineError(
                 "Your API key was rejected by the speech provider. Update it in your "
                 "settings and retry.",
@@ -649,7 +650,7 @@ def _release_for_retry(
     if attempts >= settings.TASK_MAX_ATTEMPTS:
         raise PermanentEngineError(
             f"The speech engine kept failing after {attempts} attempts: {exc.message}",
-            code="engine_unavailable",
+            code=EngineErrorCode.ENGINE_UNAVAILABLE,
         ) from exc
     delay = backoff_delay(attempts, exc.retry_after)
     logger.info(

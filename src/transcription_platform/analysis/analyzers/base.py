@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, cast
 
 from transcription_platform import providers
+from transcription_platform.analysis.error_codes import AnalysisErrorCode
 from transcription_platform.exceptions import (
     BackendError,
     PermanentError,
@@ -35,7 +36,7 @@ class AnalysisError(BackendError):
     """
 
     status_code = 502
-    code = "analysis_error"
+    code: str = AnalysisErrorCode.ANALYSIS_ERROR
     default_message = "The transcript could not be analysed."
 
     def __init__(
@@ -63,7 +64,7 @@ class RetryableAnalysisError(AnalysisError, RetryableError):
     """
 
     status_code = 503
-    code = "analysis_unavailable"
+    code: str = AnalysisErrorCode.ANALYSIS_UNAVAILABLE
     default_message = "The analysis service is temporarily unavailable."
 
 
@@ -76,14 +77,14 @@ class PermanentAnalysisError(AnalysisError, PermanentError):
     """
 
     status_code = 502
-    code = "analysis_failed"
+    code: str = AnalysisErrorCode.ANALYSIS_FAILED
     default_message = "The transcript could not be analysed."
 
 
 class ContextTooLong(PermanentAnalysisError):
     """The provider said the request exceeds the model's context window."""
 
-    code = "analysis_context_too_long"
+    code: str = AnalysisErrorCode.ANALYSIS_CONTEXT_TOO_LONG
 
 
 def analysis_error(failure: ProviderFailure, analyzer: str) -> AnalysisError:
@@ -97,15 +98,15 @@ def analysis_error(failure: ProviderFailure, analyzer: str) -> AnalysisError:
         The error, with this family's code for the failure's kind.
     """
     code = {
-        providers.QUOTA_EXCEEDED: "analysis_quota_exceeded",
-        providers.AUTH_FAILED: "analysis_auth_failed",
-        providers.NO_API_KEY: "analysis_auth_failed",
-        providers.NOT_FOUND: "analysis_rejected",
-        providers.TOO_LARGE: "analysis_rejected",
-        providers.BAD_REQUEST: "analysis_rejected",
-        providers.CONTEXT_TOO_LONG: "analysis_context_too_long",
-        providers.UNEXPECTED: "analysis_failed",
-    }.get(failure.kind, "analysis_unavailable")  # every retryable kind
+        providers.QUOTA_EXCEEDED: AnalysisErrorCode.ANALYSIS_QUOTA_EXCEEDED,
+        providers.AUTH_FAILED: AnalysisErrorCode.ANALYSIS_AUTH_FAILED,
+        providers.NO_API_KEY: AnalysisErrorCode.ANALYSIS_AUTH_FAILED,
+        providers.NOT_FOUND: AnalysisErrorCode.ANALYSIS_REJECTED,
+        providers.TOO_LARGE: AnalysisErrorCode.ANALYSIS_REJECTED,
+        providers.BAD_REQUEST: AnalysisErrorCode.ANALYSIS_REJECTED,
+        providers.CONTEXT_TOO_LONG: AnalysisErrorCode.ANALYSIS_CONTEXT_TOO_LONG,
+        providers.UNEXPECTED: AnalysisErrorCode.ANALYSIS_FAILED,
+    }.get(failure.kind, AnalysisErrorCode.ANALYSIS_UNAVAILABLE)  # every retryable kind
     permanent = (
         ContextTooLong if failure.kind == providers.CONTEXT_TOO_LONG else PermanentAnalysisError
     )
@@ -123,7 +124,7 @@ class InvalidTranscriptError(PermanentAnalysisError, ValidationError):
     """The transcript handed to ``analyze`` is not text plus well-formed segments."""
 
     status_code = 400
-    code = "invalid_transcript"
+    code: str = AnalysisErrorCode.INVALID_TRANSCRIPT
     default_message = "The transcript is not valid analyzer input."
 
 

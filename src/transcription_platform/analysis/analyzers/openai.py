@@ -34,6 +34,7 @@ from transcription_platform.analysis.analyzers.base import (
     Usage,
     analysis_error,
 )
+from transcription_platform.analysis.error_codes import AnalysisErrorCode
 from transcription_platform.openai_client import classify, create_client
 
 # --------------------------------------------------------------------------- output schema
@@ -396,7 +397,7 @@ class OpenAIAnalyzer(Analyzer):
             if choice is not None and getattr(choice.message, "refusal", None):
                 raise PermanentAnalysisError(
                     f"The model refused to analyse the transcript: {choice.message.refusal}",
-                    code="analysis_refused",
+                    code=AnalysisErrorCode.ANALYSIS_REFUSED,
                     analyzer=self.alias,
                 )
             try:
@@ -413,7 +414,7 @@ class OpenAIAnalyzer(Analyzer):
         raise PermanentAnalysisError(
             f"The model's reply did not match the analysis schema, even after a repair "
             f"request: {problem}",
-            code="analysis_invalid_output",
+            code=AnalysisErrorCode.ANALYSIS_INVALID_OUTPUT,
             analyzer=self.alias,
         )
 
