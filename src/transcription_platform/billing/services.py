@@ -470,16 +470,22 @@ def reconcile_reservations(older_than_seconds: float = 300) -> int:
     (exactly once: the idempotency key), a finished or deleted one is released.
     Returns how many reservations it closed. Run it on a schedule (docs/billing.md).
     """
-    from transcription_platform.transcriptions.services import find_transcription
+    from transcription_platform.transcriptions.services import (
+        TranscriptionStatus,
+        find_transcription,
+    )
 
     cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
     held = Reservation.objects.filter(status=ReservationStatus.RESERVED, created_at__lt=cutoff)
     closed = 0
     for transcription_id in held.values_list("transcription_id", flat=True).iterator():
         transcription = find_transcription(transcription_id)
-        if transcription is None or transcription.status in ("failed", "cancelled"):
+        if transcription is None or transcription.status in (
+            TranscriptionStatus.FAILED,
+            TranscriptionStatus.CANCELLED,
+        ):
             _finish_reservation(transcription_id, ReservationStatus.RELEASED)
-        elif transcription.status == "completed":
+        elif transcription.status == TranscriptionStatus.COMPLETED:
             on_transcription_completed(None, transcription)
             _finish_reservation(transcription_id, ReservationStatus.SETTLED)
         else:
