@@ -630,7 +630,9 @@ def usage_for_transcription(transcription_id: Any) -> dict[str, Any]:
 
 def add_usage_to(transcription: Any) -> None:
     """Hook for the transcription detail: its ``usage`` gains cost and billed steps."""
-    if transcription.status != "completed":
+    from transcription_platform.transcriptions.services import TranscriptionStatus
+
+    if transcription.status != TranscriptionStatus.COMPLETED:
         return  # nothing billed yet: status polls stay at two queries
     billed = usage_for_transcription(transcription.pk)
     transcription.usage = {**(transcription.usage or {}), **billed}

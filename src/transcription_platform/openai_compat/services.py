@@ -344,7 +344,7 @@ def result_or_error(transcription: Any) -> Any:
     Raises:
         Conflict: Failed or cancelled (422: a permanent outcome the SDK must not retry).
     """
-    if transcription.status == "completed":
+    if transcription.status == transcriptions.TranscriptionStatus.COMPLETED:
         return transcription
     raise Conflict(
         transcription.error_message or f"The transcription was {transcription.status}.",
