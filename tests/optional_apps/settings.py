@@ -4,6 +4,7 @@ Used by tests/core/test_optional_apps.py, which runs probe.py under these settin
 subprocess per configuration (Django cannot drop an installed app mid-process).
 """
 
+import hashlib
 import os
 
 from tests.settings import *  # noqa: F403
@@ -23,6 +24,8 @@ if "oidc" in LEFT_OUT:
 
 if DATABASES["default"]["ENGINE"].endswith("postgresql"):
     # Never the parent run's test database, which is in use while this one runs.
-    DATABASES["default"]["TEST"] = {
-        "NAME": f"test_{DATABASES['default']['NAME']}_without_{'_'.join(LEFT_OUT) or 'none'}"
-    }
+    _name = f"test_{DATABASES['default']['NAME']}_without_{'_'.join(LEFT_OUT) or 'none'}"
+    if len(_name) > 63:  # PostgreSQL's limit on identifiers
+        _digest = hashlib.sha256(",".join(LEFT_OUT).encode()).hexdigest()[:12]
+        _name = f"test_{DATABASES['default']['NAME']}_without_{_digest}"
+    DATABASES["default"]["TEST"] = {"NAME": _name}
