@@ -8,9 +8,12 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from transcription_platform.analytics.models import Event, ReferralCode, UserStats
+from transcription_platform.generics import ModelAdmin
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class NoAddOrChange:
+    """For a ModelAdmin: rows are written by the app only (deleting stays allowed)."""
+
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
@@ -19,7 +22,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 @admin.register(Event)
-class EventAdmin(ReadOnlyAdmin):
+class EventAdmin(NoAddOrChange, ModelAdmin[Event]):
     list_display = ("occurred_at", "kind", "user_id", "engine", "model", "error_code")
     list_filter = ("kind", "engine")
     search_fields = ("key", "object_id")
@@ -27,7 +30,7 @@ class EventAdmin(ReadOnlyAdmin):
 
 
 @admin.register(UserStats)
-class UserStatsAdmin(ReadOnlyAdmin):
+class UserStatsAdmin(NoAddOrChange, ModelAdmin[UserStats]):
     list_display = (
         "user_id",
         "signed_up_at",
@@ -42,7 +45,7 @@ class UserStatsAdmin(ReadOnlyAdmin):
 
 
 @admin.register(ReferralCode)
-class ReferralCodeAdmin(admin.ModelAdmin):
+class ReferralCodeAdmin(ModelAdmin[ReferralCode]):
     list_display = ("code", "owner", "uses", "created_at")
     search_fields = ("code",)
     readonly_fields = ("uses", "created_at")

@@ -438,7 +438,10 @@ def backfill(*, batch_size: int = 1000) -> dict[str, int]:
     Returns:
         How many events of each source were added.
     """
-    from transcription_platform.transcriptions.services import all_transcriptions
+    from transcription_platform.transcriptions.services import (
+        TranscriptionStatus,
+        all_transcriptions,
+    )
 
     added = {"signups": 0, "transcriptions": 0, "completed": 0, "failed": 0, "usage": 0}
     recorded = set(UserStats.objects.values_list("pk", flat=True))
@@ -449,9 +452,9 @@ def backfill(*, batch_size: int = 1000) -> dict[str, int]:
     jobs = all_transcriptions().select_related("owner").order_by("created_at", "pk")
     for job in jobs.iterator(batch_size):
         added["transcriptions"] += record_transcription_created(job)
-        if job.status == "completed":
+        if job.status == TranscriptionStatus.COMPLETED:
             added["completed"] += record_transcription_completed(job)
-        elif job.status == "failed":
+        elif job.status == TranscriptionStatus.FAILED:
             added["failed"] += record_transcription_failed(job, job.error_code)
     if apps.is_installed("transcription_platform.billing"):
         from transcription_platform.billing.services import all_records
