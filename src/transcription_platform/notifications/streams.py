@@ -73,12 +73,14 @@ class Event:
 
 def event_data(transcription: Any) -> dict[str, Any]:
     """The ``data`` of an event about ``transcription``: its state now."""
+    from transcription_platform.transcriptions.services import TranscriptionStatus
+
     data: dict[str, Any] = {
         "transcription_id": str(transcription.pk),
         "status": transcription.status,
         "progress": transcription.progress,
     }
-    if transcription.status == "failed":
+    if transcription.status == TranscriptionStatus.FAILED:
         data["error_code"] = transcription.error_code
         data["error_message"] = (transcription.error_message or "")[:MAX_MESSAGE_CHARS]
     return data
