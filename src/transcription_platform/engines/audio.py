@@ -604,7 +604,7 @@ def _energy_envelope(
 def audio_too_long(max_seconds: float, decoded: float) -> InvalidAudio:
     """The error for audio found longer than ``max_seconds`` after ``decoded`` seconds."""
     return InvalidAudio(
-        EngineErrorCode.AUDIO_TOO_LONG,
+        "audio_too_long",  # TranscriptionErrorCode.AUDIO_TOO_LONG
         f"The audio lasts longer than {max_seconds:.0f} s, the longest accepted for this "
         "file (decoding stopped there).",
         details={"max_duration": round(max_seconds, 3), "decoded_seconds": round(decoded, 3)},

@@ -19,7 +19,6 @@ class EngineErrorCode(StrEnum):
     CORRUPT_AUDIO = "corrupt_audio"
     INVALID_AUDIO_PARAMETERS = "invalid_audio_parameters"
     CHUNK_TOO_LARGE = "chunk_too_large"
-    AUDIO_TOO_LONG = "audio_too_long"  # as TranscriptionErrorCode: found while decoding
     # The engine.
     ENGINE_ERROR = "engine_error"
     ENGINE_FAILED = "engine_failed"

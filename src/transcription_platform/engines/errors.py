@@ -30,7 +30,8 @@ INVALID_AUDIO_STATUS: dict[str, int] = {
     EngineErrorCode.CORRUPT_AUDIO: 400,  # audio packets that do not decode
     EngineErrorCode.INVALID_AUDIO_PARAMETERS: 400,  # 0 channels, an absurd sample rate
     EngineErrorCode.CHUNK_TOO_LARGE: 400,  # cannot be encoded under the engine's upload limit
-    EngineErrorCode.AUDIO_TOO_LONG: 400,  # decodes past the limit, whatever the header says
+    # TranscriptionErrorCode.AUDIO_TOO_LONG (the transcriptions app owns the code).
+    "audio_too_long": 400,  # decodes past the limit, whatever the header says
 }
 
 
