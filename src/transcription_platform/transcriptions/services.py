@@ -691,16 +691,20 @@ def queue_snapshot(*, failures_since: Any = None) -> dict[str, Any]:
     now = timezone.now()
     since = failures_since if failures_since is not None else now - timedelta(days=7)
     jobs = Transcription.objects.all()
-    oldest = jobs.filter(status=Status.PENDING).order_by("created_at").values_list("created_at")[:1]
+    oldest = (
+        jobs.filter(status=TranscriptionStatus.PENDING)
+        .order_by("created_at")
+        .values_list("created_at")[:1]
+    )
     failures = (
-        jobs.filter(status=Status.FAILED, updated_at__gte=since)
+        jobs.filter(status=TranscriptionStatus.FAILED, updated_at__gte=since)
         .values("error_code")
         .annotate(count=Count("pk"))
         .order_by("-count", "error_code")
     )
     return {
-        "waiting": jobs.filter(status=Status.PENDING).count(),
-        "running": jobs.filter(status=Status.PROCESSING).count(),
+        "waiting": jobs.filter(status=TranscriptionStatus.PENDING).count(),
+        "running": jobs.filter(status=TranscriptionStatus.PROCESSING).count(),
         "oldest_waiting_seconds": (now - oldest[0][0]).total_seconds() if oldest else None,
         "failures_by_code": [
             {"code": row["error_code"] or "unknown", "count": row["count"]} for row in failures
@@ -722,14 +726,14 @@ def engine_performance(since: Any) -> list[dict[str, Any]]:
     """
     from django.db.models import Count, DurationField, ExpressionWrapper, Q, Sum
 
-    done = Q(status=Status.COMPLETED)
+    done = Q(status=TranscriptionStatus.COMPLETED)
     rows = (
         Transcription.objects.filter(created_at__gte=since)
         .values("engine")
         .annotate(
             jobs=Count("pk"),
             completed=Count("pk", filter=done),
-            failed=Count("pk", filter=Q(status=Status.FAILED)),
+            failed=Count("pk", filter=Q(status=TranscriptionStatus.FAILED)),
             audio_seconds=Sum("duration", filter=done),
             processing=Sum(
                 ExpressionWrapper(F("completed_at") - F("started_at"), DurationField()),
@@ -765,7 +769,7 @@ def completed_audio_by_day(since: Any) -> list[dict[str, Any]]:
     from django.db.models.functions import TruncDate
 
     rows = (
-        Transcription.objects.filter(status=Status.COMPLETED, completed_at__gte=since)
+        Transcription.objects.filter(status=TranscriptionStatus.COMPLETED, completed_at__gte=since)
         .annotate(day=TruncDate("completed_at", tzinfo=timezone.get_current_timezone()))
         .values("day")
         .annotate(audio_seconds=Sum("duration"), jobs=Count("pk"))
