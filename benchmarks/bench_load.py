@@ -36,7 +36,7 @@ def seed(rows: int = ROWS) -> tuple[Any, list[str]]:
 
     from django.utils import timezone
 
-    from transcription_platform.transcriptions.models import Status, Transcription
+    from transcription_platform.transcriptions.models import Transcription, TranscriptionStatus
 
     user = harness.bench_user("load-client")
     now = timezone.now()
@@ -51,7 +51,7 @@ def seed(rows: int = ROWS) -> tuple[Any, list[str]]:
             duration=36.2,
             language="en",
             engine="fake",
-            status=Status.COMPLETED,
+            status=TranscriptionStatus.COMPLETED,
             progress=100,
             text=harness.SAMPLE_TEXT,
             segments=[{"id": 0, "start": 0.0, "end": 36.2, "text": harness.SAMPLE_TEXT}],

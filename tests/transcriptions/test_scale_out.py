@@ -34,7 +34,11 @@ from tests.fixtures.api import API
 from tests.fixtures.ports import free_port
 from tests.fixtures.uploads import SPEECH_SAMPLE
 from transcription_platform.accounts.services import create_api_key
-from transcription_platform.transcriptions.models import ChunkStatus, Status, Transcription
+from transcription_platform.transcriptions.models import (
+    ChunkStatus,
+    Transcription,
+    TranscriptionStatus,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -185,13 +189,17 @@ def test_two_machines_share_the_jobs_and_one_dies_without_losing_any(shared, use
         # Both machines at work, some jobs not finished: then machine A dies.
         def both_working() -> bool:
             counts = machines_per_chunk()
-            unfinished = Transcription.objects.exclude(status=Status.COMPLETED).exists()
+            unfinished = Transcription.objects.exclude(
+                status=TranscriptionStatus.COMPLETED
+            ).exists()
             return bool(counts.get("a") and counts.get("b") and unfinished)
 
         wait_for(both_working, 120, "both machines to transcribe chunks", logs)
         stop(machine_a, signal.SIGKILL)
         killed_at = timezone.now()
-        unfinished_at_kill = Transcription.objects.exclude(status=Status.COMPLETED).count()
+        unfinished_at_kill = Transcription.objects.exclude(
+            status=TranscriptionStatus.COMPLETED
+        ).count()
         assert unfinished_at_kill
 
         def all_completed() -> bool:
@@ -202,8 +210,8 @@ def test_two_machines_share_the_jobs_and_one_dies_without_losing_any(shared, use
 
             Schedule.objects.filter(name=RECOVERY_SCHEDULE_NAME).update(next_run=timezone.now())
             rows = Transcription.objects.filter(pk__in=ids)
-            assert not rows.filter(status=Status.FAILED).exists(), list(rows.values())
-            return rows.filter(status=Status.COMPLETED).count() == JOBS
+            assert not rows.filter(status=TranscriptionStatus.FAILED).exists(), list(rows.values())
+            return rows.filter(status=TranscriptionStatus.COMPLETED).count() == JOBS
 
         wait_for(all_completed, 240, "machine B to finish every job", logs)
         time.sleep(2)  # a duplicate delivery would show up as a second completion
@@ -218,7 +226,7 @@ def test_two_machines_share_the_jobs_and_one_dies_without_losing_any(shared, use
     rows = Transcription.objects.filter(pk__in=ids)
     assert rows.count() == JOBS
     for row in rows:
-        assert row.status == Status.COMPLETED, row.error_message
+        assert row.status == TranscriptionStatus.COMPLETED, row.error_message
         assert row.completed_at == completed[row.pk]  # completed once
         chunks = list(row.chunks.order_by("index"))
         assert chunks
