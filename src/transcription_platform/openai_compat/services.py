@@ -469,6 +469,37 @@ def _snapshot(owner: Any, pk: Any) -> tuple[Any, list[str]]:
         close_old_connections()
 
 
+class _StreamPoller:
+    """The waiting logic of a stream, apart from how it waits (shared by the ASGI and
+    the WSGI loops): which events a snapshot produces and how long to sleep next."""
+
+    def __init__(self, timeout: float, now: float) -> None:
+        self.timeout = timeout
+        self.state = _StreamState()
+        self.deadline = now + timeout
+        self.delay = POLL_FIRST
+        self.last_sent = now
+
+    def step(
+        self, transcription: Any, texts: list[str], now: float
+    ) -> tuple[list[bytes], float | None]:
+        """Events for one snapshot, and the seconds to sleep before the next (None: done)."""
+        if _finished(transcription):
+            return _final_events(self.state, transcription, texts), None
+        events = _new_events(self.state, transcription, texts)
+        if events:
+            self.last_sent = now
+        elif now - self.last_sent >= KEEPALIVE_SECONDS:
+            self.last_sent = now
+            events = [b": keep-alive\n\n"]
+        if now >= self.deadline:
+            events.append(sse(error_body(_timeout_error(transcription, self.timeout))))
+            return events, None
+        wait = min(self.delay, self.deadline - now)
+        self.delay = min(self.delay * POLL_FACTOR, POLL_MAX)
+        return events, wait
+
+
 async def stream_events(owner: Any, pk: Any, timeout: float | None = None) -> AsyncIterator[bytes]:
     """SSE events for a transcription: a ``transcript.text.delta`` per finished chunk,
     then ``transcript.text.done`` — or an ``{"error": …}`` event, which the SDK raises.
@@ -484,57 +515,28 @@ async def stream_events(owner: Any, pk: Any, timeout: float | None = None) -> As
     timeout = settings.OPENAI_COMPAT_WAIT_SECONDS if timeout is None else timeout
     snapshot = sync_to_async(_snapshot, thread_sensitive=False)
     clock = asyncio.get_running_loop().time
-    state = _StreamState()
-    deadline = clock() + timeout
-    delay = POLL_FIRST
-    last_sent = clock()
+    poller = _StreamPoller(timeout, clock())
     while True:
         transcription, texts = await snapshot(owner, pk)
-        if _finished(transcription):
-            for event in _final_events(state, transcription, texts):
-                yield event
+        events, wait = poller.step(transcription, texts, clock())
+        for event in events:
+            yield event
+        if wait is None:
             return
-        now = clock()
-        events = _new_events(state, transcription, texts)
-        if events:
-            last_sent = now
-            for event in events:
-                yield event
-        elif now - last_sent >= KEEPALIVE_SECONDS:
-            last_sent = now
-            yield b": keep-alive\n\n"
-        if now >= deadline:
-            yield sse(error_body(_timeout_error(transcription, timeout)))
-            return
-        await asyncio.sleep(min(delay, deadline - now))
-        delay = min(delay * POLL_FACTOR, POLL_MAX)
+        await asyncio.sleep(wait)
 
 
 def stream_events_sync(owner: Any, pk: Any, timeout: float | None = None) -> Iterator[bytes]:
     """`stream_events` for WSGI servers (the request thread waits)."""
     timeout = settings.OPENAI_COMPAT_WAIT_SECONDS if timeout is None else timeout
-    state = _StreamState()
-    deadline = time.monotonic() + timeout
-    delay = POLL_FIRST
-    last_sent = time.monotonic()
+    poller = _StreamPoller(timeout, time.monotonic())
     while True:
         transcription, texts = _snapshot(owner, pk)
-        if _finished(transcription):
-            yield from _final_events(state, transcription, texts)
+        events, wait = poller.step(transcription, texts, time.monotonic())
+        yield from events
+        if wait is None:
             return
-        events = _new_events(state, transcription, texts)
-        now = time.monotonic()
-        if events:
-            last_sent = now
-            yield from events
-        elif now - last_sent >= KEEPALIVE_SECONDS:
-            last_sent = now
-            yield b": keep-alive\n\n"
-        if now >= deadline:
-            yield sse(error_body(_timeout_error(transcription, timeout)))
-            return
-        time.sleep(min(delay, deadline - now))
-        delay = min(delay * POLL_FACTOR, POLL_MAX)
+        time.sleep(wait)
 
 
 # --------------------------------------------------------------------------- errors
