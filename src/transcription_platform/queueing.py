@@ -193,3 +193,27 @@ class Claims:
         and was taken over, or whose row was reset meanwhile, changes nothing.
         """
         return rows.filter(status=self.held, **{self.claimed_at: claimed_at})
+
+
+def ensure_schedule(name: str, func: str, *, minutes: int) -> None:
+    """Keep exactly one django-q2 schedule called ``name``, running ``func`` every
+    ``minutes`` on the platform's cluster (``post_migrate`` receivers call this, so a
+    changed interval replaces the stored one instead of adding a second schedule).
+
+    Args:
+        name: The schedule's unique name.
+        func: Dotted path of the task function.
+        minutes: The interval.
+    """
+    from django_q.models import Schedule
+
+    Schedule.objects.update_or_create(
+        name=name,
+        defaults={
+            "func": func,
+            "schedule_type": Schedule.MINUTES,
+            "minutes": minutes,
+            "repeats": -1,
+            "cluster": settings.TASK_CLUSTER,
+        },
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from transcription_platform.billing import services
-from transcription_platform.conf import settings
+from transcription_platform.queueing import ensure_schedule
 
 RECONCILE_SCHEDULE_NAME = "transcription_platform.billing.reconcile_reservations"
 
@@ -21,15 +21,8 @@ def ensure_reconcile_schedule(**kwargs: Any) -> None:
     Args:
         **kwargs: ``post_migrate`` arguments.
     """
-    from django_q.models import Schedule
-
-    Schedule.objects.update_or_create(
-        name=RECONCILE_SCHEDULE_NAME,
-        defaults={
-            "func": "transcription_platform.billing.tasks.reconcile_reservations",
-            "schedule_type": Schedule.MINUTES,
-            "minutes": 5,
-            "repeats": -1,
-            "cluster": settings.TASK_CLUSTER,
-        },
+    ensure_schedule(
+        RECONCILE_SCHEDULE_NAME,
+        "transcription_platform.billing.tasks.reconcile_reservations",
+        minutes=5,
     )

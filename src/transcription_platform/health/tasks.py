@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django.utils import timezone
 
+from transcription_platform.queueing import ensure_schedule
+
 HEARTBEAT_TASK = "transcription_platform.health.tasks.record_heartbeat"
 HEARTBEAT_SCHEDULE_NAME = "transcription_platform.heartbeat"
 
@@ -20,17 +22,4 @@ def record_heartbeat(cluster: str | None = None) -> None:
 
 def ensure_heartbeat_schedule(**kwargs: object) -> None:
     """post_migrate: keep exactly one every-minute heartbeat schedule."""
-    from django_q.models import Schedule
-
-    from transcription_platform.conf import settings
-
-    Schedule.objects.update_or_create(
-        name=HEARTBEAT_SCHEDULE_NAME,
-        defaults={
-            "func": HEARTBEAT_TASK,
-            "schedule_type": Schedule.MINUTES,
-            "minutes": 1,
-            "repeats": -1,
-            "cluster": settings.TASK_CLUSTER,
-        },
-    )
+    ensure_schedule(HEARTBEAT_SCHEDULE_NAME, HEARTBEAT_TASK, minutes=1)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from transcription_platform.conf import settings
 from transcription_platform.notifications import services
+from transcription_platform.queueing import ensure_schedule
 
 SWEEP_SCHEDULE_NAME = "transcription_platform.notifications.sweep_webhooks"
 
@@ -27,15 +27,6 @@ def ensure_sweep_schedule(**kwargs: Any) -> None:
     Args:
         **kwargs: ``post_migrate`` arguments.
     """
-    from django_q.models import Schedule
-
-    Schedule.objects.update_or_create(
-        name=SWEEP_SCHEDULE_NAME,
-        defaults={
-            "func": "transcription_platform.notifications.tasks.sweep_webhooks",
-            "schedule_type": Schedule.MINUTES,
-            "minutes": 5,
-            "repeats": -1,
-            "cluster": settings.TASK_CLUSTER,
-        },
+    ensure_schedule(
+        SWEEP_SCHEDULE_NAME, "transcription_platform.notifications.tasks.sweep_webhooks", minutes=5
     )

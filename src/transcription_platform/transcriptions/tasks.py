@@ -62,7 +62,12 @@ from transcription_platform.engines.audio import AudioClip
 from transcription_platform.engines.error_codes import EngineErrorCode
 from transcription_platform.exceptions import TranscriptionPlatformError
 from transcription_platform.hooks import imported_by_apps
-from transcription_platform.queueing import Claims, enqueue_task, lease_renewal_seconds
+from transcription_platform.queueing import (
+    Claims,
+    enqueue_task,
+    ensure_schedule,
+    lease_renewal_seconds,
+)
 from transcription_platform.retry import backoff_delay
 from transcription_platform.transcriptions import services, validation
 from transcription_platform.transcriptions.error_codes import TranscriptionErrorCode
@@ -356,18 +361,7 @@ def _recover_stuck_jobs() -> dict[str, int]:
 def ensure_recovery_schedule(**kwargs: Any) -> None:
     """post_migrate: keep exactly one recovery schedule (every minute: a sweep that
     finds nothing costs two indexed queries)."""
-    from django_q.models import Schedule
-
-    Schedule.objects.update_or_create(
-        name=RECOVERY_SCHEDULE_NAME,
-        defaults={
-            "func": f"{TASKS}.recover_stuck_transcriptions",
-            "schedule_type": Schedule.MINUTES,
-            "minutes": 1,
-            "repeats": -1,
-            "cluster": settings.TASK_CLUSTER,
-        },
-    )
+    ensure_schedule(RECOVERY_SCHEDULE_NAME, f"{TASKS}.recover_stuck_transcriptions", minutes=1)
 
 
 def sweep_after_spawn(sender: Any = None, **kwargs: Any) -> None:
