@@ -17,6 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from django.db import OperationalError, connection, connections
 from django.test import Client, override_settings
 from django.utils import timezone
 
@@ -28,7 +29,7 @@ from transcription_platform import signals
 from transcription_platform.engines import get_engine
 from transcription_platform.engines.fake import FakeEngine
 from transcription_platform.notifications.models import StreamEvent
-from transcription_platform.transcriptions import tasks
+from transcription_platform.transcriptions import services, tasks
 from transcription_platform.transcriptions.error_codes import TranscriptionErrorCode
 from transcription_platform.transcriptions.models import (
     ChunkStatus,
@@ -379,3 +380,55 @@ def test_lease_recovery_leaves_a_chunk_waiting_on_its_callback(
         assert call_back({"id": remote_id, "status": "completed"}).json() == {"status": "completed"}
     waiting.refresh_from_db()
     assert waiting.status == TranscriptionStatus.COMPLETED
+
+
+RACERS = 8
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_identical_callbacks_store_the_result_once(
+    async_engine, auth_client, tone_wav, provider, completed_signals
+):
+    """Real threads on their own connections (PostgreSQL in CI): one stores, the rest
+    are no-ops, and the job completes once."""
+    response = upload(auth_client, tone_wav)
+    assert response.status_code == 201, response.content
+    transcription = Transcription.objects.get(pk=response.json()["id"])
+    (remote_id,) = remote_ids(transcription)
+    provider.serve(remote_id, get_engine("default"))
+    barrier = threading.Barrier(RACERS)
+    outcomes: list[str] = []
+    errors: list[BaseException] = []
+
+    def race() -> None:
+        try:
+            barrier.wait()
+            for attempt in range(50):
+                try:
+                    outcomes.append(
+                        services.handle_engine_callback(
+                            "default", f"Bearer {TOKEN}", {"id": remote_id, "status": "completed"}
+                        )
+                    )
+                    return
+                except OperationalError:
+                    # SQLite only: its in-memory test database answers "table is locked"
+                    # instead of waiting.
+                    if connection.vendor != "sqlite" or attempt == 49:
+                        raise
+                    threading.Event().wait(0.02)
+        except BaseException as exc:  # reported below: the test must see every outcome
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=race) for _ in range(RACERS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    assert sorted(outcomes) == ["completed"] + ["duplicate"] * (RACERS - 1)
+    transcription.refresh_from_db()
+    assert transcription.status == TranscriptionStatus.COMPLETED
+    assert completed_signals[str(transcription.pk)] == 1
