@@ -32,6 +32,7 @@ EXPECTED_OPERATION_IDS = [
     "auth_me",
     "auth_refresh",
     "auth_register",
+    "callbacks_receive",
     "events_token",
     "health_get",
     "referrals_create",

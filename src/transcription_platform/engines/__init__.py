@@ -19,7 +19,7 @@ once per worker, not once per job) and forgets them when the setting changes: th
 from __future__ import annotations
 
 from transcription_platform.engines.audio import AudioClip, AudioInfo, plan_chunks, probe
-from transcription_platform.engines.base import SpeechEngine, StopTranscribing
+from transcription_platform.engines.base import CallbackEvent, SpeechEngine, StopTranscribing
 from transcription_platform.engines.errors import (
     EngineError,
     InvalidAudio,
@@ -39,6 +39,7 @@ from transcription_platform.plugins import Registry
 __all__ = [
     "AudioClip",
     "AudioInfo",
+    "CallbackEvent",
     "EngineError",
     "InvalidAudio",
     "ModelIntegrityError",

@@ -20,12 +20,19 @@ attributes, so the pipeline can plan without calling it:
     ``"transcribe"`` (text in the spoken language) or ``"translate"`` (English text, as
     Whisper's translate task gives); the OpenAI-compatible translations endpoint only
     accepts an engine whose task is ``"translate"``.
+``supports_callbacks``
+    Whether the engine works asynchronously: `SpeechEngine.submit` hands a chunk to
+    the provider and returns its remote id, the job waits, and the provider later calls
+    ``POST /callbacks/<alias>/`` with ``Authorization: Bearer <callback_token>``; the
+    platform reads the payload with `SpeechEngine.parse_callback` and the transcript
+    with `SpeechEngine.fetch_result`.
 """
 
 from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -55,6 +62,21 @@ class StopTranscribing(Exception):
 TASKS = ("transcribe", "translate")
 
 
+@dataclass(frozen=True)
+class CallbackEvent:
+    """What a provider's callback says about one remote job (`SpeechEngine.parse_callback`).
+
+    Attributes:
+        remote_id: The id `SpeechEngine.submit` returned for the job.
+        failed: The provider reports the job failed (no result to fetch).
+        error_message: The provider's reason when ``failed``, for the user.
+    """
+
+    remote_id: str
+    failed: bool = False
+    error_message: str = ""
+
+
 class SpeechEngine(Plugin):
     """Base class of every speech engine; subclasses implement `transcribe`.
 
@@ -76,6 +98,10 @@ class SpeechEngine(Plugin):
     default_chunk_seconds: float = 600.0
     task: str = "transcribe"
     model: str = ""
+    supports_callbacks: bool = False
+    #: The bearer token the provider's callbacks must present (an engine OPTION; never
+    #: logged). Empty: callbacks are refused.
+    callback_token: str = ""
 
     @property
     def name(self) -> str:
@@ -115,6 +141,61 @@ class SpeechEngine(Plugin):
             RetryableEngineError: A transient failure (rate limit, 5xx, timeout).
             PermanentEngineError: Anything else, unusable audio included (its
                 ``InvalidAudio`` code is kept).
+        """
+        raise NotImplementedError
+
+    def submit(
+        self,
+        clip: AudioClip,
+        *,
+        language: str | None = None,
+        prompt: str | None = None,
+        api_key: str | None = None,
+    ) -> str:
+        """Hand ``clip`` to the provider without waiting (``supports_callbacks`` engines).
+
+        Args:
+            clip: The audio to transcribe.
+            language: ISO 639-1 code of the speech, or None to detect it.
+            prompt: Vocabulary or context for the engine.
+            api_key: Overrides the configured key for this call.
+
+        Returns:
+            The provider's id for the job; its callback names it.
+
+        Raises:
+            RetryableEngineError: A transient failure (the chunk is retried later).
+            PermanentEngineError: Anything else.
+        """
+        raise NotImplementedError
+
+    def parse_callback(self, payload: Any) -> CallbackEvent:
+        """Read the provider's callback body (already JSON-decoded).
+
+        Args:
+            payload: The decoded JSON body.
+
+        Returns:
+            Which remote job it is about and whether it failed.
+
+        Raises:
+            transcription_platform.exceptions.ValidationError: The payload is not one
+                this provider sends (answered 400 with ``details``).
+        """
+        raise NotImplementedError
+
+    def fetch_result(self, remote_id: str) -> TranscriptResult:
+        """Fetch the transcript of a finished remote job from the provider.
+
+        Args:
+            remote_id: The id `submit` returned.
+
+        Returns:
+            The transcript, timestamps relative to the submitted clip's start.
+
+        Raises:
+            EngineError: The provider failed (``provider_status`` says how); the
+                callback is answered 502 and the provider may call again.
         """
         raise NotImplementedError
 

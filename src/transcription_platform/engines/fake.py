@@ -13,19 +13,31 @@ the transcript from the audio: one word per non-silent half second, chosen from 
 vocabulary by a hash of the samples, grouped into segments of up to 10 s. The same clip
 always gives the same transcript. Set ``text`` to get a known transcript instead,
 spread evenly over the clip's sound.
+
+With ``async_mode`` it plays a provider that calls back: ``submit`` transcribes the
+clip, keeps the result under a new remote id (``remote_results``) and returns the id;
+the job waits until ``POST /callbacks/<alias>/`` names that id, then ``fetch_result``
+reads the transcript back — over HTTP from ``result_url`` when it is set (the test's
+stand-in for the provider's API, so an upstream failure is a real one), else from
+memory.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
 import time
+import urllib.error
+import urllib.request
+import uuid
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 import numpy as np
 
 from transcription_platform.engines.audio import SAMPLE_RATE, AudioClip
-from transcription_platform.engines.base import ProgressCallback, SpeechEngine
+from transcription_platform.engines.base import CallbackEvent, ProgressCallback, SpeechEngine
 from transcription_platform.engines.error_codes import EngineErrorCode
 from transcription_platform.engines.errors import (
     EngineError,
@@ -33,6 +45,7 @@ from transcription_platform.engines.errors import (
     RetryableEngineError,
 )
 from transcription_platform.engines.results import Segment, TranscriptResult, Usage, Word
+from transcription_platform.exceptions import ValidationError
 
 VOCABULARY = (
     "alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india",
@@ -67,6 +80,14 @@ class FakeEngine(SpeechEngine):
         The ``retry_after`` hint carried by injected retryable errors.
     ``text``
         A fixed transcript, spread over the clip instead of the derived words.
+    ``async_mode``
+        Work as a provider that calls back (``supports_callbacks``); see above.
+    ``callback_token``
+        The bearer token its callbacks carry.
+    ``result_url``
+        Where ``fetch_result`` GETs a finished job's transcript (JSON, as
+        ``TranscriptResult.to_dict``); ``{remote_id}`` in it is replaced. Empty: from
+        memory.
     ``parallel_chunks``, ``chunk_seconds``, ``max_upload_bytes``, ``languages``,
     ``model``, ``task``: the declared capabilities (a ``"translate"`` fake returns the
     same words: it declares the capability, it does not translate).
@@ -90,8 +111,16 @@ class FakeEngine(SpeechEngine):
         languages: Iterable[str] | None = None,
         model: str = "fake-1",
         task: str = "transcribe",
+        async_mode: bool = False,
+        callback_token: str = "",
+        result_url: str = "",
     ) -> None:
         super().__init__(alias)
+        self.supports_callbacks = bool(async_mode)
+        self.callback_token = callback_token
+        self.result_url = result_url
+        #: The "provider's" finished jobs: remote id → transcript.
+        self.remote_results: dict[str, TranscriptResult] = {}
         self.task = self.validated_task(task, alias)
         self.latency = float(latency)
         self.retry_after = retry_after
@@ -152,6 +181,72 @@ class FakeEngine(SpeechEngine):
             model=self.model,
             usage=Usage(audio_seconds=round(duration, 3)),
         )
+
+    def submit(
+        self,
+        clip: AudioClip,
+        *,
+        language: str | None = None,
+        prompt: str | None = None,
+        api_key: str | None = None,
+    ) -> str:
+        result = self.transcribe(clip, language=language, prompt=prompt, api_key=api_key)
+        remote_id = f"fake-{uuid.uuid4().hex}"
+        with self._lock:
+            self.remote_results[remote_id] = result
+        return remote_id
+
+    def parse_callback(self, payload: Any) -> CallbackEvent:
+        # The fake provider's body: {"id": "<remote id>", "status": "completed"|"failed",
+        # "error": "<reason, when failed>"}.
+        problems: dict[str, str] = {}
+        if not isinstance(payload, dict):
+            raise ValidationError("The callback body must be a JSON object.", details={})
+        remote_id = payload.get("id")
+        status = payload.get("status")
+        if not isinstance(remote_id, str) or not remote_id:
+            problems["id"] = "Required: the remote job id (a non-empty string)."
+        if status not in ("completed", "failed"):
+            problems["status"] = "Must be 'completed' or 'failed'."
+        error = payload.get("error", "")
+        if not isinstance(error, str):
+            problems["error"] = "Must be a string."
+        if problems:
+            raise ValidationError("The callback payload is invalid.", details=problems)
+        return CallbackEvent(
+            remote_id=str(remote_id), failed=status == "failed", error_message=str(error)
+        )
+
+    def fetch_result(self, remote_id: str) -> TranscriptResult:
+        if not self.result_url:
+            with self._lock:
+                result = self.remote_results.get(remote_id)
+            if result is None:
+                raise PermanentEngineError(
+                    f"The provider has no job {remote_id!r}.",
+                    code=EngineErrorCode.ENGINE_REJECTED,
+                    engine=self.alias,
+                    provider_status=404,
+                )
+            return result
+        url = self.result_url.replace("{remote_id}", remote_id)
+        try:
+            with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 (configured URL)
+                body = json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            raise RetryableEngineError(
+                f"The provider answered {exc.code} for job {remote_id!r}.",
+                code=EngineErrorCode.ENGINE_UNAVAILABLE,
+                engine=self.alias,
+                provider_status=exc.code,
+            ) from exc
+        except (OSError, ValueError) as exc:
+            raise RetryableEngineError(
+                f"The provider could not be read for job {remote_id!r}.",
+                code=EngineErrorCode.ENGINE_UNAVAILABLE,
+                engine=self.alias,
+            ) from exc
+        return TranscriptResult.from_dict(body)
 
     def _next_failure(self, clip: AudioClip) -> EngineError | None:
         queue = self._offset_failures.get(round(clip.start, 3))

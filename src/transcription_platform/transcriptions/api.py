@@ -1,15 +1,16 @@
 """``/transcriptions/``: upload, list, detail, delete, retry, cancel, export, audio."""
 
+import json
 import logging
 import os
 import tempfile
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from django.db.models import Q, QuerySet
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.utils.http import content_disposition_header
-from ninja import File, Form, Query, Router, Status, UploadedFile
+from ninja import File, Form, Query, Router, Schema, Status, UploadedFile
 from ninja.decorators import decorate_view
 from pydantic import TypeAdapter
 
@@ -407,3 +408,34 @@ def export_transcription(
     response = HttpResponse(export.content, content_type=export.content_type)
     response["Content-Disposition"] = content_disposition_header(True, export.filename)
     return response
+
+
+# --------------------------------------------------------------------------- callbacks
+
+#: ``/callbacks/``: providers of asynchronous engines report finished jobs here. Not a
+#: user's API: the engine's bearer token authenticates the caller (checked by
+#: `services.handle_engine_callback`, in constant time), not platform_auth.
+callbacks_router = Router(tags=["callbacks"], auth=None)
+
+
+class CallbackOut(Schema):
+    status: Literal["completed", "failed", "duplicate"]
+
+
+@callbacks_router.post(
+    "/{engine}/",
+    operation_id="callbacks_receive",
+    response={200: CallbackOut, **error_responses(400, 401, 404, 502)},
+    summary="An asynchronous engine's provider reports a finished remote job",
+)
+def engine_callback(request: HttpRequest, engine: str) -> dict[str, Any]:
+    try:
+        payload = json.loads(request.body or b"null")
+    except ValueError as exc:
+        raise ValidationError(
+            "The callback body must be JSON.",
+            code=TranscriptionErrorCode.INVALID_CALLBACK,
+            details={"body": str(exc)},
+        ) from exc
+    outcome = services.handle_engine_callback(engine, request.headers.get("Authorization"), payload)
+    return {"status": outcome}

@@ -8,7 +8,11 @@ class TranscriptionsConfig(AppConfig):
     verbose_name = "Transcriptions"
     default_auto_field = "django.db.models.BigAutoField"
     # (prefix, dotted router) pairs mounted by transcription_platform.api.
-    api_routers = [("/transcriptions/", "transcription_platform.transcriptions.api.router")]
+    api_routers = [
+        ("/transcriptions/", "transcription_platform.transcriptions.api.router"),
+        # Asynchronous engines' providers call back here (bearer token per engine).
+        ("/callbacks/", "transcription_platform.transcriptions.api.callbacks_router"),
+    ]
 
     def ready(self) -> None:
         from django_q.signals import post_spawn

@@ -18,3 +18,7 @@ class TranscriptionErrorCode(StrEnum):
     WORKER_LOST = "worker_lost"
     WEBHOOKS_UNAVAILABLE = "webhooks_unavailable"
     STORAGE_UNAVAILABLE = "storage_unavailable"
+    CALLBACK_UNAUTHORIZED = "callback_unauthorized"
+    INVALID_CALLBACK = "invalid_callback"
+    UNKNOWN_REMOTE_JOB = "unknown_remote_job"
+    CALLBACK_UPSTREAM_FAILED = "callback_upstream_failed"

@@ -186,6 +186,12 @@ class TranscriptionChunk(models.Model):
         help_text="Renewed while a worker transcribes the chunk (its lease, CLAIM_LEASE_SECONDS).",
     )
     result = models.JSONField(null=True, blank=True)
+    remote_id = models.CharField(
+        max_length=255,
+        blank=True,
+        db_index=True,
+        help_text="The provider's job id while an asynchronous engine works on it.",
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -7,6 +7,7 @@ pending ──► processing ──► completed
 
 from __future__ import annotations
 
+import hmac
 import logging
 import os
 from collections.abc import Iterator
@@ -23,8 +24,18 @@ from django.utils import timezone
 from transcription_platform import signals
 from transcription_platform.audit.services import log_action
 from transcription_platform.conf import settings
-from transcription_platform.engines import AudioInfo, TranscriptResult
+from transcription_platform.engines import (
+    AudioInfo,
+    EngineError,
+    SpeechEngine,
+    TranscriptResult,
+    engine_names,
+    get_engine,
+)
+from transcription_platform.engines.error_codes import EngineErrorCode
 from transcription_platform.exceptions import (
+    AuthenticationFailed,
+    BackendError,
     Conflict,
     NotFound,
     ServiceUnavailable,
@@ -532,6 +543,107 @@ def fail(pk: Any, code: str, message: str) -> Transcription | None:
             error_message=message,
         )
         return transcription
+
+
+def handle_engine_callback(engine_name: str, authorization: str | None, payload: Any) -> str:
+    """A provider's callback for an asynchronous engine (``POST /callbacks/<engine>/``).
+
+    Idempotent: a callback for a chunk already stored (a duplicate, or a race with an
+    identical one) changes nothing.
+
+    Args:
+        engine_name: The engine's alias in ``ENGINES``.
+        authorization: The request's ``Authorization`` header (``Bearer <token>``).
+        payload: The JSON-decoded body, read by the engine's ``parse_callback``.
+
+    Returns:
+        ``"completed"`` (result stored), ``"failed"`` (the provider reported a failure
+        and the job failed) or ``"duplicate"`` (nothing to do).
+
+    Raises:
+        NotFound: No such engine, an engine that takes no callbacks, or no chunk waits
+            on the remote id.
+        AuthenticationFailed: The bearer token is missing or wrong.
+        ValidationError: The engine refused the payload.
+        BackendError: Fetching the result from the provider failed (502); the provider
+            may call again.
+    """
+    from transcription_platform.transcriptions import tasks  # tasks imports us
+
+    if engine_name not in engine_names():
+        raise NotFound(f"No engine {engine_name!r}.", code=TranscriptionErrorCode.UNKNOWN_ENGINE)
+    engine = get_engine(engine_name)
+    if not engine.supports_callbacks:
+        raise NotFound(
+            f"Engine {engine_name!r} takes no callbacks.",
+            code=TranscriptionErrorCode.UNKNOWN_ENGINE,
+        )
+    _check_callback_token(engine, authorization)
+    try:
+        event = engine.parse_callback(payload)
+    except ValidationError as exc:
+        raise ValidationError(
+            exc.message, code=TranscriptionErrorCode.INVALID_CALLBACK, details=exc.details
+        ) from exc
+    chunk = (
+        TranscriptionChunk.objects.filter(
+            remote_id=event.remote_id, transcription__engine=engine_name
+        )
+        .select_related("transcription")
+        .first()
+    )
+    if chunk is None:
+        raise NotFound(
+            "No job waits on this remote id.",
+            code=TranscriptionErrorCode.UNKNOWN_REMOTE_JOB,
+            details={"id": event.remote_id},
+        )
+    if (
+        chunk.status == ChunkStatus.DONE
+        or chunk.transcription.status != TranscriptionStatus.PROCESSING
+    ):
+        return "duplicate"
+    if event.failed:
+        failed = fail(
+            chunk.transcription_id,
+            EngineErrorCode.ENGINE_REJECTED,
+            event.error_message or "The speech provider could not transcribe the audio.",
+        )
+        return "failed" if failed is not None else "duplicate"
+    try:
+        result = engine.fetch_result(event.remote_id)
+    except EngineError as exc:
+        logger.warning(
+            "Fetching remote job %s from engine %s failed: %s (status %s)",
+            event.remote_id,
+            engine_name,
+            exc.code,
+            exc.provider_status,
+        )
+        raise BackendError(
+            "The speech provider's result could not be fetched; call again later.",
+            code=TranscriptionErrorCode.CALLBACK_UPSTREAM_FAILED,
+            details={"upstream_status": exc.provider_status, "upstream_code": exc.code},
+            alias=engine_name,
+            provider_status=exc.provider_status,
+        ) from exc
+    return "completed" if tasks.store_remote_result(chunk, event.remote_id, result) else "duplicate"
+
+
+def _check_callback_token(engine: SpeechEngine, authorization: str | None) -> None:
+    scheme, _, presented = (authorization or "").partition(" ")
+    expected = engine.callback_token
+    # compare_digest: the time taken says nothing about how much of the token matched.
+    # An engine without a token refuses every callback.
+    if not (
+        expected
+        and scheme.lower() == "bearer"
+        and hmac.compare_digest(presented.strip().encode(), expected.encode())
+    ):
+        raise AuthenticationFailed(
+            "A valid bearer token is required.",
+            code=TranscriptionErrorCode.CALLBACK_UNAUTHORIZED,
+        )
 
 
 def cancel(transcription: Transcription) -> Transcription:

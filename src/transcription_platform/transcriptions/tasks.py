@@ -200,6 +200,14 @@ def process_transcription(
                     done += 1
                     if on_chunk_done is not None:
                         on_chunk_done(done, len(chunks))
+            elif engine.supports_callbacks:
+                # The provider works on its own and calls back per chunk
+                # (handle_engine_callback); a chunk already submitted keeps its remote
+                # job, so a re-delivered task submits only what is missing.
+                for chunk in todo:
+                    if not chunk.remote_id:
+                        _submit_chunk(transcription, chunk, engine, path)
+                return
             elif engine.parallel_chunks and len(todo) > 1:
                 # One task per chunk, all at once: the engine gains from parallelism.
                 for chunk in todo:
@@ -234,6 +242,10 @@ def transcribe_chunk(transcription_id: str, index: int) -> None:
     with _failing_on_error(transcription_id):
         engine = get_engine(transcription.engine)
         with services.local_audio_path(transcription) as path:
+            if engine.supports_callbacks:
+                if not chunk.remote_id:  # a submission retried after a transient error
+                    _submit_chunk(transcription, chunk, engine, path)
+                return
             chain = not engine.parallel_chunks
             if not _transcribe_chunk(transcription, chunk, engine, path, chain=chain):
                 return
@@ -253,6 +265,26 @@ def finalize(transcription_id: str) -> None:
         return
     result = stitch([(chunk.start, _chunk_result(chunk)) for chunk in chunks])
     services.complete(transcription_id, result)
+
+
+def store_remote_result(
+    chunk: TranscriptionChunk, remote_id: str, result: TranscriptResult
+) -> bool:
+    """Store the result a provider called back with, and finish the job if it was the
+    last chunk; exactly once: False when the chunk was already stored (a duplicate or
+    concurrent callback) or no longer waits on ``remote_id``.
+    """
+    stored = (
+        TranscriptionChunk.objects.filter(pk=chunk.pk, remote_id=remote_id)
+        .exclude(status=ChunkStatus.DONE)
+        .update(status=ChunkStatus.DONE, result=result.to_dict(), heartbeat_at=None)
+    )
+    if not stored:
+        return False
+    chunks = list(TranscriptionChunk.objects.filter(transcription_id=chunk.transcription_id))
+    services.set_progress(chunk.transcription_id, job_percent(_job_progress(chunks)))
+    finalize(str(chunk.transcription_id))
+    return True
 
 
 def recover_stuck_transcriptions() -> dict[str, int]:
@@ -278,8 +310,10 @@ def _recover_lapsed_leases() -> dict[str, int]:
     rather than when the queue would re-deliver the task (``retry``, or never with
     Redis); a chunk whose worker died TASK_MAX_ATTEMPTS times fails the job."""
     requeued = failed = 0
+    # A chunk submitted to an asynchronous engine holds no lease: it waits for the
+    # provider's callback, not for a worker (its job's STUCK_AFTER_SECONDS bounds it).
     running = TranscriptionChunk.objects.filter(
-        transcription__status=TranscriptionStatus.PROCESSING
+        transcription__status=TranscriptionStatus.PROCESSING, remote_id=""
     )
     for chunk in CHUNK_CLAIMS.expired(running).only(
         "pk", "transcription_id", "index", "attempts", "claimed_at"
@@ -593,6 +627,28 @@ def _transcribe_chunk(
             return False  # cancelled or deleted meanwhile (or handed on): discarded
         _report_progress(transcription.pk, reporter, listener)
         return True
+
+
+def _submit_chunk(
+    transcription: Transcription, chunk: TranscriptionChunk, engine: SpeechEngine, path: str
+) -> None:
+    """Hand one chunk to an asynchronous engine; its claim stays held (running) with the
+    provider's job id until the callback stores the result."""
+    claimed_at = _claim(chunk)
+    if claimed_at is None or not _is_processing(transcription.pk):
+        return
+    try:
+        remote_id = engine.submit(
+            AudioClip(path, chunk.start, chunk.end),
+            language=transcription.language or None,
+            prompt=transcription.prompt or None,
+            api_key=_provider_key(transcription),
+        )
+    except RetryableEngineError as exc:
+        _release_for_retry(chunk, claimed_at, exc, reschedule=True)
+        return
+    _held(chunk, claimed_at).update(remote_id=remote_id)
+    logger.info("Chunk %s of %s submitted as %s", chunk.index, transcription.pk, remote_id)
 
 
 def _is_processing(pk: Any) -> bool:
