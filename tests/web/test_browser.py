@@ -410,9 +410,9 @@ def test_the_upload_page_follows_a_queued_job_to_the_end(site, queued, browser):
     assert page.locator("#job-done").is_hidden()
 
     def latest() -> object:
-        return services.transcriptions_for(get_user_model().objects.get(username="alice")).latest(
-            "created_at"
-        )
+        from transcription_platform.transcriptions.models import Transcription
+
+        return Transcription.objects.filter(owner__username="alice").latest("created_at")
 
     job = in_thread(latest)
     in_thread(lambda: services.start_processing(job.pk))
