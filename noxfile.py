@@ -79,6 +79,19 @@ def tests_matrix(session: nox.Session, django: str) -> None:
 
 
 @nox.session
+def schemathesis(session: nox.Session) -> None:
+    """Schemathesis over every operation of the live schema (tests/core/test_schemathesis.py).
+
+    In process (the WSGI app, SQLite), authenticated with a JWT and with an API key,
+    schema-valid and schema-violating data, every check; ``TP_SCHEMATHESIS_EXAMPLES``
+    bounds the examples per operation (a few minutes with the default).
+    """
+    install_with_groups(session, "-e.", "fuzz")
+    env = {"DATABASE_URL": "", "TP_SCHEMATHESIS": "1"}
+    session.run("pytest", "tests/core/test_schemathesis.py", *session.posargs, env=env)
+
+
+@nox.session
 def lint(session: nox.Session) -> None:
     """ruff (lint rules and formatting, no changes made), actionlint on the workflows,
     the import-linter contracts and hadolint on the example project's Dockerfile."""

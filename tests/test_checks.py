@@ -167,17 +167,41 @@ class TestDeploymentChecks:
             # tests.settings uses LocMemCache.
             assert ids(checks.check_deployment()) == ["transcription_platform.W013"]
 
-    def test_shared_cache_and_strong_key_pass(self, tmp_path) -> None:
+    def test_atomic_cache_and_strong_key_pass(self) -> None:
         caches = {
             "default": {
-                "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
-                "LOCATION": str(tmp_path),
+                "BACKEND": "django.core.cache.backends.redis.RedisCache",
+                "LOCATION": "redis://127.0.0.1:6379/2",
             }
         }
         with override_settings(
             DEBUG=False, SECRET_KEY=STRONG_KEY, ALLOWED_HOSTS=["a.example"], CACHES=caches
         ):
             assert checks.check_deployment() == []
+
+    @pytest.mark.parametrize(
+        "backend",
+        [
+            "django.core.cache.backends.filebased.FileBasedCache",
+            "django.core.cache.backends.db.DatabaseCache",
+        ],
+    )
+    def test_a_cache_that_counts_with_read_then_write_is_w013(self, tmp_path, backend) -> None:
+        caches = {
+            "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+            "limits": {"BACKEND": backend, "LOCATION": str(tmp_path)},
+        }
+        with override_settings(
+            DEBUG=False,
+            SECRET_KEY=STRONG_KEY,
+            ALLOWED_HOSTS=["a.example"],
+            CACHES=caches,
+            RATELIMIT_USE_CACHE="limits",
+        ):
+            [warning] = checks.check_deployment()
+        assert warning.id == "transcription_platform.W013"
+        assert "'limits'" in warning.msg
+        assert "over-admit" in warning.msg
 
     def test_nothing_is_reported_in_debug(self) -> None:
         with override_settings(DEBUG=True, SECRET_KEY="weak", ALLOWED_HOSTS=["*"]):

@@ -8,18 +8,26 @@ docs/installation.md).
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
 from django.apps import apps
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.utils.datastructures import MultiValueDict
 from django.utils.module_loading import import_string
 from ninja import NinjaAPI
+from ninja.constants import NOT_SET
 from ninja.parser import Parser
 
 from transcription_platform import __version__
-from transcription_platform.exceptions import install_exception_handlers
-from transcription_platform.ratelimit import default_rate_limit
-from transcription_platform.schemas import ErrorOut
+from transcription_platform.exceptions import (
+    ValidationError,
+    install_exception_handlers,
+    response_for,
+)
+from transcription_platform.ratelimit import PlatformRateLimit
+from transcription_platform.schemas import NUL_MESSAGE, ErrorOut, find_nul
 from transcription_platform.scopes import enforce_scopes
 
 #: The header ``transcription_platform.auth.PlatformAuth`` also reads a key from (kept
@@ -51,15 +59,67 @@ def iter_routers() -> list[tuple[str, Any]]:
     return mounted
 
 
-class JSONObjectParser(Parser):
-    """JSON bodies must be objects: ninja would otherwise read ``[1, 2]`` or ``"x"`` sent
-    to an operation whose fields are all optional as an empty payload."""
+def _nul_error(source: str, paths: list[tuple[str, ...]]) -> ValidationError:
+    # 400, not 422: the schema allows the text, the platform refuses it (docs/api.md).
+    return ValidationError(
+        NUL_MESSAGE,
+        details=[
+            {"field": ".".join(path), "source": source, "message": NUL_MESSAGE} for path in paths
+        ],
+    )
+
+
+class PlatformParser(Parser):
+    """ninja's parser with the input rules every operation shares.
+
+    * JSON bodies must be objects: ninja would otherwise read ``[1, 2]`` or ``"x"``
+      sent to an operation whose fields are all optional as an empty payload.
+    * No text of the body, the form fields or the query string holds a NUL character
+      (400 ``validation_error`` naming the fields), whatever the schema of the operation.
+    """
 
     def parse_body(self, request: HttpRequest) -> dict[str, Any]:
         data = super().parse_body(request)
         if not isinstance(data, dict):
             raise ValueError("The JSON body must be an object.")  # → 400 bad_request
+        if paths := list(find_nul(data)):
+            raise _nul_error("body", paths)  # ninja wraps it; the handler unwraps it
         return data
+
+    def parse_querydict(
+        self, data: MultiValueDict[str, Any], list_fields: list[str], request: HttpRequest
+    ) -> dict[str, Any]:
+        parsed = super().parse_querydict(data, list_fields, request)
+        # Files are bytes, not text; their names are sanitised by the upload validation.
+        texts = {key: value for key, value in parsed.items() if isinstance(value, (str, list))}
+        if paths := list(find_nul(texts)):
+            source = "query" if data is request.GET else "form"
+            raise _nul_error(source, [path[:1] for path in paths])
+        return parsed
+
+
+def refuse_nul_outside_body(run: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Refuse a NUL character in any header or query parameter, before anything reads them.
+
+    A view-level decorator (ninja's ``mode="view"``): it runs before authentication, so
+    an ``X-API-Key``, an ``Idempotency-Key`` or a ``User-Agent`` written to the audit log
+    never reaches the database with a NUL in it.
+
+    Args:
+        run: The operation's ``run``.
+
+    Returns:
+        ``run``, answering 400 ``validation_error`` for such a request.
+    """
+
+    @functools.wraps(run)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        for source, values in (("header", dict(request.headers)), ("query", request.GET.lists())):
+            if paths := list(find_nul(dict(values))):
+                return response_for(_nul_error(source, [p[:1] for p in paths]))
+        return run(request, *args, **kwargs)
+
+    return wrapper
 
 
 class PlatformAPI(NinjaAPI):
@@ -79,15 +139,14 @@ class PlatformAPI(NinjaAPI):
         }
         for path, operations in schema.get("paths", {}).items():
             for operation in operations.values():
-                # Any operation can meet a database outage (503 + Retry-After).
-                statuses = {"422", "429", "500", "503"}
+                # 400: any operation refuses a NUL character in a header or the query;
+                # any operation can meet a database outage (503 + Retry-After).
+                statuses = {"400", "422", "429", "500", "503"}
                 if operation.get("security"):
                     # 403: an API key without the operation's scope (scopes.py).
                     statuses.update({"401", "403"})
                 if "{" in path or _has_parameter(operation, "page"):
                     statuses.add("404")  # unknown object, or a page past the end
-                if "requestBody" in operation:
-                    statuses.add("400")  # a body that cannot be parsed
                 # ninja keys responses by int; JSON output needs (and tools expect) str.
                 responses = {str(k): v for k, v in operation.get("responses", {}).items()}
                 operation["responses"] = responses
@@ -139,12 +198,29 @@ def _has_parameter(operation: dict[str, Any], name: str) -> bool:
     return any(p.get("name") == name for p in operation.get("parameters", ()))
 
 
+def _as_list(throttle: Any) -> list[Any]:
+    return list(throttle) if isinstance(throttle, (list, tuple)) else [throttle]
+
+
 def install_platform(api: NinjaAPI) -> None:
-    """Give ``api`` our error shape, API-key scopes and the site-wide anon/user rate
-    limits."""
+    """Give ``api`` our error shape, our input rules, API-key scopes and the site-wide
+    rate limits.
+
+    A site's own parser and throttles are kept; ninja's default parser is replaced by
+    `PlatformParser`. Call it before the API's URLs are built (throttles are handed to
+    operations then).
+    """
     install_exception_handlers(api)
+    if type(api.parser) is Parser:
+        api.parser = PlatformParser()
     api.add_decorator(enforce_scopes)
-    api.add_decorator(default_rate_limit)
+    api.add_decorator(refuse_nul_outside_body, mode="view")
+    # The anon/user limits of operations without limits of their own (rate_limit gives
+    # those theirs): a ninja throttle, checked before the body is read.
+    if api.throttle is NOT_SET:
+        api.throttle = [PlatformRateLimit()]
+    elif not any(isinstance(t, PlatformRateLimit) for t in _as_list(api.throttle)):
+        api.throttle = [*_as_list(api.throttle), PlatformRateLimit()]
 
 
 def build_api(**kwargs: Any) -> NinjaAPI:
@@ -154,7 +230,7 @@ def build_api(**kwargs: Any) -> NinjaAPI:
         "version": __version__,
         "description": "Upload audio, follow the job, fetch the transcript.",
         "urls_namespace": "transcription_platform",
-        "parser": JSONObjectParser(),
+        "parser": PlatformParser(),
     }
     options.update(kwargs)
     api = PlatformAPI(**options)

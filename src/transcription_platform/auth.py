@@ -31,6 +31,7 @@ from ninja_jwt.tokens import BlacklistMixin
 
 from transcription_platform.accounts.services import verify_api_key
 from transcription_platform.conf import settings
+from transcription_platform.ratelimit import count_auth_failure, refuse_failing_client
 from transcription_platform.roles import cached_principal
 from transcription_platform.scopes import mark_api_key_request
 
@@ -97,8 +98,12 @@ class PlatformAuth(JWTBaseAuthentication, HttpBearer):
 
     @staticmethod
     def _api_key_user(request: HttpRequest, api_key: str) -> Any:
+        # Wrong keys are counted per IP; past the limit they are refused before the
+        # lookup (429), so guessing is slow and writes a bounded number of audit rows.
+        refuse_failing_client(request)
         key = verify_api_key(api_key, request=request)
         if key is None:
+            count_auth_failure(request)
             return None
         # Operations check the key's scopes (transcription_platform.scopes).
         mark_api_key_request(request, key.scopes)

@@ -242,18 +242,50 @@ def check_deployment(app_configs: Any = None, **kwargs: Any) -> list[CheckMessag
                 id="transcription_platform.W012",
             )
         )
-    backend = django_settings.CACHES.get("default", {}).get("BACKEND", "")
-    if backend.endswith(("LocMemCache", "DummyCache")):
-        messages.append(
-            Warning(
-                f"The default cache is {backend.rsplit('.', 1)[-1]}: rate limits are counted "
-                "per process, so each web worker allows the full rate.",
-                hint="Point CACHES['default'] at a cache every process shares: Django's "
-                "RedisCache, DatabaseCache or FileBasedCache (docs: operations.md#cache).",
-                id="transcription_platform.W013",
-            )
-        )
+    messages.extend(check_rate_limit_cache())
     return messages
+
+
+#: Cache backends whose ``incr`` is one atomic server-side operation. The others
+#: (FileBasedCache, DatabaseCache, LocMemCache across processes) read, add and write
+#: back, so concurrent requests read the same count and all get in (issue 12: 13 of 50
+#: concurrent requests admitted under a limit of 10 with FileBasedCache).
+ATOMIC_CACHE_BACKENDS = (
+    "django.core.cache.backends.redis.RedisCache",
+    "django.core.cache.backends.memcached.PyMemcacheCache",
+    "django.core.cache.backends.memcached.PyLibMCCache",
+    "django_redis.cache.RedisCache",
+)
+
+
+def check_rate_limit_cache() -> list[CheckMessage]:
+    """W013: rate limits are counted in a cache every process shares, atomically.
+
+    Returns:
+        A warning naming the cache (``RATELIMIT_USE_CACHE``, ``default`` unless set)
+        when its backend is per process or counts with a read-then-write.
+    """
+    from django.conf import settings as django_settings
+
+    alias = getattr(django_settings, "RATELIMIT_USE_CACHE", "default")
+    backend = django_settings.CACHES.get(alias, {}).get("BACKEND", "")
+    if backend in ATOMIC_CACHE_BACKENDS:
+        return []
+    name = backend.rsplit(".", 1)[-1] or "missing"
+    if backend.endswith(("LocMemCache", "DummyCache")):
+        problem = "rate limits are counted per process, so each web worker allows the full rate"
+    else:
+        problem = (
+            "it counts rate-limit hits with a read-then-write, so concurrent requests over-admit"
+        )
+    return [
+        Warning(
+            f"The rate-limit cache {alias!r} is {name}: {problem}.",
+            hint=f"Point CACHES[{alias!r}] at Django's RedisCache (or a memcached backend), "
+            "whose increments are atomic (docs: operations.md#cache).",
+            id="transcription_platform.W013",
+        )
+    ]
 
 
 @register(Tags.database, TAG)

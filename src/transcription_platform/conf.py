@@ -94,10 +94,12 @@ SETTINGS: dict[str, Setting] = {
             "refresh": "600/h",
             "logout": "60/h",
             "transcription_create": "10/h",
+            "auth_failure": "30/10m",
         },
         dict,
         "django-ratelimit rates per scope; a value of None disables that limit. "
-        "``login`` counts per IP, ``login_account`` per submitted login name.",
+        "``login`` counts per IP, ``login_account`` per submitted login name, "
+        "``auth_failure`` wrong API keys per IP.",
         merge=True,
     ),
     "REGISTRATION_OPEN": Setting(

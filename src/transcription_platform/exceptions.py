@@ -317,8 +317,26 @@ def ratelimited_response(request: HttpRequest, exc: Exception) -> HttpResponse:
     return response_for(RateLimited())
 
 
+#: Set on the request by the rate-limit throttle that refused it (see ratelimit.py).
+RATE_LIMITED_ATTR = "_tp_rate_limited"
+
+
+def throttled_response(request: HttpRequest, exc: Any) -> HttpResponse:
+    """ninja's Throttled: our rate limits (and any throttle a site adds) → 429."""
+    limited = getattr(request, RATE_LIMITED_ATTR, None)
+    if not isinstance(limited, RateLimited):
+        limited = RateLimited(retry_after=exc.wait or 60)
+    return response_for(limited)
+
+
 def http_error_response(request: HttpRequest, exc: Any) -> HttpResponse:
-    """ninja's HttpError (the CSRF check of session auth, among others)."""
+    """ninja's HttpError (the CSRF check of session auth, among others).
+
+    ninja wraps whatever the body parser raises in a 400 "Cannot parse request body";
+    an error of our own raised by the parser (a NUL character) keeps its code and details.
+    """
+    if isinstance(exc.__cause__, TranscriptionPlatformError):
+        return response_for(exc.__cause__)
     status = exc.status_code
     code = STATUS_CODES.get(status, PlatformErrorCode.ERROR)
     return error_response(status, code, str(exc.message))
@@ -387,7 +405,7 @@ def install_exception_handlers(api: Any) -> None:
     # Imported here: importing ninja reads Django's settings, and this module is
     # imported by code that runs before they are configured.
     from django_ratelimit.exceptions import Ratelimited
-    from ninja.errors import AuthenticationError, AuthorizationError, HttpError
+    from ninja.errors import AuthenticationError, AuthorizationError, HttpError, Throttled
     from ninja.errors import ValidationError as NinjaValidationError
 
     handlers: list[tuple[type[Exception], Any]] = [
@@ -401,6 +419,7 @@ def install_exception_handlers(api: Any) -> None:
         (SuspiciousOperation, suspicious_response),
         (Http404, not_found_response),
         (Ratelimited, ratelimited_response),
+        (Throttled, throttled_response),
         (HttpError, http_error_response),
         *((error, database_unavailable_response) for error in DATABASE_OUTAGE_ERRORS),
         (Exception, unexpected_error_response),

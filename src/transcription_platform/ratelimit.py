@@ -5,11 +5,20 @@ disables a scope). Hits are counted in django-ratelimit's cache (``RATELIMIT_USE
 "default" unless set) — use a cache shared by all web processes in production.
 
 Every API operation gets the ``anon`` (per IP) or ``user`` (per user) limit through
-`default_rate_limit`; sensitive operations add their own scope with
-`rate_limit`. An operation with its own per-IP scope (login, registration, token
-refresh) is not also counted against ``anon``, so one busy office behind a NAT cannot
-exhaust the shared anonymous budget by signing in; operations marked
-`rate_limit_exempt` (health) are never limited.
+`PlatformRateLimit`; sensitive operations add their own scope with `rate_limit`. An
+operation with its own per-IP scope (login, registration, token refresh) is not also
+counted against ``anon``, so one busy office behind a NAT cannot exhaust the shared
+anonymous budget by signing in; operations marked `rate_limit_exempt` (health) are
+never limited.
+
+When: limits are ninja throttles, which run right after authentication and *before*
+the operation's parameters are read. An over-limit caller is answered 429 before a
+byte of its body (a 60 MB upload) is read or parsed.
+
+Failed authentication: every wrong API key counts against ``auth_failure`` per client
+IP (`refuse_failing_client`); over it, API keys from that address are refused with 429
+before they are looked up, so guessing is slow and the audit log gets a bounded number
+of ``login_failed`` rows.
 
 Failure policy: when the rate-limit cache cannot be used (server down, client library
 missing) the limit *fails open*: the request goes through and an error is logged. The
@@ -19,7 +28,7 @@ start, so the outage is visible without turning every request into a 500.
 
 from __future__ import annotations
 
-import functools
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -32,18 +41,15 @@ from django.http import HttpRequest
 from django_ratelimit import ALL
 from django_ratelimit.core import EXPIRATION_FUDGE as _EXPIRATION_FUDGE
 from django_ratelimit.core import _get_window, _make_cache_key, _split_rate
+from ninja.throttling import BaseThrottle
+from ninja.utils import contribute_operation_callback
 
 from transcription_platform.conf import settings
-from transcription_platform.exceptions import RateLimited
+from transcription_platform.exceptions import RATE_LIMITED_ATTR, RateLimited
 
 KeyKind = Literal["ip", "user", "user_or_ip"]
 
 logger = logging.getLogger("transcription_platform.ratelimit")
-
-# Attributes set on a decorated operation; functools.wraps copies them outward, so the
-# API-wide decorator (applied last, outermost) sees them.
-_EXEMPT_ATTR = "_tp_rate_limit_exempt"
-_IP_SCOPES_ATTR = "_tp_rate_limit_ip_scopes"
 
 
 def _authenticated_user(request: HttpRequest) -> Any:
@@ -71,7 +77,12 @@ def client_ip(request: HttpRequest) -> str:
 
 
 def check_rate_limit(
-    request: HttpRequest, scope: str, kind: KeyKind = "user_or_ip", key: str | None = None
+    request: HttpRequest,
+    scope: str,
+    kind: KeyKind = "user_or_ip",
+    key: str | None = None,
+    *,
+    increment: bool = True,
 ) -> None:
     """Count one hit of ``scope`` for this caller.
 
@@ -80,6 +91,8 @@ def check_rate_limit(
         scope: Key of ``RATE_LIMITS`` holding the rate (``None`` there: no limit).
         kind: Whom to count when ``key`` is not given.
         key: An explicit counter key (e.g. the login name being tried).
+        increment: False to only check, without counting, that one more hit would
+            still be within the rate.
 
     Raises:
         RateLimited: The caller is over the rate (429 with ``Retry-After``).
@@ -89,7 +102,11 @@ def check_rate_limit(
         return
     key_value = key if key is not None else _key_for(request, kind)
     try:
-        usage = _count_hit(f"transcription_platform:{scope}", key_value, rate)
+        group = f"transcription_platform:{scope}"
+        if increment:
+            usage = _count_hit(group, key_value, rate)
+        else:
+            usage = _read_hits(group, key_value, rate)
     except Exception:
         # Fail open (see the module docstring): an unusable cache must not turn every
         # request into a 500; health and startup_checks report the outage instead.
@@ -143,6 +160,26 @@ def _count_hit(group: str, key_value: str, rate: str) -> dict[str, Any] | None:
     }
 
 
+def _read_hits(group: str, key_value: str, rate: str) -> dict[str, Any]:
+    """Whether one more hit would be over the rate, without counting it.
+
+    A plain read (``GET`` on Redis, no write) of the key `_count_hit` increments; a
+    missing key is no hit yet. Django's ``RedisCache`` stores integers unpickled, so
+    the counter written by the pipelined ``INCR`` reads back as an int. ``should_limit``
+    once the count has reached the limit: the next hit would be past it.
+    """
+    limit, period = _split_rate(rate)
+    window = _get_window(key_value, period)
+    cache = caches[getattr(django_settings, "RATELIMIT_USE_CACHE", "default")]
+    count = int(cache.get(_make_cache_key(group, window, rate, key_value, ALL), 0))
+    return {
+        "count": count,
+        "limit": limit,
+        "should_limit": count >= limit,
+        "time_left": window - int(time.time()),
+    }
+
+
 def _redis_client(cache: BaseCache, key: str) -> Any:
     """The redis-py client behind Django's ``RedisCache``, or None for any other cache."""
     if not isinstance(cache, RedisCache):
@@ -150,10 +187,63 @@ def _redis_client(cache: BaseCache, key: str) -> Any:
     return cache._cache.get_client(key, write=True)
 
 
+class PlatformRateLimit(BaseThrottle):
+    """The limits of one operation, as a ninja throttle (checked before its body is read).
+
+    ``user`` for an authenticated caller, ``anon`` per IP otherwise (unless the
+    operation has a per-IP scope of its own), then the operation's own scopes.
+
+    Args:
+        scopes: ``(scope, kind)`` pairs added by `rate_limit`.
+        exempt: No limit at all (`rate_limit_exempt`).
+    """
+
+    def __init__(self, scopes: tuple[tuple[str, KeyKind], ...] = (), *, exempt: bool = False):
+        self.scopes = scopes
+        self.exempt = exempt
+
+    def allow_request(self, request: HttpRequest) -> bool:
+        if self.exempt:
+            return True
+        try:
+            if _authenticated_user(request) is not None:
+                check_rate_limit(request, "user")
+            elif not any(kind != "user" for _, kind in self.scopes):
+                check_rate_limit(request, "anon")
+            for scope, kind in self.scopes:
+                check_rate_limit(request, scope, kind)
+        except RateLimited as exc:
+            # ninja answers a refused throttle itself; the handler of its Throttled
+            # error reads this to keep our message and the scope's Retry-After.
+            setattr(request, RATE_LIMITED_ATTR, exc)
+            return False
+        return True
+
+    def wait(self) -> float | None:
+        return None  # the handler sets Retry-After from the RateLimited kept on the request
+
+
+def _operation_rate_limit(operation: Any) -> PlatformRateLimit:
+    """The operation's own `PlatformRateLimit`, created on first use.
+
+    Setting ``throttle_param`` keeps ninja from replacing it with the API-wide one.
+    """
+    for throttle in operation.throttle_objects:
+        if isinstance(throttle, PlatformRateLimit):
+            return throttle
+    throttle = PlatformRateLimit()
+    operation.throttle_objects = [*operation.throttle_objects, throttle]
+    operation.throttle_param = operation.throttle_objects
+    return throttle
+
+
 def rate_limit(
     scope: str, kind: KeyKind = "user_or_ip"
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Decorate a ninja operation with an extra limit (e.g. ``rate_limit("login", "ip")``).
+    """Give a ninja operation an extra limit (e.g. ``rate_limit("login", "ip")``).
+
+    Place it below the ``@router.<method>`` line; it is checked with the operation's
+    other limits, after authentication and before the request body is read.
 
     Args:
         scope: Key of ``RATE_LIMITS`` holding the rate.
@@ -164,16 +254,13 @@ def rate_limit(
         anonymous limit.
     """
 
-    def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(view)
-        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
-            check_rate_limit(request, scope, kind)
-            return view(request, *args, **kwargs)
+    def add_scope(operation: Any) -> None:
+        throttle = _operation_rate_limit(operation)
+        throttle.scopes = ((scope, kind), *throttle.scopes)
 
-        if kind != "user":
-            scopes = (*getattr(view, _IP_SCOPES_ATTR, ()), scope)
-            setattr(wrapper, _IP_SCOPES_ATTR, scopes)
-        return wrapper
+    def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
+        contribute_operation_callback(view, add_scope)
+        return view
 
     return decorator
 
@@ -187,30 +274,35 @@ def rate_limit_exempt(view: Callable[..., Any]) -> Callable[..., Any]:
     Returns:
         The same function, marked.
     """
-    setattr(view, _EXEMPT_ATTR, True)
+
+    def exempt(operation: Any) -> None:
+        _operation_rate_limit(operation).exempt = True
+
+    contribute_operation_callback(view, exempt)
     return view
 
 
-def default_rate_limit(view: Callable[..., Any]) -> Callable[..., Any]:
-    """The site-wide limit: ``user`` for authenticated callers, ``anon`` per IP otherwise.
+def refuse_failing_client(request: HttpRequest) -> None:
+    """Refuse a client IP that sent too many wrong credentials (``auth_failure``).
+
+    Called before a credential is checked, so an address over the limit costs no
+    database lookup and writes no audit row.
 
     Args:
-        view: A ninja operation (applied to all of them with ``api.add_decorator``).
+        request: The request carrying a credential.
 
-    Returns:
-        The wrapped operation; exempt operations are returned unchanged, and operations
-        with their own per-IP scope skip ``anon``.
+    Raises:
+        RateLimited: Too many failures from this IP.
     """
-    if getattr(view, _EXEMPT_ATTR, False):
-        return view
-    own_ip_scope = bool(getattr(view, _IP_SCOPES_ATTR, ()))
+    check_rate_limit(request, "auth_failure", "ip", increment=False)
 
-    @functools.wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
-        if _authenticated_user(request) is not None:
-            check_rate_limit(request, "user")
-        elif not own_ip_scope:
-            check_rate_limit(request, "anon")
-        return view(request, *args, **kwargs)
 
-    return wrapper
+def count_auth_failure(request: HttpRequest) -> None:
+    """Count one wrong credential against the client IP's ``auth_failure`` limit.
+
+    Args:
+        request: The request whose credential was refused.
+    """
+    # This one is answered 401 anyway; the next one is refused up front.
+    with contextlib.suppress(RateLimited):
+        check_rate_limit(request, "auth_failure", "ip")

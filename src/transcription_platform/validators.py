@@ -27,6 +27,10 @@ MAX_TITLE_LENGTH = 255
 
 _LANGUAGE = re.compile(r"[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*")
 
+#: `normalize_language`'s rule as a JSON Schema pattern, for the OpenAPI schema of every
+#: language input ("" = detect; surrounding spaces are ignored).
+LANGUAGE_PATTERN = r"^\s*([A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*)?\s*$"
+
 
 def normalize_language(value: str | None, *, field: str = "language") -> str:
     """The canonical form of a language code; ``""`` (auto-detect) stays ``""``.

@@ -609,3 +609,26 @@ def test_admin_shows_the_analysis(transcribe, admin_client):
     )
     assert detail.status_code == 200
     assert "Friday" in detail.content.decode()
+
+
+def test_a_support_admin_reading_or_rerunning_someones_analysis_is_audited(
+    transcribe, post_analysis
+):
+    from tests.fixtures.api import bearer_client
+    from tests.fixtures.users import make_user
+    from transcription_platform.audit.models import AuditLog
+    from transcription_platform.roles import ADMIN
+
+    transcription = transcribe(analyze="true")
+    admin = make_user("support", ADMIN)
+    admin_client = bearer_client(admin)
+    url = f"{API}/transcriptions/{transcription.pk}/analysis"
+
+    assert admin_client.get(url).status_code == 200
+    assert post_analysis(transcription, client=admin_client).status_code == 202
+
+    entries = AuditLog.objects.filter(actor=admin, object_type=Analysis._meta.label_lower)
+    assert sorted(entries.values_list("action", flat=True)) == ["retried", "viewed"]
+    for entry in entries:
+        assert entry.object_id == str(analysis_of(transcription).pk)
+        assert entry.meta["owner_id"] == transcription.owner_id

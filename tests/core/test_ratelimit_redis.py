@@ -8,7 +8,7 @@ import uuid
 import pytest
 import redis
 from django.core.cache import caches
-from django.test import override_settings
+from django.test import Client, override_settings
 
 from tests.fixtures.api import API, assert_error, bearer_client
 
@@ -75,3 +75,24 @@ def test_the_limit_holds_and_the_counter_expires_with_its_window(user, redis_cac
     [key] = [k for k in raw.scan_iter(f"{redis_cache.key_prefix}:*") if b"rl:" in k]
     assert int(raw.get(key)) == 4
     assert 0 < raw.ttl(key) <= 60 + 5
+
+
+def test_wrong_api_keys_are_refused_up_front_once_counted_on_redis(user, redis_cache, settings):
+    # refuse_failing_client reads (GET) the counter the pipelined INCR writes.
+    settings.TRANSCRIPTION_PLATFORM = {
+        "RATE_LIMITS": {"auth_failure": "2/h", "user": None, "anon": None}
+    }
+    key = (
+        bearer_client(user)
+        .post(f"{API}/auth/api-keys/", {"name": "ci"}, content_type="application/json")
+        .json()["key"]
+    )
+    wrong = Client(HTTP_X_API_KEY="tp_0123456789abcdef_wrong")
+    assert [wrong.get(URL).status_code for _ in range(4)] == [401, 401, 429, 429]
+    raw = redis.Redis.from_url(REDIS_URL)
+    [counter] = [k for k in raw.scan_iter(f"{redis_cache.key_prefix}:*") if b"rl:" in k]
+    assert int(raw.get(counter)) == 2  # the refused ones were not counted
+    # The right key from the same address waits too; another address does not.
+    assert_error(Client(HTTP_X_API_KEY=key).get(URL), 429, "rate_limited")
+    other = Client(HTTP_X_API_KEY=key, REMOTE_ADDR="127.0.0.2")
+    assert other.get(URL).status_code == 200

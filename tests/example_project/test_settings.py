@@ -144,7 +144,7 @@ class TestProductionSettings:
         self, example: ExampleProject, production_env
     ) -> None:
         caches = example.settings(
-            "production", "CACHES", REDIS_URL="redis://127.0.0.1:6379/3", **production_env
+            "production", "CACHES", **{**production_env, "REDIS_URL": "redis://127.0.0.1:6379/3"}
         )["CACHES"]
         assert caches["default"] == {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
@@ -546,3 +546,40 @@ def test_runserver_bursts_leave_no_idle_connections(
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+class TestLocalSecretKey:
+    """No public fallback key (issue 12, item 13): each checkout makes its own."""
+
+    def test_each_checkout_generates_its_own_private_key_once(
+        self, example: ExampleProject
+    ) -> None:
+        key_file = example.tmp / "var" / "secret_key"
+        first = example.settings("local", "SECRET_KEY")["SECRET_KEY"]
+        assert len(first) >= 50
+        assert "insecure" not in first
+        assert key_file.read_text() == first
+        assert key_file.stat().st_mode & 0o777 == 0o600
+        assert example.settings("local", "SECRET_KEY")["SECRET_KEY"] == first  # kept
+        other = example.settings(
+            "local", "SECRET_KEY", DJANGO_VAR_DIR=str(example.tmp / "other-checkout")
+        )["SECRET_KEY"]
+        assert other != first
+
+    def test_an_environment_key_wins_and_nothing_is_written(self, example: ExampleProject) -> None:
+        values = example.settings("local", "SECRET_KEY", DJANGO_SECRET_KEY="k" * 60)
+        assert values["SECRET_KEY"] == "k" * 60
+        assert not (example.tmp / "var" / "secret_key").exists()
+
+    def test_the_key_file_is_ignored_by_git(self) -> None:
+        ignored = subprocess.run(
+            ["git", "check-ignore", "-q", str(PROJECT_DIR / "var" / "secret_key")],
+            cwd=PROJECT_DIR,
+            check=False,
+        )
+        assert ignored.returncode == 0
+
+    def test_the_old_public_fallback_key_is_gone(self, example: ExampleProject) -> None:
+        # The key this file used to fall back to, published in the repository's history.
+        public = "django-insecure-local-development-only-never-use-this-key-in-production"
+        assert example.settings("local", "SECRET_KEY")["SECRET_KEY"] != public

@@ -72,7 +72,8 @@ def test_unauthenticated_is_a_401(client):
          "webhook_url_forbidden"),
         ({"url": "http://[::ffff:169.254.169.254]/", "events": ["transcription.completed"]},
          400, "webhook_url_forbidden"),
-        ({"url": "https://example.com/\x00", "events": ["transcription.completed"]}, 422, None),
+        ({"url": "https://example.com/\x00", "events": ["transcription.completed"]}, 400,
+         "validation_error"),
         ({"url": "https://example.com/" + "a" * 5000, "events": ["transcription.completed"]},
          422, None),
         ({"url": "https://example.com/", "events": ["nope"]}, 422, None),
@@ -80,7 +81,7 @@ def test_unauthenticated_is_a_401(client):
         ({"url": "https://example.com/", "events": "transcription.completed"}, 422, None),
         ({"url": 12, "events": ["transcription.completed"]}, 422, None),
         ({"url": "https://example.com/", "events": ["transcription.completed"],
-          "description": "x\x00y"}, 422, None),
+          "description": "x\x00y"}, 400, "validation_error"),
     ],
 )  # fmt: skip
 def test_bad_input_is_a_4xx_in_our_shape(auth_client, payload, status, code):

@@ -439,6 +439,18 @@ def test_audio_download_streams_the_original(auth_client, tone_wav):
     assert 'filename="tone.wav"' in response["Content-Disposition"]
 
 
+def test_audio_is_served_with_the_probed_type_never_the_uploaders(auth_client, tone_wav):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    lying = SimpleUploadedFile("tone.wav", Path(tone_wav).read_bytes(), content_type="text/html")
+    created = auth_client.post(URL, {"audio_file": lying})
+    assert created.status_code == 201, created.content
+    assert created.json()["content_type"] == "text/html"  # kept, as the client said it
+    response = auth_client.get(f"{URL}{created.json()['id']}/audio")
+    assert response["Content-Type"] == "audio/wav"
+    assert response["X-Content-Type-Options"] == "nosniff"
+
+
 # --------------------------------------------------------------------------- exports
 
 

@@ -143,7 +143,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --------------------------------------------------------------------------- cache
 
 # Rate limits and the worker heartbeat are counted in this cache, so it must be shared
-# by every process: Redis when configured, otherwise a file cache (never locmem).
+# by every process: Redis when configured, otherwise a file cache (never locmem). The
+# file cache is for one developer's machine: its increments are not atomic, so
+# concurrent requests over-admit and `check --deploy` warns (W013).
 if env.str("REDIS_URL", default=""):
     CACHES = {
         "default": env.cache_url("REDIS_URL", backend="django.core.cache.backends.redis.RedisCache")

@@ -58,6 +58,10 @@ def register(request: HttpRequest, payload: RegistrationIn) -> Status[dict[str, 
 )
 @rate_limit("login", "ip")
 def login(request: HttpRequest, payload: LoginIn) -> dict[str, Any]:
+    if not payload.login:
+        raise ValidationError(
+            "Provide email or username.", details=[{"field": "email", "source": "body"}]
+        )
     # Per account as well as per IP: guessing one account's password from many
     # addresses is throttled, while an office behind one NAT can still sign in.
     check_rate_limit(request, "login_account", key=f"login:{payload.login.strip().lower()}")

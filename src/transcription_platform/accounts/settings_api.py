@@ -17,7 +17,7 @@ from transcription_platform.auth import auth_principal, platform_auth
 from transcription_platform.crypto import RevealedSecret
 from transcription_platform.schemas import error_responses
 from transcription_platform.scopes import require_session
-from transcription_platform.validators import MAX_PROMPT_LENGTH
+from transcription_platform.validators import LANGUAGE_PATTERN, MAX_PROMPT_LENGTH
 
 router = Router(tags=["settings"], auth=platform_auth)
 
@@ -51,7 +51,9 @@ class SettingsPut(Schema):
 
     engine: str = Field("", max_length=50)
     model: str = Field("", max_length=100)
-    language: str = Field("", description=LANGUAGE_DESCRIPTION)
+    language: str = Field(
+        "", description=LANGUAGE_DESCRIPTION, json_schema_extra={"pattern": LANGUAGE_PATTERN}
+    )
     prompt: str = Field("", description=PROMPT_DESCRIPTION)
     analysis_enabled: StrictBool | None = None
     api_key: SecretStr | None = Field(None, max_length=512, description=API_KEY_DESCRIPTION)
@@ -60,7 +62,9 @@ class SettingsPut(Schema):
 class SettingsPatch(Schema):
     engine: str | None = Field(None, max_length=50)
     model: str | None = Field(None, max_length=100)
-    language: str | None = Field(None, description=LANGUAGE_DESCRIPTION)
+    language: str | None = Field(
+        None, description=LANGUAGE_DESCRIPTION, json_schema_extra={"pattern": LANGUAGE_PATTERN}
+    )
     prompt: str | None = Field(None, description=PROMPT_DESCRIPTION)
     analysis_enabled: StrictBool | None = None
     api_key: SecretStr | None = Field(None, max_length=512, description=API_KEY_DESCRIPTION)

@@ -1,7 +1,7 @@
 """``/transcriptions/{id}/analysis``: read the analysis of a transcript, run or re-run it."""
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 from uuid import UUID
 
 from django.http import HttpRequest
@@ -9,7 +9,8 @@ from ninja import Body, Field, Router, Schema, Status
 
 from transcription_platform.analysis import services
 from transcription_platform.analysis.error_codes import AnalysisErrorCode
-from transcription_platform.analysis.models import Analysis
+from transcription_platform.analysis.models import Analysis, AnalysisStatus
+from transcription_platform.audit.services import log_action
 from transcription_platform.auth import auth_principal, platform_auth
 from transcription_platform.exceptions import NotFound
 from transcription_platform.schemas import error_responses
@@ -88,6 +89,10 @@ def get_analysis(request: HttpRequest, transcription_id: UUID) -> Analysis:
             "This transcript has not been analysed. POST to this URL to analyse it.",
             code=AnalysisErrorCode.ANALYSIS_NOT_FOUND,
         )
+    if analysis.status == AnalysisStatus.COMPLETED:
+        # As for the transcript: reads of the result are audited (an admin reading
+        # someone else's included), not the polls before it exists.
+        log_action("viewed", request=request, obj=analysis, meta=_owner(transcription))
     return analysis
 
 
@@ -111,4 +116,17 @@ def request_analysis(
 ) -> Status[Analysis]:
     transcription = get_transcription_for(auth_principal(request), transcription_id)
     analyzer = payload.analyzer if payload is not None else None
-    return Status(202, services.request_analysis(transcription, analyzer))
+    rerun = services.analysis_for(transcription) is not None
+    analysis = services.request_analysis(transcription, analyzer)
+    log_action(
+        "retried" if rerun else "created",
+        request=request,
+        obj=analysis,
+        meta={**_owner(transcription), "analyzer": analysis.analyzer},
+    )
+    return Status(202, analysis)
+
+
+def _owner(transcription: Any) -> dict[str, Any]:
+    # Whose transcript it is: an entry by a support admin shows it was someone else's.
+    return {"owner_id": transcription.owner_id}

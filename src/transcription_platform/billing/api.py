@@ -2,21 +2,23 @@
 budgets (read: billing, auditor, admin; write: admin)."""
 
 import csv
+import re
 from datetime import datetime
-from decimal import Decimal
-from typing import Any, Literal
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Annotated, Any, Literal
 
 from django.db.models import QuerySet
 from django.http import HttpRequest, StreamingHttpResponse
 from ninja import Field, Query, Router, Schema
 from ninja.pagination import paginate
+from pydantic import PlainValidator, WithJsonSchema
 
 from transcription_platform.auth import auth_principal, platform_auth
 from transcription_platform.billing import services
 from transcription_platform.billing.models import Budget, Step, UsageRecord
 from transcription_platform.pagination import PageNumberPagination
 from transcription_platform.roles import ADMIN, AUDITOR, BILLING, has_role, require_role
-from transcription_platform.schemas import error_responses
+from transcription_platform.schemas import IsoDatetime, error_responses
 
 router = Router(tags=["usage"], auth=platform_auth)
 
@@ -45,8 +47,8 @@ class UsageRecordOut(Schema):
 
 
 class RecordFilters(Schema):
-    since: datetime | None = Field(None, description="Records at or after this time.")
-    until: datetime | None = Field(None, description="Records before this time.")
+    since: IsoDatetime | None = Field(None, description="Records at or after this time.")
+    until: IsoDatetime | None = Field(None, description="Records before this time.")
     step: Step | None = None
     user: int | None = Field(
         None, ge=1, le=2**63 - 1, description="Another user's records (billing roles only)."
@@ -73,9 +75,48 @@ class UserUsageOut(Schema):
         return services.money(row["charged_cost"])
 
 
+MAX_MONTHLY_COST = Decimal("9999999999.9999")
+_MONEY = re.compile(r"\d{1,10}(\.\d+)?")
+
+
+def _money(value: Any) -> Decimal | None:
+    # Exactly what the schema below says: a number or a decimal string, 0 to
+    # MAX_MONTHLY_COST, kept to 4 decimal places (rounded, not refused).
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
+        raise ValueError("Expected a number or a decimal string.")
+    if isinstance(value, str) and not _MONEY.fullmatch(value):
+        raise ValueError("Expected a decimal such as 12.50.")
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation:
+        raise ValueError("Expected a decimal such as 12.50.") from None
+    if not amount.is_finite() or not 0 <= amount <= MAX_MONTHLY_COST:
+        raise ValueError(f"Expected a decimal from 0 to {MAX_MONTHLY_COST}.")
+    return amount.quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)
+
+
+#: A monthly cost limit in the site's currency (4 decimal places kept).
+MonthlyCost = Annotated[
+    Decimal | None,
+    PlainValidator(_money),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "minimum": 0, "maximum": float(MAX_MONTHLY_COST)},
+                {"type": "string", "pattern": "^[0-9]{1,10}(\\.[0-9]+)?$"},
+                {"type": "null"},
+            ]
+        },
+        mode="validation",
+    ),
+]
+
+
 class Limits(Schema):
     monthly_audio_seconds: int | None = Field(None, ge=0, le=2**62)
-    monthly_cost: Decimal | None = Field(None, ge=0, max_digits=14, decimal_places=4)
+    monthly_cost: MonthlyCost = None
     concurrent_jobs: int | None = Field(None, ge=0, le=2**31 - 1)
 
 
@@ -156,7 +197,7 @@ def export_records(request: HttpRequest, filters: Query[RecordFilters]) -> Strea
 )
 @require_role(*READERS)
 @paginate(PageNumberPagination)
-def usage_by_user(request: HttpRequest, since: datetime | None = None) -> QuerySet[Any]:
+def usage_by_user(request: HttpRequest, since: IsoDatetime | None = None) -> QuerySet[Any]:
     return services.usage_by_user(since)
 
 

@@ -7,7 +7,6 @@ from uuid import UUID
 from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
 from ninja.pagination import paginate
-from pydantic import field_validator
 
 from transcription_platform.auth import auth_principal, platform_auth
 from transcription_platform.notifications import services
@@ -27,19 +26,10 @@ EventType = Literal[
 ]
 
 
-def _no_nul(value: str | None) -> str | None:
-    # PostgreSQL cannot store NUL in text: refuse it as bad input, not a 500.
-    if value is not None and "\x00" in value:
-        raise ValueError("NUL characters are not allowed.")
-    return value
-
-
 class EndpointIn(Schema):
     url: str = Field(..., max_length=2048, description="http(s) URL that receives events.")
     events: list[EventType] = Field(..., min_length=1, max_length=len(services.EVENT_TYPES))
     description: str = Field("", max_length=255)
-
-    _check_text = field_validator("url", "description")(_no_nul)
 
 
 class EndpointPatch(Schema):
@@ -47,8 +37,6 @@ class EndpointPatch(Schema):
     events: list[EventType] | None = Field(None, min_length=1, max_length=5)
     description: str | None = Field(None, max_length=255)
     enabled: bool | None = None
-
-    _check_text = field_validator("url", "description")(_no_nul)
 
 
 class EndpointOut(Schema):

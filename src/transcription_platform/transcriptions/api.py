@@ -12,7 +12,7 @@ from django.http import FileResponse, HttpRequest, HttpResponse
 from django.utils.http import content_disposition_header
 from ninja import File, Form, Query, Router, Schema, Status, UploadedFile
 from ninja.decorators import decorate_view
-from pydantic import TypeAdapter
+from pydantic import TypeAdapter, WithJsonSchema
 
 from transcription_platform import uploads
 from transcription_platform.audit.services import log_action
@@ -44,7 +44,7 @@ from transcription_platform.transcriptions.schemas import (
     TranscriptionListItem,
     TranscriptionOut,
 )
-from transcription_platform.validators import normalize_language, upload_too_large
+from transcription_platform.validators import LANGUAGE_PATTERN, normalize_language, upload_too_large
 
 logger = logging.getLogger("transcription_platform.transcriptions")
 
@@ -54,6 +54,8 @@ router = Router(tags=["transcriptions"], auth=platform_auth)
 PAGE_SCHEMA = paged_schema(TranscriptionListItem)
 #: Stored segments keep only their documented keys in answers.
 SEGMENTS: TypeAdapter[list[SegmentOut]] = TypeAdapter(list[SegmentOut])
+
+LANGUAGE_HELP = 'ISO 639 code such as en or pt-BR; "" = the settings\' language or detect.'
 
 LIST_FIELDS = [f for f in TranscriptionListItem.model_fields if f != "error"] + [
     "error_code",
@@ -135,8 +137,17 @@ def _local_path(upload: UploadedFile) -> tuple[str, bool]:
 def create_transcription(
     request: HttpRequest,
     response: HttpResponse,
-    audio_file: File[UploadedFile],
-    language: Form[str] = "",
+    audio_file: Annotated[
+        UploadedFile,
+        # An empty part is no file to Django (422 "Field required"): the schema says so.
+        WithJsonSchema({"type": "string", "format": "binary", "minLength": 1}),
+        File(...),
+    ],
+    language: Annotated[
+        str,
+        WithJsonSchema({"type": "string", "pattern": LANGUAGE_PATTERN}),
+        Form("", description=LANGUAGE_HELP),
+    ] = "",
     prompt: Form[str] = "",
     engine: Form[str] = "",
     title: Form[str] = "",
@@ -371,12 +382,16 @@ def download_audio(request: HttpRequest, transcription_id: UUID) -> FileResponse
             "The audio file is missing from storage.", code=TranscriptionErrorCode.AUDIO_MISSING
         ) from None
     log_action("audio_downloaded", request=request, obj=transcription)
-    return FileResponse(
+    response = FileResponse(
         handle,
         as_attachment=True,
         filename=transcription.original_filename,
         content_type=audio_media_type(transcription.audio_info.get("container", "")),
     )
+    # Uploaded bytes: a browser must not sniff them into HTML or script, whatever the
+    # site's SECURE_CONTENT_TYPE_NOSNIFF.
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
 
 
 @router.get(
