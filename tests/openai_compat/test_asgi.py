@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +21,7 @@ from django.db import connection
 from tests.fixtures.api import API, bearer_client
 from tests.fixtures.audio import write_audio
 from tests.fixtures.ports import free_port
+from tests.fixtures.servers import server_env, start, stop, threads
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -37,47 +36,12 @@ def _needs_postgres():
 
 
 def _env(media_root: Path, **extra: str) -> dict[str, str]:
-    db = connection.settings_dict
-    return {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.settings_asgi",
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        "TP_TEST_MEDIA": str(media_root),
-        "TP_FAKE_LATENCY": str(LATENCY),
-        "PYTHONPATH": str(ROOT),
-        **extra,
-    }
-
-
-def _start(argv: list[str], env: dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", *argv],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,  # its own process group: we stop all of it
-    )
-
-
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
-
-def _threads(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as status:
-        return next(int(line.split()[1]) for line in status if line.startswith("Threads:"))
+    return server_env(media_root, TP_FAKE_LATENCY=str(LATENCY), **extra)
 
 
 def _server(media_root: Path, **env: str) -> Iterator[tuple[str, subprocess.Popen]]:
     port = free_port(range(18600, 18640))
-    process = _start(
+    process = start(
         ["uvicorn", "tests.asgi:application", "--host", "127.0.0.1",
          "--port", str(port), "--no-access-log"],
         _env(media_root, **env),
@@ -89,13 +53,13 @@ def _server(media_root: Path, **env: str) -> Iterator[tuple[str, subprocess.Pope
             break
         except OSError:
             if process.poll() is not None or time.monotonic() > deadline:
-                _stop(process)
+                stop(process)
                 pytest.fail("uvicorn did not start")
             time.sleep(0.2)
     try:
         yield f"http://127.0.0.1:{port}", process
     finally:
-        _stop(process)
+        stop(process)
 
 
 @pytest.fixture
@@ -105,9 +69,9 @@ def server(media_root):
 
 @pytest.fixture
 def worker(media_root):
-    process = _start(["django", "qcluster"], _env(media_root))
+    process = start(["django", "qcluster"], _env(media_root))
     yield process
-    _stop(process)
+    stop(process)
 
 
 @pytest.fixture
@@ -184,7 +148,7 @@ async def _wait_past_the_limit(url: str, api_key: str, audio: Path, i: int):
 
 async def _threads_later(pid: int, delay: float) -> int:
     await asyncio.sleep(delay)
-    return _threads(pid)
+    return threads(pid)
 
 
 def test_waiting_clients_wait_concurrently_and_get_a_408(short_wait_server, api_key, audio, user):
@@ -196,7 +160,7 @@ def test_waiting_clients_wait_concurrently_and_get_a_408(short_wait_server, api_
     """
     url, process = short_wait_server
     clients = 24
-    idle_threads = _threads(process.pid)
+    idle_threads = threads(process.pid)
 
     async def run():
         return await asyncio.gather(
