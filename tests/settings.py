@@ -1,6 +1,7 @@
 """Settings of the test project: SQLite by default, PostgreSQL when DATABASE_URL is set."""
 
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -18,7 +19,23 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 def _database() -> dict[str, Any]:
     url = os.environ.get("DATABASE_URL")
     if not url:
-        return {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}
+        # The test database is a file, not ":memory:": Django shares an in-memory
+        # database between threads through SQLite's shared cache, whose table locks fail
+        # at once ("database table is locked") where a real file's lock waits. The
+        # library's own threads (the audit batch writer, lease renewals) and the live
+        # servers' threads then met the test's writes as random errors. WAL lets readers
+        # run beside the writer, as on the demo's file database; synchronous=OFF because
+        # a test database need not survive a power cut.
+        name = f"tp-tests-{os.getpid()}.sqlite3"
+        return {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": ":memory:",
+            "TEST": {"NAME": str(Path(tempfile.gettempdir()) / name)},
+            "OPTIONS": {
+                "timeout": 20,
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=OFF",
+            },
+        }
     parsed = urlparse(url)
     return {
         "ENGINE": "django.db.backends.postgresql",
