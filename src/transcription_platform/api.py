@@ -21,13 +21,9 @@ from ninja.constants import NOT_SET
 from ninja.parser import Parser
 
 from transcription_platform import __version__
-from transcription_platform.exceptions import (
-    ValidationError,
-    install_exception_handlers,
-    response_for,
-)
+from transcription_platform.exceptions import install_exception_handlers, response_for
 from transcription_platform.ratelimit import PlatformRateLimit
-from transcription_platform.schemas import NUL_MESSAGE, ErrorOut, find_nul
+from transcription_platform.schemas import ErrorOut, find_nul, nul_error
 from transcription_platform.scopes import enforce_scopes
 
 #: The header ``transcription_platform.auth.PlatformAuth`` also reads a key from (kept
@@ -59,16 +55,6 @@ def iter_routers() -> list[tuple[str, Any]]:
     return mounted
 
 
-def _nul_error(source: str, paths: list[tuple[str, ...]]) -> ValidationError:
-    # 400, not 422: the schema allows the text, the platform refuses it (docs/api.md).
-    return ValidationError(
-        NUL_MESSAGE,
-        details=[
-            {"field": ".".join(path), "source": source, "message": NUL_MESSAGE} for path in paths
-        ],
-    )
-
-
 class PlatformParser(Parser):
     """ninja's parser with the input rules every operation shares.
 
@@ -83,7 +69,7 @@ class PlatformParser(Parser):
         if not isinstance(data, dict):
             raise ValueError("The JSON body must be an object.")  # → 400 bad_request
         if paths := list(find_nul(data)):
-            raise _nul_error("body", paths)  # ninja wraps it; the handler unwraps it
+            raise nul_error("body", paths)  # ninja wraps it; the handler unwraps it
         return data
 
     def parse_querydict(
@@ -94,7 +80,7 @@ class PlatformParser(Parser):
         texts = {key: value for key, value in parsed.items() if isinstance(value, (str, list))}
         if paths := list(find_nul(texts)):
             source = "query" if data is request.GET else "form"
-            raise _nul_error(source, [path[:1] for path in paths])
+            raise nul_error(source, [path[:1] for path in paths])
         return parsed
 
 
@@ -116,7 +102,7 @@ def refuse_nul_outside_body(run: Callable[..., HttpResponse]) -> Callable[..., H
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         for source, values in (("header", dict(request.headers)), ("query", request.GET.lists())):
             if paths := list(find_nul(dict(values))):
-                return response_for(_nul_error(source, [p[:1] for p in paths]))
+                return response_for(nul_error(source, [p[:1] for p in paths]))
         return run(request, *args, **kwargs)
 
     return wrapper

@@ -99,7 +99,7 @@ SETTINGS: dict[str, Setting] = {
         dict,
         "django-ratelimit rates per scope; a value of None disables that limit. "
         "``login`` counts per IP, ``login_account`` per submitted login name, "
-        "``auth_failure`` wrong API keys per IP.",
+        "``auth_failure`` wrong API keys and engine callback tokens per IP.",
         merge=True,
     ),
     "REGISTRATION_OPEN": Setting(

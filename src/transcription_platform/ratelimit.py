@@ -15,10 +15,10 @@ When: limits are ninja throttles, which run right after authentication and *befo
 the operation's parameters are read. An over-limit caller is answered 429 before a
 byte of its body (a 60 MB upload) is read or parsed.
 
-Failed authentication: every wrong API key counts against ``auth_failure`` per client
-IP (`refuse_failing_client`); over it, API keys from that address are refused with 429
-before they are looked up, so guessing is slow and the audit log gets a bounded number
-of ``login_failed`` rows.
+Failed authentication: every wrong API key (and engine callback token) counts against
+``auth_failure`` per client IP (`refuse_failing_client`); over it, credentials from that
+address are refused with 429 before they are looked up, so guessing is slow and the
+audit log gets a bounded number of ``login_failed`` rows.
 
 Failure policy: when the rate-limit cache cannot be used (server down, client library
 missing) the limit *fails open*: the request goes through and an error is logged. The

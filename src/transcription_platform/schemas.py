@@ -21,6 +21,8 @@ from ninja import Schema
 from ninja.responses import NinjaJSONEncoder
 from pydantic import AfterValidator, BeforeValidator, WithJsonSchema
 
+from transcription_platform.exceptions import ValidationError
+
 _NUMBER = re.compile(r"\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*")
 
 #: The widest UTC offset PostgreSQL's timestamptz (and any real time zone) accepts.
@@ -74,6 +76,25 @@ def find_nul(data: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]
     elif isinstance(data, (list, tuple)):
         for index, item in enumerate(data):
             yield from find_nul(item, (*path, str(index)))
+
+
+def nul_error(source: str, paths: list[tuple[str, ...]]) -> ValidationError:
+    """The refusal of text holding a NUL character (400 ``validation_error``).
+
+    Args:
+        source: Where the text was: ``body``, ``form``, ``query`` or ``header``.
+        paths: The offending locations, as `find_nul` yields them.
+
+    Returns:
+        The error to raise, naming each field.
+    """
+    # 400, not 422: the schema allows the text, the platform refuses it (docs/api.md).
+    return ValidationError(
+        NUL_MESSAGE,
+        details=[
+            {"field": ".".join(path), "source": source, "message": NUL_MESSAGE} for path in paths
+        ],
+    )
 
 
 def _form_bool(value: Any) -> Any:

@@ -247,6 +247,22 @@ def test_the_token_is_compared_in_constant_time(waiting, provider, monkeypatch):
     assert compared == [(b"nope", TOKEN.encode())]
 
 
+def test_wrong_tokens_count_against_auth_failure_and_then_even_the_right_one_waits(
+    waiting, provider
+):
+    (remote_id,) = remote_ids(waiting)
+    provider.serve(remote_id, get_engine("default"))
+    payload = {"id": remote_id, "status": "completed"}
+    limits = {"auth_failure": "2/10m", "transcription_create": None, "user": None}
+    with override_settings(TRANSCRIPTION_PLATFORM=platform(provider, RATE_LIMITS=limits)):
+        statuses = [call_back(payload, token="guess").status_code for _ in range(3)]
+        assert statuses == [401, 401, 429]
+        assert_error(call_back(payload), 429, "rate_limited")
+    waiting.refresh_from_db()
+    assert waiting.status == TranscriptionStatus.PROCESSING
+    assert provider.requests == []  # refused before the provider was asked
+
+
 def test_an_engine_without_a_token_refuses_every_callback(provider):
     options = {"async_mode": True, "result_url": provider.url}
     with override_settings(
@@ -284,6 +300,25 @@ def test_a_bad_payload_is_400_with_details(waiting, body, fields):
     response = call_back(body)
     error = assert_error(response, 400, TranscriptionErrorCode.INVALID_CALLBACK)
     assert set(error["details"]) == fields
+    waiting.refresh_from_db()
+    assert waiting.status == TranscriptionStatus.PROCESSING
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"id": "fake-\u0000", "status": "completed"}, "id"),
+        ({"id": "fake-1", "status": "failed", "error": ["ok", "a\u0000b"]}, "error.1"),
+        ({"id": "fake-1", "status": "completed", "x\u0000": 1}, "x\\x00"),
+    ],
+    ids=["value", "nested", "key"],
+)
+def test_a_nul_in_the_callback_body_is_400_like_every_body(waiting, body, field):
+    response = call_back(body)
+    error = assert_error(response, 400, "validation_error")
+    assert error["details"] == [
+        {"field": field, "source": "body", "message": "NUL characters are not allowed."}
+    ]
     waiting.refresh_from_db()
     assert waiting.status == TranscriptionStatus.PROCESSING
 

@@ -18,6 +18,7 @@ from transcription_platform import uploads
 from transcription_platform.audit.services import log_action
 from transcription_platform.auth import auth_principal, platform_auth
 from transcription_platform.exceptions import (
+    AuthenticationFailed,
     NotFound,
     PayloadTooLarge,
     ValidationError,
@@ -25,10 +26,10 @@ from transcription_platform.exceptions import (
 )
 from transcription_platform.hooks import imported_by_apps
 from transcription_platform.pagination import PageQuery, page_of, paged_schema
-from transcription_platform.ratelimit import rate_limit
+from transcription_platform.ratelimit import count_auth_failure, rate_limit, refuse_failing_client
 from transcription_platform.rendering import fields_of, project, render, rows_of
 from transcription_platform.roles import visible_to
-from transcription_platform.schemas import FormBool, error_responses
+from transcription_platform.schemas import FormBool, error_responses, find_nul, nul_error
 from transcription_platform.scopes import Scope, requires_scope
 from transcription_platform.transcriptions import exports, services
 from transcription_platform.transcriptions.error_codes import TranscriptionErrorCode
@@ -440,7 +441,7 @@ class CallbackOut(Schema):
 @callbacks_router.post(
     "/{engine}/",
     operation_id="callbacks_receive",
-    response={200: CallbackOut, **error_responses(400, 401, 404, 502)},
+    response={200: CallbackOut, **error_responses(400, 401, 404, 429, 502)},
     summary="An asynchronous engine's provider reports a finished remote job",
 )
 def engine_callback(request: HttpRequest, engine: str) -> dict[str, Any]:
@@ -452,5 +453,17 @@ def engine_callback(request: HttpRequest, engine: str) -> dict[str, Any]:
             code=TranscriptionErrorCode.INVALID_CALLBACK,
             details={"body": str(exc)},
         ) from exc
-    outcome = services.handle_engine_callback(engine, request.headers.get("Authorization"), payload)
+    # The body is read here, not by ninja's parser: the platform's NUL rule, by hand.
+    if paths := list(find_nul(payload)):
+        raise nul_error("body", paths)
+    # A wrong token counts against the caller's auth_failure limit, as a wrong API key
+    # does: guessing an engine's token is as slow as guessing a key.
+    refuse_failing_client(request)
+    try:
+        outcome = services.handle_engine_callback(
+            engine, request.headers.get("Authorization"), payload
+        )
+    except AuthenticationFailed:
+        count_auth_failure(request)
+        raise
     return {"status": outcome}
