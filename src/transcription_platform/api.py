@@ -39,6 +39,7 @@ ERROR_DESCRIPTIONS = {
     "409": "Conflict with the resource's state",
     "413": "Payload too large",
     "415": "Unsupported media type",
+    "416": "Range not satisfiable: the byte range starts past the end of the file",
     "422": "Validation error: the request does not match the schema",
     "429": "Rate limited; see the Retry-After header",
     "500": "Internal error",

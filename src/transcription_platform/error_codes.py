@@ -25,6 +25,7 @@ class PlatformErrorCode(StrEnum):
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
     VALIDATION_ERROR = "validation_error"
     RATE_LIMITED = "rate_limited"
+    RANGE_NOT_SATISFIABLE = "range_not_satisfiable"
     INTERNAL_ERROR = "internal_error"
     SERVICE_UNAVAILABLE = "service_unavailable"
     CONFIGURATION_ERROR = "configuration_error"

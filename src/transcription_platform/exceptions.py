@@ -98,6 +98,18 @@ class PayloadTooLarge(ValidationError):
     default_message = "The uploaded file is too large."
 
 
+class RangeNotSatisfiable(TranscriptionPlatformError):
+    """A byte range that starts past the end of the file (answered with
+    ``Content-Range: bytes */<size>``)."""
+
+    status_code = 416
+    code: str = PlatformErrorCode.RANGE_NOT_SATISFIABLE
+    default_message = "The requested range starts past the end of the file."
+
+    def __init__(self, size: int) -> None:
+        super().__init__(details={"size": size})
+
+
 class RateLimited(TranscriptionPlatformError):
     status_code = 429
     code: str = PlatformErrorCode.RATE_LIMITED

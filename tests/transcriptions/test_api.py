@@ -439,6 +439,74 @@ def test_audio_download_streams_the_original(auth_client, tone_wav):
     assert 'filename="tone.wav"' in response["Content-Disposition"]
 
 
+@pytest.mark.parametrize(
+    ("header", "first", "last"),
+    [
+        ("bytes=3-9", 3, 9),
+        ("bytes=5-", 5, None),
+        ("bytes=-4", -4, None),
+        ("bytes=2-99999999", 2, None),
+    ],
+    ids=["closed", "open", "suffix", "past-the-end"],
+)
+def test_audio_answers_one_byte_range_with_206(auth_client, tone_wav, header, first, last):
+    expected = Path(tone_wav).read_bytes()
+    size = len(expected)
+    pk = upload(auth_client, tone_wav).json()["id"]
+    response = auth_client.get(f"{URL}{pk}/audio", headers={"Range": header})
+    assert response.status_code == 206
+    start = first % size
+    end = size - 1 if last is None else last
+    assert response["Content-Range"] == f"bytes {start}-{end}/{size}"
+    assert int(response["Content-Length"]) == end - start + 1
+    assert b"".join(response.streaming_content) == expected[start : end + 1]
+    assert 'filename="tone.wav"' in response["Content-Disposition"]
+    assert response["X-Content-Type-Options"] == "nosniff"
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Range": "bytes=0-1, 5-9"},  # several ranges: RFC 9110 lets a server send all
+        {"Range": "items=0-1"},
+        {"Range": "bytes=9-3"},
+        {"Range": "bytes=3-9", "If-Range": '"some-etag"'},  # no validator of ours matches
+    ],
+    ids=["several", "other-unit", "reversed", "if-range"],
+)
+def test_audio_ignores_a_range_it_cannot_honour_and_sends_the_whole_file(
+    auth_client, tone_wav, headers
+):
+    pk = upload(auth_client, tone_wav).json()["id"]
+    response = auth_client.get(f"{URL}{pk}/audio", headers=headers)
+    assert response.status_code == 200
+    assert response["Accept-Ranges"] == "bytes"
+    assert b"".join(response.streaming_content) == Path(tone_wav).read_bytes()
+
+
+@pytest.mark.parametrize(
+    "header", ["bytes=999999999-", "bytes=-0"], ids=["past-end", "empty-suffix"]
+)
+def test_an_unsatisfiable_audio_range_is_416_with_the_size(auth_client, tone_wav, header):
+    size = Path(tone_wav).stat().st_size
+    pk = upload(auth_client, tone_wav).json()["id"]
+    response = auth_client.get(f"{URL}{pk}/audio", headers={"Range": header})
+    error = assert_error(response, 416, "range_not_satisfiable")
+    assert error["details"] == {"size": size}
+    assert response["Content-Range"] == f"bytes */{size}"
+
+
+def test_a_seeking_player_is_audited_once_not_per_range(auth_client, tone_wav):
+    from transcription_platform.audit.models import AuditLog
+    from transcription_platform.audit.services import flush_deferred_entries
+
+    pk = upload(auth_client, tone_wav).json()["id"]
+    for header in ("bytes=0-", "bytes=100-199", "bytes=200-", "bytes=-50"):
+        assert auth_client.get(f"{URL}{pk}/audio", headers={"Range": header}).status_code == 206
+    flush_deferred_entries()
+    assert AuditLog.objects.filter(action="audio_downloaded", object_id=pk).count() == 1
+
+
 def test_audio_is_served_with_the_probed_type_never_the_uploaders(auth_client, tone_wav):
     from django.core.files.uploadedfile import SimpleUploadedFile
 

@@ -15,7 +15,7 @@ from uuid import UUID
 from django.apps import apps
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.views import redirect_to_login
-from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.urls import Resolver404, resolve, reverse
@@ -24,9 +24,9 @@ from django.utils.decorators import method_decorator
 from transcription_platform import roles
 from transcription_platform.conf import settings
 from transcription_platform.exceptions import NotFound
+from transcription_platform.ranges import ranged_response
 from transcription_platform.transcriptions import services as transcriptions
 from transcription_platform.web import dashboard as dashboard_data
-from transcription_platform.web.audio import ranged_response
 
 View = Callable[..., HttpResponseBase]
 NAMESPACE = "transcription_platform_web"
@@ -200,15 +200,14 @@ def reader(request: HttpRequest, transcription_id: UUID) -> HttpResponse:
 
 
 @page
-def audio(request: HttpRequest, transcription_id: UUID) -> HttpResponse | StreamingHttpResponse:
-    """The original audio with byte ranges (the API's download has none, and a browser
-    cannot seek without them)."""
+def audio(request: HttpRequest, transcription_id: UUID) -> HttpResponseBase:
+    """The original audio with byte ranges (a browser cannot seek without them)."""
     transcription = _transcription_or_404(request, transcription_id)
     try:
         handle, size, content_type = transcriptions.open_audio(transcription)
     except NotFound:
         raise Http404("The audio file is missing from storage.") from None
-    response = ranged_response(handle, size, content_type, request.headers.get("Range"))
+    response = ranged_response(request, handle, size, content_type)
     response["Cache-Control"] = "private, max-age=3600"
     return response
 
