@@ -169,7 +169,7 @@ LANGUAGE_NAMES = {"de": "German", "fr": "French", "pt": "Portuguese", "en": "Eng
 def _transcribed(model: str, run: dict[str, Any]) -> str:
     return (
         f"{model}: WER {run['wer']:.1%} in {run['wall_seconds']:.1f} s "
-        f"({run['real_time_factor']:.0f}x real time)"
+        f"({run['real_time_factor']:.1f}x real time)"
     )
 
 
