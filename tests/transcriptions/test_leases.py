@@ -199,7 +199,7 @@ def test_a_result_that_arrives_after_the_cancel_is_discarded(settings, forty, us
     assert claimed_at is not None
     Transcription.objects.filter(pk=transcription.pk).update(status=TranscriptionStatus.CANCELLED)
     result = get_engine().transcribe(tasks.AudioClip(forty.as_posix(), 0, 1))
-    assert tasks._store_result(chunk, claimed_at, result, chain=True) is False
+    assert tasks._store_result(chunk, claimed_at, result, chain=True) is tasks.Stored.DISCARDED
     chunk.refresh_from_db()
     assert chunk.status == ChunkStatus.RUNNING
     assert chunk.result is None

@@ -95,7 +95,9 @@ def test_a_one_chunk_job_moves_through_the_api_and_the_admin(
     auth_client, long_tone, watch, django_capture_on_commit_callbacks
 ) -> None:
     with (
-        override_settings(TRANSCRIPTION_PLATFORM=platform()),
+        # Half a second per fake segment: past the chunk's quiet start
+        # (PROGRESS_FIRST_WRITE_SECONDS) at the first one.
+        override_settings(TRANSCRIPTION_PLATFORM=platform(latency=2.5)),
         django_capture_on_commit_callbacks(execute=True),
     ):
         response = upload(auth_client, long_tone)
@@ -105,9 +107,10 @@ def test_a_one_chunk_job_moves_through_the_api_and_the_admin(
     assert transcription.chunks.count() == 1
     assert transcription.progress == 100
 
-    # Planned (5), once per fake segment (each ends about 10 s further), then the end of
-    # the chunk: not 0 → 100.
-    assert [w["written"] for w in watch] == [5, 28, 51, 74, 97, 99]
+    # Planned (5), then once per fake segment (each ends about 10 s further); the
+    # chunk's end is its stored result, which completes the job (100) in the same
+    # transaction: no 99 in between. Not 0 → 100.
+    assert [w["written"] for w in watch] == [5, 28, 51, 74, 97]
     for step in watch:
         assert step["status"] == "processing"
         assert step["api"] == step["admin"] == step["written"]
@@ -124,6 +127,7 @@ def test_progress_writes_are_throttled_and_never_go_back(user, long_tone, monkey
     report = tasks.ChunkProgress(
         transcription.pk, chunk, listener=lambda p: heard.append(p.fraction)
     )
+    clock[0] += tasks.PROGRESS_FIRST_WRITE_SECONDS  # past the chunk's quiet start
 
     # A hundred quick segments: written only every PROGRESS_WRITE_STEP points.
     for i in range(1, 101):
@@ -145,6 +149,36 @@ def test_progress_writes_are_throttled_and_never_go_back(user, long_tone, monkey
     assert heard[-1] == pytest.approx(0.52)
     transcription.refresh_from_db()
     assert transcription.progress == 53
+
+
+def test_a_quick_chunk_writes_no_progress_of_its_own(user, long_tone, monkeypatch) -> None:
+    # Its stored result moves the bar (in the transaction that stores it): a chunk done
+    # within PROGRESS_FIRST_WRITE_SECONDS, or the report of a chunk's very end, costs
+    # the job no write of its own.
+    transcription, chunk = processing_job(user, long_tone, length=100.0)
+    writes: list[int] = []
+    monkeypatch.setattr(services, "set_progress", lambda pk, p: writes.append(p))
+    clock = [1000.0]
+    monkeypatch.setattr(tasks.time, "monotonic", lambda: clock[0])
+    heard: list[float] = []
+    report = tasks.ChunkProgress(
+        transcription.pk, chunk, listener=lambda p: heard.append(p.fraction)
+    )
+    for i in range(1, 5):
+        clock[0] += tasks.PROGRESS_FIRST_WRITE_SECONDS / 5
+        report(i / 4)
+    assert writes == []
+    assert heard == [0.25, 0.5, 0.75, 1.0]  # listeners still hear every report
+    # A slow chunk's end is not written by the report either...
+    slow = tasks.ChunkProgress(transcription.pk, chunk)
+    clock[0] += 10 * tasks.PROGRESS_WRITE_SECONDS
+    slow(1.0)
+    assert writes == []
+    # ...while its middle is.
+    slow2 = tasks.ChunkProgress(transcription.pk, chunk)
+    clock[0] += 10 * tasks.PROGRESS_WRITE_SECONDS
+    slow2(0.5)
+    assert writes == [tasks.job_percent(slow2.progress_at(0.5))]
 
 
 def test_a_failed_progress_write_does_not_fail_the_chunk(user, long_tone, monkeypatch) -> None:
@@ -170,8 +204,8 @@ def test_an_engine_without_the_progress_parameter_still_works(
         assert upload(auth_client, long_tone).status_code == 201
     transcription = Transcription.objects.get()
     assert transcription.status == TranscriptionStatus.COMPLETED
-    # Per chunk only, as before the hook existed.
-    assert [w["written"] for w in watch] == [5, 99]
+    # Planned only: the one chunk's stored result completes the job (100) at once.
+    assert [w["written"] for w in watch] == [5]
 
 
 @pytest.mark.integration

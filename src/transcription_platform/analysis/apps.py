@@ -20,6 +20,10 @@ class AnalysisConfig(AppConfig):
         from transcription_platform.analysis.services import on_transcription_completed
         from transcription_platform.signals import transcription_completed
 
+        # In the completing transaction: the analysis is requested (its row written, its
+        # task enqueued) exactly when the transcript is saved.
         transcription_completed.connect(
-            on_transcription_completed, dispatch_uid="transcription_platform.analysis"
+            on_transcription_completed,
+            dispatch_uid="transcription_platform.analysis",
+            in_transaction=True,
         )

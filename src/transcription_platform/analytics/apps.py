@@ -2,7 +2,6 @@ from collections.abc import Callable
 from typing import Any
 
 from django.apps import AppConfig
-from django.dispatch import Signal
 
 
 class AnalyticsConfig(AppConfig):
@@ -29,14 +28,17 @@ class AnalyticsConfig(AppConfig):
         )
 
         uid = "transcription_platform.analytics"
-        receivers: dict[Signal, Callable[..., Any]] = {
-            signals.user_signed_up: services.on_user_signed_up,
+        signals.user_signed_up.connect(
+            services.on_user_signed_up, dispatch_uid=f"{uid}.on_user_signed_up"
+        )
+        # Counted in the transaction that changes the job: no transaction of their own.
+        receivers: dict[signals.LifecycleSignal, Callable[..., Any]] = {
             signals.transcription_created: services.on_transcription_created,
             signals.transcription_completed: services.on_transcription_completed,
             signals.transcription_failed: services.on_transcription_failed,
         }
         for signal, receiver in receivers.items():
-            signal.connect(receiver, dispatch_uid=f"{uid}.{receiver.__name__}")
+            signal.connect(receiver, dispatch_uid=f"{uid}.{receiver.__name__}", in_transaction=True)
         if apps.is_installed("transcription_platform.billing"):
             from transcription_platform.billing.signals import usage_recorded
 

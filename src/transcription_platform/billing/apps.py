@@ -28,9 +28,17 @@ class BillingConfig(AppConfig):
 
         uid = "transcription_platform.billing"
         post_migrate.connect(ensure_reconcile_schedule, sender=self, dispatch_uid=uid)
-        transcription_completed.connect(services.on_transcription_completed, dispatch_uid=uid)
-        transcription_failed.connect(services.on_transcription_ended, dispatch_uid=uid)
-        transcription_cancelled.connect(services.on_transcription_ended, dispatch_uid=uid)
+        # In the completing (failing, cancelling) transaction: the job is settled (or
+        # released) exactly when it finishes, with no window in between.
+        transcription_completed.connect(
+            services.on_transcription_completed, dispatch_uid=uid, in_transaction=True
+        )
+        transcription_failed.connect(
+            services.on_transcription_ended, dispatch_uid=uid, in_transaction=True
+        )
+        transcription_cancelled.connect(
+            services.on_transcription_ended, dispatch_uid=uid, in_transaction=True
+        )
         analysis_completed.connect(services.on_analysis_finished, dispatch_uid=uid)
         analysis_failed.connect(services.on_analysis_finished, dispatch_uid=uid)
         # Deleting a job sends no lifecycle signal: release what a pending one held. A

@@ -1,7 +1,6 @@
 from collections.abc import Callable
 
 from django.apps import AppConfig
-from django.dispatch import Signal
 
 
 class NotificationsConfig(AppConfig):
@@ -39,7 +38,9 @@ class NotificationsConfig(AppConfig):
             dispatch_uid="transcription_platform.notifications.sweep",
         )
 
-        receivers: dict[Signal, Callable[..., None]] = {
+        # In the transaction that changes the job: the stream event and the webhook
+        # messages commit with the change, exactly once, at no transaction of their own.
+        receivers: dict[signals.LifecycleSignal, Callable[..., None]] = {
             signals.transcription_created: services.on_transcription_created,
             signals.transcription_started: services.on_transcription_started,
             signals.transcription_progress: services.on_transcription_progress,
@@ -54,4 +55,5 @@ class NotificationsConfig(AppConfig):
             signal.connect(
                 receiver,
                 dispatch_uid=f"transcription_platform.notifications.{receiver.__name__}",
+                in_transaction=True,
             )

@@ -17,7 +17,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.core.files import File
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, router, transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
@@ -92,8 +92,18 @@ class NotCompleted(Conflict):
 
 
 def _send_on_commit(signal: Any, transcription: Transcription, **kwargs: Any) -> None:
+    """Send a lifecycle signal: now to the receivers connected ``in_transaction`` (their
+    writes join the caller's transaction: no transaction of their own per job event),
+    to the others once the transaction commits. Call it inside the transaction."""
+    using = router.db_for_write(Transcription)
+    signal.send_in_transaction(
+        sender=Transcription, transcription=transcription, using=using, **kwargs
+    )
     transaction.on_commit(
-        lambda: signal.send(sender=Transcription, transcription=transcription, **kwargs)
+        lambda: signal.send_after_commit(
+            sender=Transcription, transcription=transcription, **kwargs
+        ),
+        using=using,
     )
 
 
@@ -481,15 +491,23 @@ def start_processing(pk: Any) -> Transcription | None:
         return transcription
 
 
-def set_progress(pk: Any, progress: int) -> None:
-    # Only moves forward, and bumps updated_at so stuck-job recovery sees the work.
-    moved = Transcription.objects.filter(
-        pk=pk, status=TranscriptionStatus.PROCESSING, progress__lt=progress
-    ).update(progress=min(progress, 99), updated_at=timezone.now())
-    if moved and signals.transcription_progress.has_listeners(Transcription):
-        transcription = Transcription.objects.filter(pk=pk).first()
-        if transcription is not None:
-            _send_on_commit(signals.transcription_progress, transcription)
+def set_progress(pk: Any, progress: int) -> bool:
+    """Move a processing job's ``progress`` forward (never back; at most 99) and send
+    ``transcription_progress``, in one transaction.
+
+    Returns:
+        True when the progress moved.
+    """
+    with transaction.atomic():
+        # Only moves forward, and bumps updated_at so stuck-job recovery sees the work.
+        moved = Transcription.objects.filter(
+            pk=pk, status=TranscriptionStatus.PROCESSING, progress__lt=progress
+        ).update(progress=min(progress, 99), updated_at=timezone.now())
+        if moved and signals.transcription_progress.has_listeners(Transcription):
+            transcription = Transcription.objects.filter(pk=pk).first()
+            if transcription is not None:
+                _send_on_commit(signals.transcription_progress, transcription)
+    return bool(moved)
 
 
 def record_duration(pk: Any, duration: float) -> None:
@@ -647,10 +665,11 @@ def _check_callback_token(engine: SpeechEngine, authorization: str | None) -> No
 
 
 def cancel(transcription: Transcription) -> Transcription:
-    transcription = _transition(
-        transcription.pk, TranscriptionStatus.CANCELLED, completed_at=timezone.now()
-    )
-    _send_on_commit(signals.transcription_cancelled, transcription)
+    with transaction.atomic():
+        transcription = _transition(
+            transcription.pk, TranscriptionStatus.CANCELLED, completed_at=timezone.now()
+        )
+        _send_on_commit(signals.transcription_cancelled, transcription)
     return transcription
 
 

@@ -6,8 +6,17 @@ process_transcription(id)
     parallelism, several chunks) or transcribe the first one here, chaining the rest.
 transcribe_chunk(id, index)
     one chunk (bounded retries); in a chain it enqueues the next chunk in the same
-    transaction that stores its result; whoever finishes the last chunk stitches.
-    Every task lasts one chunk, so the queue's ``timeout`` need only cover a chunk.
+    transaction that stores its result; whoever stores the last chunk stitches and
+    completes the job in that same transaction. Every task lasts one chunk, so the
+    queue's ``timeout`` need only cover a chunk.
+
+Each job pays for every transaction it opens (docs/benchmarks.md counts them), so a job
+of one chunk costs three: the start (with the chunks planned so far), the plan (saved
+with its first chunk already claimed by the task that goes on to transcribe it), and
+the store (the result, the stitched transcript, the completion, and the rows the
+billing, analytics and notification receivers write, all in one). A lease is renewed
+only once a chunk outlasts a renewal interval, and progress is written only by chunks
+that last (`ChunkProgress`).
 recover_stuck_transcriptions()
     scheduled every minute (and run by a worker process django-q2 starts in place of
     one that died, once a lease has had time to lapse): hands the chunk of a dead
@@ -26,12 +35,15 @@ result that arrives anyway (a remote engine) is discarded; no further chunk runs
 Progress (``Transcription.progress``, 0-100) counts audio seconds, not chunks: 5 once
 planned, then up to 99 as the engine reports its way through each chunk (a local
 model segment by segment, a remote API per request), written at most every
-``PROGRESS_WRITE_SECONDS`` unless it moved ``PROGRESS_WRITE_STEP`` points, and never
-backwards; 100 when the transcript is saved.
+``PROGRESS_WRITE_SECONDS`` unless it moved ``PROGRESS_WRITE_STEP`` points, never in a
+chunk's first ``PROGRESS_FIRST_WRITE_SECONDS`` nor for its very end (storing the chunk
+writes that, in its own transaction), and never backwards; 100 when the transcript is
+saved.
 """
 
 from __future__ import annotations
 
+import enum
 import logging
 import threading
 import time
@@ -90,6 +102,9 @@ PROGRESS_WRITE_STEP = 5
 #: ...or when it moved at all and this many seconds passed since the last write, so a
 #: job reports every few seconds without writing the row on every segment.
 PROGRESS_WRITE_SECONDS = 2.0
+#: Nothing is written in a chunk's first this many seconds: a chunk that quick moves the
+#: bar with its stored result (same transaction), not with writes of its own.
+PROGRESS_FIRST_WRITE_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -172,13 +187,19 @@ def process_transcription(
             as the engine reports progress within a chunk (unthrottled) and after each
             chunk transcribed here.
     """
-    transcription = services.start_processing(transcription_id)
-    if transcription is None:
-        return
+    # The start and the chunks planned so far (a resumed job's), one transaction.
+    with transaction.atomic():
+        transcription = services.start_processing(transcription_id)
+        if transcription is None:
+            return
+        existing = list(TranscriptionChunk.objects.filter(transcription=transcription))
+    finished = False
     with _failing_on_error(transcription_id):
         engine = get_engine(transcription.engine)
         with services.local_audio_path(transcription) as path:
-            chunks = _ensure_chunks(transcription, engine, path)
+            chunks, claimed_at = _ensure_chunks_claiming(
+                transcription, engine, path, existing, claim_first=not engine.supports_callbacks
+            )
             todo = [chunk for chunk in chunks if chunk.status != ChunkStatus.DONE]
             if in_process:
                 done = len(chunks) - len(todo)
@@ -187,7 +208,7 @@ def process_transcription(
                 if on_progress is not None:
                     on_progress(_job_progress(chunks))
                 for chunk in todo:
-                    if not _transcribe_chunk(
+                    outcome = _transcribe_chunk(
                         transcription,
                         chunk,
                         engine,
@@ -195,8 +216,12 @@ def process_transcription(
                         chain=False,
                         wait_here=True,
                         listener=on_progress,
-                    ):
+                        claimed_at=claimed_at if chunk is todo[0] else None,
+                        chunks=chunks,
+                    )
+                    if outcome is Stored.DISCARDED:
                         return  # cancelled, or another worker holds the chunk
+                    finished = outcome is Stored.FINISHED
                     done += 1
                     if on_chunk_done is not None:
                         on_chunk_done(done, len(chunks))
@@ -215,10 +240,23 @@ def process_transcription(
                 return
             # Else a chain: the first chunk runs here (no second trip through the queue)
             # and each chunk enqueues the next, so every task lasts one chunk and the
-            # queue's timeout need only cover a chunk, not the whole file.
-            elif todo and not _transcribe_chunk(transcription, todo[0], engine, path, chain=True):
-                return
-        finalize(transcription_id)
+            # queue's timeout need only cover a chunk, not the whole file. A job of one
+            # chunk is planned, claimed, transcribed and completed by this one task.
+            elif todo:
+                outcome = _transcribe_chunk(
+                    transcription,
+                    todo[0],
+                    engine,
+                    path,
+                    chain=True,
+                    claimed_at=claimed_at,
+                    chunks=chunks,
+                )
+                if outcome is not Stored.FINISHED:
+                    return  # not ours, cancelled, or the next chunk was enqueued
+                finished = True
+        if not finished:  # every chunk was done already (a re-delivery): stitch now
+            finalize(transcription_id)
 
 
 def _enqueue_chunk(
@@ -247,9 +285,8 @@ def transcribe_chunk(transcription_id: str, index: int) -> None:
                     _submit_chunk(transcription, chunk, engine, path)
                 return
             chain = not engine.parallel_chunks
-            if not _transcribe_chunk(transcription, chunk, engine, path, chain=chain):
-                return
-        finalize(transcription_id)
+            # Whoever stores the last chunk stitches and completes, in that transaction.
+            _transcribe_chunk(transcription, chunk, engine, path, chain=chain)
 
 
 def _chunk_result(chunk: TranscriptionChunk) -> TranscriptResult:
@@ -444,19 +481,40 @@ def _failing_on_error(transcription_id: str) -> Iterator[None]:
 def _ensure_chunks(
     transcription: Transcription, engine: SpeechEngine, path: str
 ) -> list[TranscriptionChunk]:
-    existing = list(TranscriptionChunk.objects.filter(transcription=transcription))
+    """The job's chunks: those planned already, else planned now."""
+    return _ensure_chunks_claiming(transcription, engine, path)[0]
+
+
+def _ensure_chunks_claiming(
+    transcription: Transcription,
+    engine: SpeechEngine,
+    path: str,
+    existing: list[TranscriptionChunk] | None = None,
+    *,
+    claim_first: bool = False,
+) -> tuple[list[TranscriptionChunk], datetime | None]:
+    """The job's chunks (``existing``, read by the caller, else from the database; or
+    planned now); with ``claim_first``, a plan made now is saved with its first chunk
+    already claimed by this run when this run transcribes it next (a chain, or a job
+    of one chunk): the claim costs no transaction of its own.
+
+    Returns:
+        The chunks, and the claim time of the first one when this run holds it.
+    """
+    if existing is None:
+        existing = list(TranscriptionChunk.objects.filter(transcription=transcription))
     if existing:
         # Resumed (a retry, a re-delivery): the budget apps hold the job again.
         _run_planned_hooks(transcription, max(chunk.end for chunk in existing))
-        return existing
+        return existing, None
     rows = Transcription.objects.filter(pk=transcription.pk, status=TranscriptionStatus.PROCESSING)
     with LeaseKeeper(lambda: bool(rows.update(heartbeat_at=timezone.now()))):
-        return _plan(transcription, engine, path)
+        return _plan(transcription, engine, path, claim_first=claim_first)
 
 
 def _plan(
-    transcription: Transcription, engine: SpeechEngine, path: str
-) -> list[TranscriptionChunk]:
+    transcription: Transcription, engine: SpeechEngine, path: str, *, claim_first: bool = False
+) -> tuple[list[TranscriptionChunk], datetime | None]:
     # Quiet cut points, at most CHUNK_SECONDS (or the engine's) each. The duration limit
     # is enforced here on what decodes, not on the header the upload probe read: a
     # file that claims 1 s and holds hours fails with audio_too_long (nothing charged:
@@ -464,9 +522,15 @@ def _plan(
     clips = engine.plan(path, max_seconds=validation.duration_limit(transcription.size_bytes))
     if clips:
         _run_planned_hooks(transcription, float(clips[-1].end or 0.0))
-    # One transaction for the plan, the duration and the progress (each job pays for
-    # every transaction it opens: docs/benchmarks.md counts them).
+    # The first chunk is saved claimed when this run goes on to transcribe it: in a
+    # chain, or when it is the only one (a fan-out hands every chunk to a task).
+    claim = claim_first and (len(clips) == 1 or not engine.parallel_chunks)
+    # One transaction for the plan, the first claim, the duration and the progress
+    # (each job pays for every transaction it opens: docs/benchmarks.md counts them).
     with transaction.atomic():
+        now = timezone.now()
+        if claim and not _is_processing(transcription.pk):
+            claim = False  # cancelled while planning: the claim path will find out
         TranscriptionChunk.objects.bulk_create(
             [
                 TranscriptionChunk(
@@ -474,6 +538,7 @@ def _plan(
                     index=i,
                     start=clip.start,
                     end=clip.end or clip.start,
+                    **(_claimed_fields(now) if claim and i == 0 else {}),
                 )
                 for i, clip in enumerate(clips)
             ],
@@ -483,7 +548,24 @@ def _plan(
             # The decoded length, not the header's: a truncated file reports its real length.
             services.record_duration(transcription.pk, float(clips[-1].end or 0.0))
         services.set_progress(transcription.pk, PLANNED_PROGRESS)
-        return list(TranscriptionChunk.objects.filter(transcription=transcription))
+        chunks = list(TranscriptionChunk.objects.filter(transcription=transcription))
+        if claim:
+            _provider_key(transcription)  # read here, with the rest, for the chunk next
+    first = chunks[0] if chunks else None
+    # Ours only if our row was the one saved (a concurrent delivery's plan wins the
+    # conflict, with its own claim or none).
+    held = claim and first is not None and first.status == ChunkStatus.RUNNING
+    return chunks, now if held and first is not None and first.claimed_at == now else None
+
+
+def _claimed_fields(now: datetime) -> dict[str, Any]:
+    """A chunk row saved already claimed at ``now`` (what `CHUNK_CLAIMS.take` sets)."""
+    return {
+        "status": ChunkStatus.RUNNING,
+        "claimed_at": now,
+        "heartbeat_at": now,
+        "attempts": 1,
+    }
 
 
 def _run_planned_hooks(transcription: Transcription, duration: float) -> None:
@@ -572,10 +654,33 @@ def _held(chunk: TranscriptionChunk, claimed_at: datetime) -> Any:
     return CHUNK_CLAIMS.held_by(TranscriptionChunk.objects.filter(pk=chunk.pk), claimed_at)
 
 
+_PROVIDER_KEY_ATTRIBUTE = "_tp_provider_key"
+
+
 def _provider_key(transcription: Transcription) -> str | None:
-    """The owner's own provider key (bring your own key), when the accounts app has one."""
+    """The owner's own provider key (bring your own key), when the accounts app has one;
+    read once per task (kept on the instance), inside the planning transaction when
+    the task plans (`_plan` reads it there: no transaction of its own)."""
+    if hasattr(transcription, _PROVIDER_KEY_ATTRIBUTE):
+        key: str | None = getattr(transcription, _PROVIDER_KEY_ATTRIBUTE)
+        return key
     # Only for the engine the key belongs to: a Mistral key is never sent to OpenAI.
-    return provider_api_key_for(transcription.owner, engine=transcription.engine)
+    key = provider_api_key_for(transcription.owner, engine=transcription.engine)
+    setattr(transcription, _PROVIDER_KEY_ATTRIBUTE, key)
+    return key
+
+
+class Stored(enum.Enum):
+    """What became of a chunk's result."""
+
+    #: Not stored: not ours to do, the job was cancelled or deleted meanwhile, or a
+    #: retryable engine error released the chunk for a later retry.
+    DISCARDED = "discarded"
+    #: Stored; other chunks remain.
+    KEPT = "kept"
+    #: Stored, and it was the last: the transcript was stitched and the job completed
+    #: in the same transaction.
+    FINISHED = "finished"
 
 
 def _transcribe_chunk(
@@ -587,24 +692,33 @@ def _transcribe_chunk(
     chain: bool,
     wait_here: bool = False,
     listener: Callable[[JobProgress], None] | None = None,
-) -> bool:
-    """Transcribe one chunk, once; True when its result is stored.
+    claimed_at: datetime | None = None,
+    chunks: list[TranscriptionChunk] | None = None,
+) -> Stored:
+    """Transcribe one chunk, once, and store its result.
 
-    False if it was not ours to do, the job was cancelled meanwhile, or a retryable
+    DISCARDED if it was not ours to do, the job was cancelled meanwhile, or a retryable
     engine error released the chunk and scheduled its retry (no worker sleeps through
     a backoff). ``wait_here`` is for the ``transcribe`` command, which runs the job in
     its own process, not a queue worker: it waits the backoff out and tries again.
     With ``chain``, the next pending chunk is enqueued in the transaction that stores
-    this one's result. ``listener`` hears the job's progress as the engine reports it.
+    this one's result; the last chunk's store completes the job. ``listener`` hears the
+    job's progress as the engine reports it. ``claimed_at``: this run already holds
+    the chunk (claimed with the plan). ``chunks``: the job's chunks as just read (spares
+    reading them again for the progress bar).
     """
     while True:
-        with transaction.atomic():  # the claim and the check, one short transaction
-            claimed_at = _claim(chunk)
-            if claimed_at is None or not _is_processing(transcription.pk):
-                return False
+        if claimed_at is None:
+            with transaction.atomic():  # the claim and the check, one short transaction
+                claimed_at = _claim(chunk)
+                if claimed_at is None or not _is_processing(transcription.pk):
+                    return Stored.DISCARDED
+            chunks = None  # read before this claim: the others may have moved since
         retry: RetryableEngineError | None = None
         with _chunk_lease(chunk, claimed_at) as lease:
-            reporter = ChunkProgress(transcription.pk, chunk, listener=listener, stop=lease.stopped)
+            reporter = ChunkProgress(
+                transcription.pk, chunk, listener=listener, stop=lease.stopped, chunks=chunks
+            )
             try:
                 result = _run_engine(transcription, chunk, engine, path, reporter)
             except StopTranscribing:
@@ -614,19 +728,18 @@ def _transcribe_chunk(
                     chunk.index,
                     transcription.pk,
                 )
-                return False
+                return Stored.DISCARDED
             except RetryableEngineError as exc:
                 retry = exc
         if retry is not None:
             delay = _release_for_retry(chunk, claimed_at, retry, reschedule=not wait_here)
             if not wait_here:
-                return False
+                return Stored.DISCARDED
             time.sleep(delay)
+            claimed_at = None
             continue
-        if not _store_result(chunk, claimed_at, result, chain=chain):
-            return False  # cancelled or deleted meanwhile (or handed on): discarded
-        _report_progress(transcription.pk, reporter, listener)
-        return True
+        # Cancelled or deleted meanwhile (or handed on): DISCARDED, nothing stored.
+        return _store_result(chunk, claimed_at, result, chain=chain, listener=listener)
 
 
 def _submit_chunk(
@@ -718,44 +831,51 @@ def _release_for_retry(
 
 
 def _store_result(
-    chunk: TranscriptionChunk, claimed_at: datetime, result: TranscriptResult, *, chain: bool
-) -> bool:
-    """Save the chunk's result; with ``chain``, enqueue the next pending chunk with it.
+    chunk: TranscriptionChunk,
+    claimed_at: datetime,
+    result: TranscriptResult,
+    *,
+    chain: bool,
+    listener: Callable[[JobProgress], None] | None = None,
+) -> Stored:
+    """Save the chunk's result in one transaction with what follows from it: with
+    ``chain`` the next pending chunk is enqueued; the job's progress counts the chunk in
+    full; and when it was the last chunk, the transcript is stitched and the job
+    completed (`services.complete`) right there.
+
+    The job's row is locked first, so of two chunks stored at once, the second waits for
+    the first to commit and then sees it done: exactly one of them completes the job.
 
     Returns:
-        False, storing nothing, when the claim no longer holds or the job is no longer
-        processing (cancelled, deleted): the result of unwanted work is discarded.
+        DISCARDED, storing nothing, when the claim no longer holds or the job is no
+        longer processing (cancelled, deleted): the result of unwanted work is dropped.
     """
+    pk = chunk.transcription_id
     with transaction.atomic():
-        stored = (
-            _held(chunk, claimed_at)
-            .filter(transcription__status=TranscriptionStatus.PROCESSING)
-            .update(status=ChunkStatus.DONE, result=result.to_dict(), heartbeat_at=None)
+        if not (
+            Transcription.objects.select_for_update()
+            .filter(pk=pk, status=TranscriptionStatus.PROCESSING)
+            .exists()
+        ):
+            return Stored.DISCARDED
+        stored = _held(chunk, claimed_at).update(
+            status=ChunkStatus.DONE, result=result.to_dict(), heartbeat_at=None
         )
         if not stored:
-            return False
-        following = (
-            TranscriptionChunk.objects.filter(
-                transcription_id=chunk.transcription_id, index__gt=chunk.index
-            )
-            .exclude(status=ChunkStatus.DONE)
-            .order_by("index")
-            .first()
-        )
-        if chain and following is not None:
-            _enqueue_chunk(chunk.transcription_id, following.index)
-    return True
-
-
-def _report_progress(
-    pk: Any, reporter: ChunkProgress, listener: Callable[[JobProgress], None] | None
-) -> None:
-    """After a chunk is stored: the job's progress with it counted in full."""
-    progress = _job_progress(list(TranscriptionChunk.objects.filter(transcription_id=pk)))
-    if job_percent(progress) > reporter.written:  # else the engine's last report said it
-        services.set_progress(pk, job_percent(progress))
+            return Stored.DISCARDED
+        chunks = list(TranscriptionChunk.objects.filter(transcription_id=pk).defer("result"))
+        progress = _job_progress(chunks)
+        pending = [c for c in chunks if c.status != ChunkStatus.DONE]
+        if pending:
+            following = [c for c in pending if c.index > chunk.index]
+            if chain and following:
+                _enqueue_chunk(pk, following[0].index)
+            services.set_progress(pk, job_percent(progress))
+        else:
+            finalize(str(pk))  # the last chunk: the job completes with it
     if listener is not None:
         listener(progress)
+    return Stored.KEPT if pending else Stored.FINISHED
 
 
 def _job_progress(chunks: list[TranscriptionChunk]) -> JobProgress:
@@ -787,22 +907,22 @@ class ChunkProgress:
         *,
         listener: Callable[[JobProgress], None] | None = None,
         stop: threading.Event | None = None,
+        chunks: list[TranscriptionChunk] | None = None,
     ) -> None:
         self.pk = transcription_pk
         self.stop = stop
-        # The other chunks as they are now: in a chain none moves meanwhile; with a
-        # parallel fan-out each chunk reports its own share and set_progress keeps
-        # the largest, so the bar still only moves forward.
-        self.others = [
-            c
-            for c in TranscriptionChunk.objects.filter(transcription_id=transcription_pk)
-            if c.pk != chunk.pk
-        ]
+        # The other chunks as they are now (``chunks`` when the caller just read them):
+        # in a chain none moves meanwhile; with a parallel fan-out each chunk reports
+        # its own share and set_progress keeps the largest, so the bar still only moves
+        # forward.
+        if chunks is None:
+            chunks = list(TranscriptionChunk.objects.filter(transcription_id=transcription_pk))
+        self.others = [c for c in chunks if c.pk != chunk.pk]
         self.chunk = chunk
         self.listener = listener
         self.fraction = 0.0
         self.written = job_percent(self.progress_at(0.0))
-        self.written_at = time.monotonic()
+        self.written_at = self.started_at = time.monotonic()
 
     def progress_at(self, fraction: float) -> JobProgress:
         """The job's progress with ``fraction`` of this chunk transcribed."""
@@ -826,9 +946,13 @@ class ChunkProgress:
         percent = job_percent(progress)
         now = time.monotonic()
         step = percent - self.written
-        if step >= PROGRESS_WRITE_STEP or (
+        # The whole chunk: storing its result writes this progress (or completes the
+        # job) in the same transaction, a moment later.
+        due = step >= PROGRESS_WRITE_STEP or (
             step > 0 and now - self.written_at >= PROGRESS_WRITE_SECONDS
-        ):
+        )
+        early = now - self.started_at < PROGRESS_FIRST_WRITE_SECONDS
+        if due and not early and fraction < 1.0:
             try:
                 services.set_progress(self.pk, percent)
             except DatabaseError:
