@@ -63,15 +63,17 @@ def test_a_redelivered_completion_records_nothing_more(transcribe):
 
 
 def test_a_completion_signal_lost_to_a_killed_worker_is_reconciled_once(transcribe):
-    # The window a SIGKILL can hit: the job is committed as completed, the receivers
-    # never ran. Simulated by running the pipeline with billing's receiver off.
+    # The receiver settles inside the completing transaction; when it fails there (its
+    # savepoint rolled back, logged) the job is completed unsettled, as when a worker
+    # was killed between the two before receivers ran in the transaction. Simulated by
+    # running the pipeline with billing's receiver off.
     uid = "transcription_platform.billing"
     signals.transcription_completed.disconnect(dispatch_uid=uid)
     try:
         pk = transcribe()
     finally:
         signals.transcription_completed.connect(
-            services.on_transcription_completed, dispatch_uid=uid
+            services.on_transcription_completed, dispatch_uid=uid, in_transaction=True
         )
     assert Transcription.objects.get(pk=pk).status == "completed"
     assert not UsageRecord.objects.exists()

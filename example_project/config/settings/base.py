@@ -228,11 +228,14 @@ Q_CLUSTER = {
     "max_attempts": env.int("Q_CLUSTER_MAX_ATTEMPTS", default=3),
     "catch_up": False,
     "ack_failures": True,
-    # Seconds between ORM broker polls when the queue is empty.
+    # Seconds an idle cluster waits between ORM broker polls (one query each); a busy
+    # queue never waits (docs/operations.md, Task worker).
     "poll": env.float("Q_CLUSTER_POLL", default=1.0),
     # Reads up to 10 waiting tasks per broker query (docs/operations.md, Task worker).
     "bulk": 10,
-    "save_limit": 500,
+    # Only failed tasks are saved: a job's state lives in the platform's tables, and a
+    # positive limit makes every task lock and scan the saved results to prune one.
+    "save_limit": env.int("Q_CLUSTER_SAVE_LIMIT", default=-1),
     "label": "Task queue",
 }
 
