@@ -269,9 +269,9 @@ def test_progress_advances_as_chunks_finish(
     seen = []
     original = services.set_progress
 
-    def spy(pk, progress):
+    def spy(pk, progress, **kwargs):
         seen.append(progress)
-        original(pk, progress)
+        original(pk, progress, **kwargs)
 
     monkeypatch.setattr(services, "set_progress", spy)
     # A second per chunk: its reports come after PROGRESS_FIRST_WRITE_SECONDS.
@@ -392,8 +392,8 @@ def test_cancel_while_processing_stops_before_the_next_chunk(
 ):
     original = services.set_progress
 
-    def cancel_after_first_chunk(pk, progress):
-        original(pk, progress)
+    def cancel_after_first_chunk(pk, progress, **kwargs):
+        original(pk, progress, **kwargs)
         if progress > tasks.PLANNED_PROGRESS:
             services.cancel(Transcription.objects.get(pk=pk))
 

@@ -56,8 +56,8 @@ def watch(monkeypatch, auth_client, admin_client):
     seen: list[dict] = []
     original = services.set_progress
 
-    def set_progress(pk, progress):
-        original(pk, progress)
+    def set_progress(pk, progress, **kwargs):
+        original(pk, progress, **kwargs)
         api = auth_client.get(f"{API}/transcriptions/{pk}").json()
         admin = admin_client.get(reverse(CHANGELIST)).content.decode()
         shown = re.search(r'<progress value="(\d+)" max="100"', admin)
@@ -120,7 +120,9 @@ def test_progress_writes_are_throttled_and_never_go_back(user, long_tone, monkey
     transcription, chunk = processing_job(user, long_tone, length=100.0)
     writes: list[int] = []
     original = services.set_progress
-    monkeypatch.setattr(services, "set_progress", lambda pk, p: (writes.append(p), original(pk, p)))
+    monkeypatch.setattr(
+        services, "set_progress", lambda pk, p, **kw: (writes.append(p), original(pk, p, **kw))
+    )
     clock = [1000.0]
     monkeypatch.setattr(tasks.time, "monotonic", lambda: clock[0])
     heard: list[float] = []
@@ -157,7 +159,7 @@ def test_a_quick_chunk_writes_no_progress_of_its_own(user, long_tone, monkeypatc
     # the job no write of its own.
     transcription, chunk = processing_job(user, long_tone, length=100.0)
     writes: list[int] = []
-    monkeypatch.setattr(services, "set_progress", lambda pk, p: writes.append(p))
+    monkeypatch.setattr(services, "set_progress", lambda pk, p, **kw: writes.append(p))
     clock = [1000.0]
     monkeypatch.setattr(tasks.time, "monotonic", lambda: clock[0])
     heard: list[float] = []

@@ -105,7 +105,8 @@ def record(transcription: Any, event_type: str) -> Event:
         The event, with its id.
     """
     owner_id = transcription.owner_id
-    with transaction.atomic():
+    # No savepoint of its own: a receiver inside the job's transaction runs in one.
+    with transaction.atomic(savepoint=False):
         event_id = _next_event_id(owner_id)
         event = Event(
             owner_id, event_id, str(transcription.pk), event_type, event_data(transcription)

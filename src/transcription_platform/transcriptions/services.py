@@ -111,16 +111,22 @@ def _transition(pk: Any, to: str, **fields: Any) -> Transcription:
     """Move ``pk`` to status ``to`` under a row lock; IllegalTransition if not allowed."""
     with transaction.atomic():
         transcription = Transcription.objects.select_for_update().get(pk=pk)
-        if to not in ALLOWED_TRANSITIONS[transcription.status]:
-            raise IllegalTransition(
-                f"A {transcription.status} transcription cannot become {to}.",
-                details={"status": transcription.status},
-            )
-        transcription.status = to
-        for name, value in fields.items():
-            setattr(transcription, name, value)
-        transcription.save()
-        return transcription
+        return _apply_transition(transcription, to, **fields)
+
+
+def _apply_transition(transcription: Transcription, to: str, **fields: Any) -> Transcription:
+    """`_transition` for a row the caller already holds locked (read with
+    ``select_for_update`` in its transaction): no second read, no savepoint."""
+    if to not in ALLOWED_TRANSITIONS[transcription.status]:
+        raise IllegalTransition(
+            f"A {transcription.status} transcription cannot become {to}.",
+            details={"status": transcription.status},
+        )
+    transcription.status = to
+    for name, value in fields.items():
+        setattr(transcription, name, value)
+    transcription.save()
+    return transcription
 
 
 #: Media type served for each PyAV demuxer name the upload probe records. The type the
@@ -465,7 +471,8 @@ def _delete_file(name: str | None) -> None:
 def start_processing(pk: Any) -> Transcription | None:
     """pending → processing (or resume a re-delivered processing job); None when the
     job has nothing left to do (finished, cancelled or deleted)."""
-    with transaction.atomic():
+    # No savepoint inside a caller's transaction (the pipeline's): one unit with it.
+    with transaction.atomic(savepoint=False):
         try:
             transcription = Transcription.objects.select_for_update().get(pk=pk)
         except Transcription.DoesNotExist:
@@ -479,8 +486,8 @@ def start_processing(pk: Any) -> Transcription | None:
             return transcription
         if transcription.status != TranscriptionStatus.PENDING:
             return None
-        transcription = _transition(
-            pk,
+        transcription = _apply_transition(
+            transcription,
             TranscriptionStatus.PROCESSING,
             started_at=timezone.now(),
             heartbeat_at=timezone.now(),
@@ -491,38 +498,68 @@ def start_processing(pk: Any) -> Transcription | None:
         return transcription
 
 
-def set_progress(pk: Any, progress: int) -> bool:
+def set_progress(pk: Any, progress: int, *, transcription: Transcription | None = None) -> bool:
     """Move a processing job's ``progress`` forward (never back; at most 99) and send
-    ``transcription_progress``, in one transaction.
+    ``transcription_progress``, in one transaction (the caller's, if it has one).
+
+    Args:
+        pk: The transcription's primary key.
+        progress: The new value.
+        transcription: The caller's instance of the job (processing), sent with the
+            signal instead of reading the row again.
 
     Returns:
         True when the progress moved.
     """
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
+        now = timezone.now()
+        progress = min(progress, 99)
         # Only moves forward, and bumps updated_at so stuck-job recovery sees the work.
         moved = Transcription.objects.filter(
             pk=pk, status=TranscriptionStatus.PROCESSING, progress__lt=progress
-        ).update(progress=min(progress, 99), updated_at=timezone.now())
+        ).update(progress=progress, updated_at=now)
         if moved and signals.transcription_progress.has_listeners(Transcription):
-            transcription = Transcription.objects.filter(pk=pk).first()
+            if transcription is not None:
+                transcription.progress, transcription.updated_at = progress, now
+            else:
+                transcription = Transcription.objects.filter(pk=pk).first()
             if transcription is not None:
                 _send_on_commit(signals.transcription_progress, transcription)
     return bool(moved)
 
 
-def record_duration(pk: Any, duration: float) -> None:
-    Transcription.objects.filter(pk=pk).update(duration=duration, updated_at=timezone.now())
+def record_plan(pk: Any, duration: float | None) -> bool:
+    """A processing job's decoded ``duration`` (None: nothing decoded), one statement.
+
+    Returns:
+        False when the job is no longer processing (cancelled or deleted meanwhile).
+    """
+    fields: dict[str, Any] = {"updated_at": timezone.now()}
+    if duration is not None:
+        fields["duration"] = duration
+    rows = Transcription.objects.filter(pk=pk, status=TranscriptionStatus.PROCESSING)
+    return bool(rows.update(**fields))
 
 
-def complete(pk: Any, result: TranscriptResult) -> Transcription | None:
-    """Save the transcript and mark completed — exactly once (None if not processing)."""
-    with transaction.atomic():
-        transcription = Transcription.objects.select_for_update().get(pk=pk)
+def complete(
+    pk: Any, result: TranscriptResult, *, locked: Transcription | None = None
+) -> Transcription | None:
+    """Save the transcript and mark completed — exactly once (None if not processing).
+
+    Args:
+        pk: The transcription's primary key.
+        result: The stitched transcript.
+        locked: The row, when the caller's transaction already holds it locked
+            (``select_for_update``): completed in that transaction, not read again.
+    """
+    # No savepoint inside a caller's transaction: the completion is one unit with it.
+    with transaction.atomic(savepoint=False):
+        transcription = locked or Transcription.objects.select_for_update().get(pk=pk)
         if transcription.status != TranscriptionStatus.PROCESSING:
             return None
         data = result.to_dict()
-        transcription = _transition(
-            pk,
+        transcription = _apply_transition(
+            transcription,
             TranscriptionStatus.COMPLETED,
             text=result.text,
             segments=data["segments"],
@@ -547,8 +584,8 @@ def fail(pk: Any, code: str, message: str) -> Transcription | None:
             return None
         if TranscriptionStatus.FAILED not in ALLOWED_TRANSITIONS[transcription.status]:
             return None
-        transcription = _transition(
-            pk,
+        transcription = _apply_transition(
+            transcription,
             TranscriptionStatus.FAILED,
             error_code=code,
             error_message=message,

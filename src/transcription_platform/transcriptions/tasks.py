@@ -295,13 +295,18 @@ def _chunk_result(chunk: TranscriptionChunk) -> TranscriptResult:
     return TranscriptResult.from_dict(chunk.result)
 
 
-def finalize(transcription_id: str) -> None:
-    """Stitch the chunk results and save the transcript, once all chunks are done."""
+def finalize(transcription_id: str, *, locked: Transcription | None = None) -> None:
+    """Stitch the chunk results and save the transcript, once all chunks are done.
+
+    Args:
+        transcription_id: The job.
+        locked: The job's row, when the caller's transaction holds it locked.
+    """
     chunks = list(TranscriptionChunk.objects.filter(transcription_id=transcription_id))
     if not chunks or any(chunk.status != ChunkStatus.DONE for chunk in chunks):
         return
     result = stitch([(chunk.start, _chunk_result(chunk)) for chunk in chunks])
-    services.complete(transcription_id, result)
+    services.complete(transcription_id, result, locked=locked)
 
 
 def store_remote_result(
@@ -529,7 +534,9 @@ def _plan(
     # (each job pays for every transaction it opens: docs/benchmarks.md counts them).
     with transaction.atomic():
         now = timezone.now()
-        if claim and not _is_processing(transcription.pk):
+        # The decoded length, not the header's: a truncated file reports its real length.
+        duration = float(clips[-1].end or 0.0) if clips else None
+        if not services.record_plan(transcription.pk, duration):
             claim = False  # cancelled while planning: the claim path will find out
         TranscriptionChunk.objects.bulk_create(
             [
@@ -544,10 +551,9 @@ def _plan(
             ],
             ignore_conflicts=True,  # a concurrent delivery planned the same chunks
         )
-        if clips:
-            # The decoded length, not the header's: a truncated file reports its real length.
-            services.record_duration(transcription.pk, float(clips[-1].end or 0.0))
-        services.set_progress(transcription.pk, PLANNED_PROGRESS)
+        if duration is not None:
+            transcription.duration = duration
+        services.set_progress(transcription.pk, PLANNED_PROGRESS, transcription=transcription)
         chunks = list(TranscriptionChunk.objects.filter(transcription=transcription))
         if claim:
             _provider_key(transcription)  # read here, with the rest, for the chunk next
@@ -852,11 +858,12 @@ def _store_result(
     """
     pk = chunk.transcription_id
     with transaction.atomic():
-        if not (
+        job = (
             Transcription.objects.select_for_update()
             .filter(pk=pk, status=TranscriptionStatus.PROCESSING)
-            .exists()
-        ):
+            .first()
+        )
+        if job is None:
             return Stored.DISCARDED
         stored = _held(chunk, claimed_at).update(
             status=ChunkStatus.DONE, result=result.to_dict(), heartbeat_at=None
@@ -870,9 +877,9 @@ def _store_result(
             following = [c for c in pending if c.index > chunk.index]
             if chain and following:
                 _enqueue_chunk(pk, following[0].index)
-            services.set_progress(pk, job_percent(progress))
+            services.set_progress(pk, job_percent(progress), transcription=job)
         else:
-            finalize(str(pk))  # the last chunk: the job completes with it
+            finalize(str(pk), locked=job)  # the last chunk: the job completes with it
     if listener is not None:
         listener(progress)
     return Stored.KEPT if pending else Stored.FINISHED
