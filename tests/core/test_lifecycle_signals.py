@@ -35,17 +35,20 @@ def test_in_transaction_writes_commit_or_roll_back_with_the_change(
 
     signal.connect(write, weak=False, in_transaction=True)
     signal.connect(after, weak=False)
-    with django_capture_on_commit_callbacks(execute=True):
-        with pytest.raises(Boom), transaction.atomic():
+
+    def change_that_rolls_back() -> None:
+        with transaction.atomic():
             send_like_the_pipeline(signal, name="rolled-back")
             assert heard == ["in:rolled-back"]  # already, inside the transaction
             raise Boom
+
+    with django_capture_on_commit_callbacks(execute=True), pytest.raises(Boom):
+        change_that_rolls_back()
     assert not get_user_model().objects.filter(username="rolled-back").exists()
     assert heard == ["in:rolled-back"]  # the after-commit receiver never heard it
 
-    with django_capture_on_commit_callbacks(execute=True):
-        with transaction.atomic():
-            send_like_the_pipeline(signal, name="kept")
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        send_like_the_pipeline(signal, name="kept")
     assert get_user_model().objects.filter(username="kept").exists()
     assert heard[1:] == ["in:kept", "after:kept"]
 
