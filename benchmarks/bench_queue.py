@@ -5,8 +5,10 @@ Each side is enqueued in one transaction while the cluster idles, so every task
 becomes visible at the same instant (the commit); the clock runs from that commit to
 the last completion (the jobs' ``completed_at``; for no-ops, the broker's queue found
 empty). PostgreSQL's own statistics count the transactions per job and per task. A
-job is one task per chunk (the first chunk runs in process_transcription), plus the
-database work of every step: claim, progress, stitch, the transcript, signals, audit.
+job of one chunk is one task (process_transcription) of three transactions: the start,
+the plan with its claim, and the stored result with the stitched transcript, the
+completion and every in-transaction receiver's writes (billing, analytics, stream
+events, webhooks) — plus django-q2's own per task and the creation's share.
 """
 
 from __future__ import annotations
