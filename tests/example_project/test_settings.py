@@ -309,7 +309,8 @@ class TestLogging:
             "from django_q.conf import Conf\n"
             "Conf.SYNC = True\n"
             "from django_q.tasks import async_task, result\n"
-            "task_id = async_task('math.floor', 2.5, task_name='log-probe-task')\n"
+            # save=True: the project saves only failed tasks (save_limit -1).
+            "task_id = async_task('math.floor', 2.5, task_name='log-probe-task', save=True)\n"
             "print('result', result(task_id))\n"
         )
         log_dir = example.tmp / "logs"
