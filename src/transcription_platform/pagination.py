@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
 from django.db.models import QuerySet
@@ -9,6 +10,7 @@ from django.http import HttpRequest
 from ninja import Field, Schema
 from ninja.pagination import PaginationBase
 
+from transcription_platform import compiled
 from transcription_platform.conf import settings
 from transcription_platform.error_codes import PlatformErrorCode
 from transcription_platform.exceptions import NotFound
@@ -59,13 +61,59 @@ def page_of(queryset: QuerySet[Any], pagination: PageQuery, request: HttpRequest
     Raises:
         NotFound: A page past the last one (page 1 always exists).
     """
+    return _page(
+        queryset.count, lambda offset, size: list(queryset[offset : offset + size]), pagination, request
+    )
+
+
+def page_of_shape(
+    using: str,
+    shape: Hashable,
+    params: Sequence[Any],
+    build: Callable[[], QuerySet[Any, dict[str, Any]]],
+    pagination: PageQuery,
+    request: HttpRequest,
+) -> dict[str, Any]:
+    """`page_of` a ``.values()`` queryset whose SQL is compiled once per shape.
+
+    The same page, count and errors as ``page_of(build(), ...)``; the queryset is
+    built and compiled only the first time this process meets ``shape`` (see
+    `transcription_platform.compiled`).
+
+    Args:
+        using: The database alias ``build()`` reads.
+        shape: Everything the SQL text depends on, but the page and its size.
+        params: The SQL parameters of this request (the same for the count and page).
+        build: Makes the (ordered) queryset.
+        pagination: The page asked for.
+        request: The request (for the next/previous links).
+
+    Returns:
+        ``{count, next, previous, results}``, results a list of dicts.
+    """
+    return _page(
+        lambda: compiled.count(using, ("count", shape), params, build),
+        lambda offset, size: compiled.values_rows(
+            using, ("page", shape, offset, size), params, lambda: build()[offset : offset + size]
+        ),
+        pagination,
+        request,
+    )
+
+
+def _page(
+    count_rows: Callable[[], int],
+    read: Callable[[int, int], list[Any]],
+    pagination: PageQuery,
+    request: HttpRequest,
+) -> dict[str, Any]:
     size = min(pagination.page_size or settings.PAGE_SIZE, settings.MAX_PAGE_SIZE)
     page = pagination.page
-    count = queryset.count()
+    count = count_rows()
     offset = (page - 1) * size
     if page > 1 and offset >= count:
         raise NotFound(f"Page {page} does not exist.", code=PlatformErrorCode.PAGE_NOT_FOUND)
-    results = list(queryset[offset : offset + size])
+    results = read(offset, size)
     return {
         "count": count,
         "next": _page_url(request, page + 1) if offset + size < count else None,

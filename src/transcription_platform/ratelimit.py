@@ -36,7 +36,7 @@ from typing import Any, Literal
 
 from django.conf import settings as django_settings
 from django.core.cache import BaseCache, caches
-from django.core.cache.backends.redis import RedisCache
+from django.core.cache.backends.redis import RedisCache, RedisCacheClient
 from django.http import HttpRequest
 from django_ratelimit import ALL
 from django_ratelimit.core import EXPIRATION_FUDGE as _EXPIRATION_FUDGE
@@ -180,11 +180,31 @@ def _read_hits(group: str, key_value: str, rate: str) -> dict[str, Any]:
     }
 
 
+#: Attribute of Django's ``RedisCacheClient`` holding (its write pool, a client on it).
+_WRITER_ATTR = "_tp_rate_limit_writer"
+
+
 def _redis_client(cache: BaseCache, key: str) -> Any:
-    """The redis-py client behind Django's ``RedisCache``, or None for any other cache."""
+    """The redis-py client behind Django's ``RedisCache``, or None for any other cache.
+
+    Django's ``RedisCacheClient.get_client`` builds a new ``redis.Redis`` on every call,
+    and redis-py fills a table of about 200 response callbacks in each one: a third of
+    a millisecond per request, more than the round trip it prepares. The client is
+    kept on the cache's own client object (per thread, as Django's caches are) for as
+    long as its write pool is the same; a ``get_client`` a site overrides (sharding
+    by key) is called every time.
+    """
     if not isinstance(cache, RedisCache):
         return None
-    return cache._cache.get_client(key, write=True)
+    backend = cache._cache
+    if type(backend).get_client is not RedisCacheClient.get_client:
+        return backend.get_client(key, write=True)
+    pool = backend._get_connection_pool(True)
+    held = backend.__dict__.get(_WRITER_ATTR)
+    if held is None or held[0] is not pool:
+        held = (pool, backend._client(connection_pool=pool))
+        backend.__dict__[_WRITER_ATTR] = held
+    return held[1]
 
 
 class PlatformRateLimit(BaseThrottle):

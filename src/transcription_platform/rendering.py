@@ -13,9 +13,10 @@ output equal to the validated one.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 from django.http import HttpResponse
 from ninja.responses import NinjaJSONEncoder
@@ -45,10 +46,36 @@ def project(adapter: TypeAdapter[Any], value: Any) -> Any:
     return adapter.dump_python(adapter.validate_python(value))
 
 
-def rows_of(objects: Iterable[Any], schema: type[BaseModel]) -> list[dict[str, Any]]:
-    """`fields_of` for every object."""
-    names = list(schema.model_fields)
-    return [{name: getattr(obj, name) for name in names} for obj in objects]
+def _datetime_json(value: datetime) -> str:
+    # DjangoJSONEncoder's form, ECMA-262: milliseconds, "Z" for UTC.
+    text = value.isoformat()
+    if value.microsecond:
+        text = text[:23] + text[26:]
+    if text.endswith("+00:00"):
+        text = text[:-6] + "Z"
+    return text
+
+
+class _Encoder(NinjaJSONEncoder):
+    """ninja's encoder, with the types of our rows found by one dict lookup.
+
+    ``NinjaJSONEncoder.default`` walks a chain of ``isinstance`` tests (pydantic
+    models, URLs, IP addresses, enums, then Django's dates, decimals, UUIDs…) for each
+    value the C encoder cannot write itself: five per row of a list. Exact
+    ``datetime`` and ``UUID`` values are written here as those encoders write them;
+    anything else (subclasses included) goes down the same chain.
+    """
+
+    def default(self, o: Any) -> Any:
+        convert = _EXACT_TYPES.get(type(o))
+        if convert is not None:
+            return convert(o)
+        return super().default(o)
+
+
+_EXACT_TYPES: dict[type, Callable[[Any], Any]] = {datetime: _datetime_json, UUID: str}
+#: One encoder for every answer: it holds no state between calls.
+_ENCODER = _Encoder()
 
 
 def render(data: Any, status: int = 200) -> HttpResponse:
@@ -58,7 +85,7 @@ def render(data: Any, status: int = 200) -> HttpResponse:
     operation's API is not known to the view.
     """
     return HttpResponse(
-        json.dumps(data, cls=NinjaJSONEncoder),
+        _ENCODER.encode(data),
         status=status,
         content_type="application/json; charset=utf-8",
     )
