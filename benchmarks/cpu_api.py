@@ -18,7 +18,8 @@ Same data as bench ``api`` (10,000 rows of one user, ``VACUUM ANALYZE``), same s
 Instruction counts (deterministic, whatever the load)::
 
     BENCH_CONN_MAX_AGE=3600 valgrind --tool=callgrind --instr-atstart=no \\
-        --callgrind-out-file=/tmp/cg.out python -m benchmarks.cpu_api --requests 50 --callgrind /tmp/cg.out
+        --callgrind-out-file=/tmp/cg.out \\
+        python -m benchmarks.cpu_api --requests 50 --callgrind /tmp/cg.out
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import io
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -253,9 +255,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     for name in only:
         path, query = targets[name]
-        figures = measure(
-            app, _environ(path, query, token), args.requests, callgrind=callgrind
-        )
+        figures = measure(app, _environ(path, query, token), args.requests, callgrind=callgrind)
         print(
             f"{name:<14}{figures['python_cpu_ms']:>8}{figures['postgres_cpu_ms']:>8}"
             f"{figures['wall_ms']:>9}{figures['queries']:>6}{figures['redis_commands']:>7}"
@@ -272,7 +272,7 @@ def main(argv: list[str] | None = None) -> None:
         for _ in range(args.requests):
             b"".join(app(dict(environ), lambda s, h, e=None: None))
         profiler.stop()
-        out = f"/tmp/cpu_api-{args.profile}.txt"
+        out = Path(tempfile.gettempdir()) / f"cpu_api-{args.profile}.txt"
         with open(out, "w") as handle:
             handle.write(profiler.output_text(unicode=False, color=False, show_all=False))
         print(f"profile: {out}")

@@ -62,7 +62,10 @@ def page_of(queryset: QuerySet[Any], pagination: PageQuery, request: HttpRequest
         NotFound: A page past the last one (page 1 always exists).
     """
     return _page(
-        queryset.count, lambda offset, size: list(queryset[offset : offset + size]), pagination, request
+        queryset.count,
+        lambda offset, size: list(queryset[offset : offset + size]),
+        pagination,
+        request,
     )
 
 

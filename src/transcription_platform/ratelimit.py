@@ -196,7 +196,7 @@ def _redis_client(cache: BaseCache, key: str) -> Any:
     """
     if not isinstance(cache, RedisCache):
         return None
-    backend = cache._cache
+    backend: Any = cache._cache  # django-stubs leave out the client's private helpers
     if type(backend).get_client is not RedisCacheClient.get_client:
         return backend.get_client(key, write=True)
     pool = backend._get_connection_pool(True)

@@ -96,3 +96,14 @@ def test_wrong_api_keys_are_refused_up_front_once_counted_on_redis(user, redis_c
     assert_error(Client(HTTP_X_API_KEY=key).get(URL), 429, "rate_limited")
     other = Client(HTTP_X_API_KEY=key, REMOTE_ADDR="127.0.0.2")
     assert other.get(URL).status_code == 200
+
+
+def test_the_redis_client_is_built_once_per_cache(user, redis_cache, settings):
+    settings.TRANSCRIPTION_PLATFORM = {"RATE_LIMITS": {"user": "100/m"}}
+    from transcription_platform import ratelimit
+
+    first = ratelimit._redis_client(redis_cache, "k")
+    assert ratelimit._redis_client(redis_cache, "k") is first
+    client = bearer_client(user)
+    assert client.get(URL).status_code == 200
+    assert ratelimit._redis_client(caches["default"], "k") is first

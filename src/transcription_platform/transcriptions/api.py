@@ -280,7 +280,10 @@ def list_transcriptions(
         visible = visible_to(Transcription.objects.all(), user, owner_field="owner")
         # Rows as dicts, not model instances: a page is read, never saved, and
         # building 20 models (deferred fields and all) cost more than encoding them.
-        return _filtered(visible, filters).values(*LIST_FIELDS)
+        rows: QuerySet[Transcription, dict[str, Any]] = _filtered(visible, filters).values(
+            *LIST_FIELDS
+        )
+        return rows
 
     if not any(getattr(filters, name) is not None for name in _FILTER_FIELDS):
         # The common request (a user's own list, any ordering): its SQL is compiled

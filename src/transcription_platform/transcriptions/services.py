@@ -15,13 +15,14 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 from typing import Any
+from uuid import UUID
 
 from django.core.files import File
-from django.db import IntegrityError, router, transaction
+from django.db import IntegrityError, connections, router, transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
-from transcription_platform import signals
+from transcription_platform import compiled, signals
 from transcription_platform.audit.services import log_action
 from transcription_platform.conf import settings
 from transcription_platform.engines import (
@@ -164,7 +165,22 @@ def get_transcription_for(user: Any, pk: Any) -> Transcription:
     One query for the owner (clients poll this): roles are looked up only when the
     caller is not the owner, to let support admins through.
     """
-    transcription = get_or_not_found(Transcription.objects.all(), _NOT_FOUND, pk=pk)
+    found: Transcription | None
+    if isinstance(pk, UUID):
+        # The detail, polled by clients: its SQL is compiled once per process.
+        using = Transcription.objects.db
+        value = Transcription._meta.pk.get_db_prep_value(pk, connections[using])
+        found = compiled.first_instance(
+            using,
+            "transcription_by_pk",
+            (value,),
+            lambda: Transcription.objects.filter(pk=pk)[:1],
+        )
+        if found is None:
+            raise NotFound(_NOT_FOUND)
+        transcription = found
+    else:
+        transcription = get_or_not_found(Transcription.objects.all(), _NOT_FOUND, pk=pk)
     if transcription.owner_id != getattr(user, "pk", None) and not is_support_admin(user):
         raise NotFound(_NOT_FOUND)
     return transcription
