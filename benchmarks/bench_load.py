@@ -67,8 +67,9 @@ def seed(rows: int = ROWS) -> tuple[Any, list[str]]:
     return user, [str(t.pk) for t in created]
 
 
-def server(port: int, log: Path) -> harness.ProcessGroup:
-    """gunicorn with the shipped config (the benchmark's settings and WSGI module)."""
+def server(port: int, log: Path, extra: list[str] | None = None) -> harness.ProcessGroup:
+    """gunicorn with the shipped config (the benchmark's settings and WSGI module);
+    ``extra`` command-line flags override it."""
     return harness.ProcessGroup(
         [
             sys.executable,
@@ -83,6 +84,7 @@ def server(port: int, log: Path) -> harness.ProcessGroup:
             "warning",
             "--access-logfile",
             "/dev/null",
+            *(extra or []),
         ],
         harness.child_env(),
         log,

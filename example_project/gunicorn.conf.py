@@ -29,8 +29,10 @@ threads = int(os.environ.get("GUNICORN_THREADS", "16"))
 #: main loop reports in between requests, so a long upload does not trip it.
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
 graceful_timeout = 30
-#: Seconds an idle kept-alive connection is held (in the event loop, not a thread).
-keepalive = 5
+#: Seconds an idle kept-alive connection is held (in the event loop, not a thread, so
+#: a thousand idle clients cost no thread). Behind a proxy that keeps its upstream
+#: connections open (nginx ``keepalive``), make it longer than the proxy's idle time.
+keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
 #: Connections one worker accepts (queued for a thread when all are busy).
 worker_connections = 1000
 accesslog = "-"
