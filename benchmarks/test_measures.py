@@ -120,3 +120,14 @@ def test_parse_locust_stats_needs_the_total(tmp_path) -> None:
     path.write_text(LOCUST_STATS.rsplit(",Aggregated", 1)[0])
     with pytest.raises(harness.BenchmarkError):
         parse_stats(path)
+
+
+def test_cpu_api_reads_a_process_cpu_time_and_survives_a_vanished_one() -> None:
+    import math
+    import os
+
+    from benchmarks.cpu_api import _proc_cpu
+
+    sum(i * i for i in range(200_000))  # some CPU of our own
+    assert _proc_cpu(os.getpid()) > 0
+    assert math.isnan(_proc_cpu(2**22 + 12345))  # above pid_max: no such process
