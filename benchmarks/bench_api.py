@@ -219,9 +219,7 @@ def run(workdir: Path, seconds: float = 10, warmup_seconds: float = 2) -> dict[s
     return results
 
 
-def _measure(
-    base_url: str, workdir: Path, seconds: float, warmup_seconds: float
-) -> dict[str, Any]:
+def _measure(base_url: str, workdir: Path, seconds: float, warmup_seconds: float) -> dict[str, Any]:
     user, detail_id = seed()
     token = harness.access_token(user)
     status, page = harness.call_api(base_url, "GET", f"{harness.API}/transcriptions/", token=token)
