@@ -215,7 +215,9 @@ def first_instance(
         and not klass_info.get("related_klass_infos")
         and not compiler.annotation_col_map
         and len(compiler.select) == compiler.col_count
-        and [column[0].target.attname for column in compiler.select] == attnames
+        # Columns of the model's own fields, in order (not expressions or extra SQL).
+        and [getattr(getattr(c[0], "target", None), "attname", None) for c in compiler.select]
+        == attnames
     )
     reusable = plain and capture.sql is not None and capture.params == tuple(params)
     shapes[key] = (

@@ -120,3 +120,20 @@ def test_shapes_per_connection_are_bounded(user):
     for index in range(compiled.MAX_SHAPES + 5):
         compiled.count("default", ("many", index), (user.pk,), build)
     assert 0 < len(shapes()) <= compiled.MAX_SHAPES
+
+
+def test_a_shape_with_extra_columns_is_read_through_the_orm(user):
+    transcription = make_transcription(user, "completed", title="x")
+    calls = []
+
+    def build():
+        calls.append(1)
+        return Transcription.objects.filter(pk=transcription.pk).extra(select={"one": "1"})[:1]
+
+    # The right parameters: only the extra column keeps the shape from being reused.
+    params = (Transcription._meta.pk.get_db_prep_value(transcription.pk, connection),)
+    for _ in range(2):
+        found = compiled.first_instance("default", "extra", params, build)
+        assert found is not None
+        assert found.pk == transcription.pk
+    assert len(calls) == 2  # never reused
