@@ -88,6 +88,14 @@ def enqueue_task(
         transaction.on_commit(push, using=router.db_for_write(model))
 
 
+def queue_workers() -> int:
+    """Worker processes of a cluster (django-q2's ``workers``, by default the CPU count):
+    how many chunks of one file can run at once."""
+    from django_q.conf import Conf
+
+    return max(1, int(Conf.WORKERS or 1))
+
+
 def claim_expiry() -> timedelta:
     """How long a claim without a lease holds: the queue's task timeout, when django-q2
     re-delivers."""

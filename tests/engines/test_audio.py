@@ -12,9 +12,11 @@ from tests.fixtures.audio import FORMATS, write_audio
 from transcription_platform.engines.audio import (
     SAMPLE_RATE,
     AudioClip,
+    balanced_chunk_count,
     decoded_duration,
     plan_chunks,
     probe,
+    quiet_cuts,
 )
 from transcription_platform.engines.errors import InvalidAudio
 
@@ -142,6 +144,36 @@ def test_plan_chunks_cuts_inside_silences_and_covers_everything(tmp_path):
     # No sample lost or duplicated: the clips' PCM adds up to the whole file's.
     whole = len(AudioClip(str(path)).pcm())
     assert sum(len(c.pcm()) for c in clips) == pytest.approx(whole, abs=len(clips))
+
+
+@pytest.mark.parametrize(
+    ("total", "workers", "chunks"),
+    [(600, 1, 7), (600, 2, 8), (600, 4, 8), (150, 2, 2), (80, 2, 1), (3600, 2, 40), (610, 3, 9)],
+)
+def test_balanced_chunk_count_is_a_multiple_of_the_workers(total, workers, chunks):
+    assert balanced_chunk_count(total, 90, workers) == chunks
+
+
+def test_plan_chunks_for_several_workers_makes_a_multiple_of_their_number(tmp_path):
+    # 71.5 s with a 40 s maximum is 2 clips; shared by 3 workers, 3 of them, cut in the
+    # two silences (20-21 s, 41-41.5 s).
+    parts = [(20.0, 440.0), (1.0, None), (20.0, 440.0), (0.5, None), (30.0, 440.0)]
+    path = write_audio(tmp_path / "long.flac", parts, rate=16_000, channels=1)
+    assert len(plan_chunks(path, 40)) == 2
+    clips = plan_chunks(path, 40, multiple_of=3)
+    assert len(clips) == 3
+    assert 20.6 <= clips[0].end <= 20.95
+    assert 41.2 <= clips[1].end <= 41.45
+    assert clips[-1].end == pytest.approx(71.5, abs=0.05)
+    assert len(plan_chunks(path, 40, multiple_of=2)) == 2
+
+
+def test_quiet_cuts_split_samples_in_memory_at_silences():
+    tone = np.sin(np.arange(20 * SAMPLE_RATE) * 2 * np.pi * 440 / SAMPLE_RATE).astype(np.float32)
+    pcm = np.concatenate([tone, np.zeros(SAMPLE_RATE, np.float32), tone])
+    (cut,) = quiet_cuts(pcm, 30.0)
+    assert 20.0 <= cut <= 21.0
+    assert quiet_cuts(pcm[: 10 * SAMPLE_RATE], 30.0) == []
 
 
 def test_plan_chunks_rejects_a_silly_limit(pattern_files):

@@ -93,9 +93,12 @@ def test_word_error_rate_on_the_speech_sample(engine):
     assert [w.start for w in words] == sorted(w.start for w in words)
 
 
-def test_progress_follows_the_segments_as_the_model_yields_them(engine):
+def test_progress_follows_the_segments_as_the_model_yields_them():
+    # batch_size=1: faster-whisper's sequential pipeline, which yields segment by segment.
+    sequential = FasterWhisperEngine(alias="sequential", batch_size=1)
+    assert sequential.vad_filter is False
     seen: list[float] = []
-    result = engine.transcribe(AudioClip(SPEECH), progress=seen.append)
+    result = sequential.transcribe(AudioClip(SPEECH), progress=seen.append)
     # One report per segment as it is decoded (its end over the clip), then the end.
     assert len(result.segments) >= 3
     assert len(seen) >= len(result.segments) + 1
@@ -103,6 +106,46 @@ def test_progress_follows_the_segments_as_the_model_yields_them(engine):
     assert 0.0 < seen[0] < 0.5
     assert any(0.3 < fraction < 0.9 for fraction in seen)
     assert seen[-1] == 1.0
+
+
+def test_batched_progress_follows_the_pieces_and_segments_are_sentences(engine):
+    # The default pipeline decodes the clip's pieces (VAD, up to 30 s each) in batches:
+    # one report per piece once its batch is decoded, then the end.
+    assert engine.batch_size > 1
+    assert engine.vad_filter is True
+    seen: list[float] = []
+    result = engine.transcribe(AudioClip(SPEECH), progress=seen.append)
+    assert len(seen) >= 2
+    assert seen == sorted(seen)
+    assert 0.0 < seen[0] < 1.0
+    assert seen[-1] == 1.0
+    # A piece is one long segment for the model; ours are its sentences, dated by their
+    # words, so subtitles stay short.
+    assert len(result.segments) >= 5
+    # (A piece may also end inside a sentence: the VAD cuts at a pause.)
+    sentences = [s for s in result.segments if s.text.endswith((".", "?", "!"))]
+    assert len(sentences) >= len(result.segments) - 2
+    assert all(s.end - s.start < 15 for s in result.segments)
+    # In order; where two pieces meet, the alignment may date a word up to ~0.1 s early.
+    assert all(a.end <= b.start + 0.15 for a, b in itertools.pairwise(result.segments))
+    assert all(a.start < b.start for a, b in itertools.pairwise(result.segments))
+    assert wer(REFERENCE, result.text) <= WER_BOUND
+
+
+@pytest.mark.parametrize("options", [{"batch_size": 4, "vad_filter": False}, {"batch_size": 1}])
+def test_other_pipelines_keep_the_words(options):
+    # Batched without VAD (pieces cut at quiet points) and the sequential pipeline.
+    other = FasterWhisperEngine(alias="other-pipeline", **options)
+    result = other.transcribe(AudioClip(SPEECH))
+    assert wer(REFERENCE, result.text) <= WER_BOUND
+    assert all(
+        s.start <= w.start <= w.end <= s.end + 0.01 for s in result.segments for w in s.words
+    )
+
+
+def test_batch_size_must_be_positive():
+    with pytest.raises(ConfigurationError):
+        FasterWhisperEngine(alias="bad", batch_size=0)
 
 
 def test_chunked_and_unchunked_give_the_same_words(engine, two_minutes):

@@ -541,7 +541,11 @@ def _encode(
 
 
 def plan_chunks(
-    path: str | os.PathLike[str], max_chunk_seconds: float, *, max_seconds: float | None = None
+    path: str | os.PathLike[str],
+    max_chunk_seconds: float,
+    *,
+    max_seconds: float | None = None,
+    multiple_of: int = 1,
 ) -> list[AudioClip]:
     """Cut the file into clips of at most ``max_chunk_seconds``, at quiet points.
 
@@ -553,6 +557,11 @@ def plan_chunks(
     ``audio_too_long`` as soon as more than ``max_seconds`` have decoded: the limit
     holds for what the file contains, whatever its header claims, and the pass stops
     there instead of decoding the rest.
+
+    With ``multiple_of`` (the number of workers that share the clips), a file needing
+    more than one clip gets a multiple of that many, shorter ones: seven 86 s clips on
+    two workers keep one of them busy four rounds while the other idles the last; eight
+    75 s clips end together.
     """
     if not max_chunk_seconds or max_chunk_seconds <= 1:
         raise ValueError(f"max_chunk_seconds must be > 1, got {max_chunk_seconds!r}.")
@@ -560,9 +569,30 @@ def plan_chunks(
     if total <= 0:
         raise InvalidAudio(EngineErrorCode.EMPTY_AUDIO, "The file contains no audio samples.")
     path = os.fspath(path)
-    cuts = _choose_cuts(envelope, total, float(max_chunk_seconds))
+    pieces = balanced_chunk_count(total, max_chunk_seconds, multiple_of)
+    cuts = _choose_cuts(envelope, total, float(max_chunk_seconds), pieces)
     bounds = [0.0, *cuts, round(float(total), 3)]
     return [AudioClip(path, a, b) for a, b in itertools.pairwise(bounds)]
+
+
+def balanced_chunk_count(total: float, max_chunk_seconds: float, multiple_of: int) -> int:
+    """How many chunks of at most ``max_chunk_seconds`` to cut ``total`` seconds into:
+    the fewest that fit, rounded up to a multiple of ``multiple_of`` when more than
+    one is needed."""
+    pieces = math.ceil(total / max_chunk_seconds)
+    if multiple_of <= 1 or pieces <= 1:
+        return max(pieces, 1)
+    return math.ceil(pieces / multiple_of) * multiple_of
+
+
+def quiet_cuts(pcm: np.ndarray, max_piece_seconds: float) -> list[float]:
+    """Cut points (seconds) splitting ``pcm`` (16 kHz mono) into pieces of at most
+    ``max_piece_seconds``, at quiet points: what `plan_chunks` does to a file, for
+    samples already in memory."""
+    envelope: array.array[float] = array.array("f")
+    _append_rms(envelope, pcm, round(ENERGY_FRAME_SECONDS * SAMPLE_RATE))
+    total = len(pcm) / SAMPLE_RATE
+    return _choose_cuts(np.frombuffer(envelope, np.float32), total, max_piece_seconds)
 
 
 def decoded_duration(path: str | os.PathLike[str]) -> float:
@@ -619,7 +649,10 @@ def _append_rms(envelope: array.array[float], data: np.ndarray, frame: int) -> N
     envelope.frombytes(np.sqrt(squares.mean(axis=1)).astype(np.float32).tobytes())
 
 
-def _choose_cuts(envelope: np.ndarray, total: float, max_chunk: float) -> list[float]:
+def _choose_cuts(
+    envelope: np.ndarray, total: float, max_chunk: float, pieces: int | None = None
+) -> list[float]:
+    """Cuts making ``pieces`` chunks (None: the fewest) of at most ``max_chunk``."""
     cuts: list[float] = []
     start = 0.0
     quiet = max(1, round(QUIET_WINDOW_SECONDS / ENERGY_FRAME_SECONDS))
@@ -628,9 +661,12 @@ def _choose_cuts(envelope: np.ndarray, total: float, max_chunk: float) -> list[f
         np.convolve(envelope, np.ones(quiet) / quiet, mode="same") if len(envelope) else envelope
     )
     search = min(0.25 * max_chunk, 60.0)
-    while total - start > max_chunk:
-        pieces = math.ceil((total - start) / max_chunk)
-        ideal = start + (total - start) / pieces
+    while total - start > max_chunk or (pieces and len(cuts) + 1 < pieces):
+        # Never fewer than fit under max_chunk, whatever cuts came early.
+        left = math.ceil((total - start) / max_chunk)
+        if pieces:
+            left = max(left, pieces - len(cuts))
+        ideal = start + (total - start) / left
         lo = max(start + 1.0, ideal - search)
         hi = min(start + max_chunk, ideal + search)
         i_lo = int(lo / ENERGY_FRAME_SECONDS)

@@ -234,18 +234,28 @@ class SpeechEngine(Plugin):
         configured: Any = settings.CHUNK_SECONDS
         return float(configured) if configured else float(self.default_chunk_seconds)
 
-    def plan(self, path: str, *, max_seconds: float | None = None) -> list[AudioClip]:
+    def plan(
+        self, path: str, *, max_seconds: float | None = None, workers: int = 1
+    ) -> list[AudioClip]:
         """Chunk a local file for this engine (quiet-point cuts, ``chunk_seconds`` max).
 
         Args:
             path: The audio file.
             max_seconds: Longest audio accepted: planning stops with ``InvalidAudio``
                 (``audio_too_long``) as soon as more has decoded. None: no limit.
+            workers: Queue workers that will share the chunks. An engine with
+                ``parallel_chunks`` cuts a file needing several chunks into a multiple
+                of this many, so they all finish together.
 
         Returns:
             The clips, in order, covering the decoded audio.
         """
-        return plan_chunks(path, self.chunk_seconds, max_seconds=max_seconds)
+        return plan_chunks(
+            path,
+            self.chunk_seconds,
+            max_seconds=max_seconds,
+            multiple_of=workers if self.parallel_chunks else 1,
+        )
 
     @staticmethod
     def validated_task(task: str, name: str) -> str:

@@ -15,6 +15,7 @@ settings in the process: it loads once per worker, not once per job.
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import logging
 import re
 import threading
@@ -22,7 +23,9 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from transcription_platform.engines.audio import SAMPLE_RATE, AudioClip
+import numpy as np
+
+from transcription_platform.engines.audio import SAMPLE_RATE, AudioClip, quiet_cuts
 from transcription_platform.engines.base import ProgressCallback, SpeechEngine
 from transcription_platform.engines.error_codes import EngineErrorCode
 from transcription_platform.engines.errors import PermanentEngineError
@@ -70,9 +73,18 @@ def verify_model_checksum(model_bin: Path, expected: str = BUNDLED_MODEL_SHA256)
     verify_file(model_bin, expected, TINY_EN)
 
 
-#: Chunk length of the local engine: a 10-minute file makes 7 chunks, which 2 workers
-#: transcribe in parallel (docs/benchmarks.md measures 60, 90 and 600 s).
+#: Chunk length of the local engine: a 10-minute file makes 8 chunks (a multiple of the
+#: workers), which 2 workers transcribe in parallel (docs/benchmarks.md).
 DEFAULT_CHUNK_SECONDS = 90.0
+#: Pieces of a chunk decoded together by faster-whisper's batched pipeline; 1 decodes
+#: the chunk window by window (WhisperModel.transcribe).
+DEFAULT_BATCH_SIZE = 8
+#: Longest piece of the batched pipeline: one Whisper window.
+WINDOW_SECONDS = 30.0
+# A batched piece is one long segment (up to 30 s): split it where a sentence ends or
+# the speaker pauses, as Whisper's own timestamps would.
+SENTENCE_END = re.compile(r"[.!?\u3002\uff01\uff1f]['\"”)\]]*$")
+PAUSE_SECONDS = 1.0
 
 
 class FasterWhisperEngine(SpeechEngine):
@@ -85,9 +97,12 @@ class FasterWhisperEngine(SpeechEngine):
     (``"cpu"``, ``"cuda"``, ``"auto"``), ``compute_type`` (default ``int8`` on CPU),
     ``cpu_threads`` (1: on small machines one thread per worker process is fastest
     overall — see docs/engines.md), ``num_workers``, ``beam_size`` (5),
-    ``vad_filter`` (False: our chunker already cuts at quiet points), ``word_timestamps``
-    (True), ``chunk_seconds`` (90: short enough that the workers share a file, long
-    enough that Whisper's 30 s windows rarely straddle a cut), ``languages``
+    ``batch_size`` (8: faster-whisper's ``BatchedInferencePipeline`` decodes a chunk's
+    pieces of up to 30 s together; 1: ``WhisperModel.transcribe``, window after
+    window), ``vad_filter`` (default: on when batched — Silero VAD finds the pieces —
+    off otherwise; batched without it, our quiet-point search cuts the pieces),
+    ``word_timestamps`` (True), ``chunk_seconds`` (90: short enough that the workers
+    share a file, long enough that Whisper's 30 s windows rarely straddle a cut), ``languages``
     (default: ``{"en"}`` for ``*.en`` models, else any), ``download_root``,
     ``local_files_only``, ``task`` (``"transcribe"``, or ``"translate"``: English text
     from any language, for a multilingual model).
@@ -110,7 +125,8 @@ class FasterWhisperEngine(SpeechEngine):
         cpu_threads: int = 1,
         num_workers: int = 1,
         beam_size: int = 5,
-        vad_filter: bool = False,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        vad_filter: bool | None = None,
         word_timestamps: bool = True,
         chunk_seconds: float = DEFAULT_CHUNK_SECONDS,
         languages: Iterable[str] | None = None,
@@ -139,7 +155,10 @@ class FasterWhisperEngine(SpeechEngine):
         self.cpu_threads = int(cpu_threads)
         self.num_workers = int(num_workers)
         self.beam_size = int(beam_size)
-        self.vad_filter = bool(vad_filter)
+        self.batch_size = int(batch_size)
+        if self.batch_size < 1:
+            raise self.option_error("batch_size", "must be 1 (no batching) or more")
+        self.vad_filter = self.batch_size > 1 if vad_filter is None else bool(vad_filter)
         self.word_timestamps = bool(word_timestamps)
         self.default_chunk_seconds = float(chunk_seconds)
         english_only = (
@@ -226,24 +245,28 @@ class FasterWhisperEngine(SpeechEngine):
         duration = len(pcm) / SAMPLE_RATE
         if language is None and self.languages is not None and len(self.languages) == 1:
             (language,) = self.languages
+        options: dict[str, Any] = {
+            "language": language,
+            "initial_prompt": prompt or None,
+            "task": self.task,
+            "beam_size": self.beam_size,
+            "vad_filter": self.vad_filter,
+            "word_timestamps": self.word_timestamps,
+            # Feeding the previous text back in is what lets one hallucinated phrase
+            # snowball into a loop; chunks are independent anyway.
+            "condition_on_previous_text": False,
+        }
         try:
-            raw_segments, info = model.transcribe(
-                pcm,
-                language=language,
-                initial_prompt=prompt or None,
-                task=self.task,
-                beam_size=self.beam_size,
-                vad_filter=self.vad_filter,
-                word_timestamps=self.word_timestamps,
-                # Feeding the previous text back in is what lets one hallucinated phrase
-                # snowball into a loop; chunks are independent anyway.
-                condition_on_previous_text=False,
-            )
-            segments = []
-            # raw_segments is a generator: each segment is decoded as it is asked for,
-            # so its end time tells how far into the clip the model has got.
-            for i, raw in enumerate(raw_segments):
-                segments.append(_segment(i, raw))
+            if self.batch_size > 1:
+                raw_segments, info = self._transcribe_batched(model, pcm, options)
+            else:
+                raw_segments, info = model.transcribe(pcm, **options)
+            segments: list[Segment] = []
+            # raw_segments is a generator: each segment (each batch, when batched) is
+            # decoded as it is asked for, so its end time tells how far into the clip
+            # the model has got.
+            for raw in raw_segments:
+                segments.extend(_segments(len(segments), raw, split=self.batch_size > 1))
                 if progress is not None and duration:
                     progress(min(float(raw.end) / duration, 1.0))
         except (RuntimeError, ValueError) as exc:
@@ -263,6 +286,25 @@ class FasterWhisperEngine(SpeechEngine):
             model=self.model,
             usage=Usage(audio_seconds=round(duration, 3)),
         )
+
+    def _transcribe_batched(
+        self, model: Any, pcm: np.ndarray, options: dict[str, Any]
+    ) -> tuple[Iterable[Any], Any]:
+        """faster-whisper's batched pipeline on one chunk: its pieces of up to 30 s
+        (speech found by the VAD, or cut at quiet points) are decoded ``batch_size`` at
+        a time, each once, without the re-decoded window tails of the sequential
+        pipeline (docs/benchmarks.md)."""
+        from faster_whisper import BatchedInferencePipeline
+
+        if not options["vad_filter"]:
+            bounds = [0.0, *quiet_cuts(pcm, WINDOW_SECONDS), len(pcm) / SAMPLE_RATE]
+            options["clip_timestamps"] = [
+                {"start": start, "end": end} for start, end in itertools.pairwise(bounds)
+            ]
+        # The pipeline keeps state between calls (the last speech timestamp): one per
+        # call, so that threads sharing the model never share it.
+        pipeline = BatchedInferencePipeline(model)
+        return pipeline.transcribe(pcm, batch_size=self.batch_size, **options)  # type: ignore[no-any-return]
 
 
 # --------------------------------------------------------------------------- loops
@@ -325,8 +367,28 @@ def _collapse_loops(segment: Segment) -> Segment:
     return Segment(segment.id, segment.start, segment.end, " ".join(units))
 
 
-def _segment(index: int, raw: Any) -> Segment:
-    """One faster-whisper segment as ours, its times fitted to its words."""
+def _segments(first_id: int, raw: Any, *, split: bool) -> list[Segment]:
+    """One faster-whisper segment as ours, its times fitted to its words; with
+    ``split``, one per sentence (or stretch between pauses) of its words."""
+    raw_words = list(raw.words or ())
+    if not split or not raw_words:
+        return [_segment(first_id, raw.start, raw.end, raw.text, raw_words)]
+    groups: list[list[Any]] = [[]]
+    for word in raw_words:
+        if groups[-1] and float(word.start) - float(groups[-1][-1].end) >= PAUSE_SECONDS:
+            groups.append([])
+        groups[-1].append(word)
+        if SENTENCE_END.search(word.word.strip()):
+            groups.append([])
+    groups = [group for group in groups if group]
+    return [
+        # Words carry their own leading space (none in languages written without).
+        _segment(first_id + i, group[0].start, group[-1].end, "".join(w.word for w in group), group)
+        for i, group in enumerate(groups)
+    ]
+
+
+def _segment(index: int, start: float, end: float, text: str, raw_words: Sequence[Any]) -> Segment:
     words = tuple(
         Word(
             round(float(w.start), 3),
@@ -334,9 +396,7 @@ def _segment(index: int, raw: Any) -> Segment:
             w.word.strip(),
             round(float(w.probability), 4),
         )
-        for w in (raw.words or ())
+        for w in raw_words
     )
-    segment = Segment(
-        index, round(float(raw.start), 3), round(float(raw.end), 3), raw.text.strip(), words
-    )
+    segment = Segment(index, round(float(start), 3), round(float(end), 3), text.strip(), words)
     return fit_to_words(segment)

@@ -79,6 +79,7 @@ from transcription_platform.queueing import (
     enqueue_task,
     ensure_schedule,
     lease_renewal_seconds,
+    queue_workers,
 )
 from transcription_platform.retry import backoff_delay
 from transcription_platform.transcriptions import services, validation
@@ -524,7 +525,11 @@ def _plan(
     # is enforced here on what decodes, not on the header the upload probe read: a
     # file that claims 1 s and holds hours fails with audio_too_long (nothing charged:
     # its reservation is released with the failure) once the limit is passed.
-    clips = engine.plan(path, max_seconds=validation.duration_limit(transcription.size_bytes))
+    clips = engine.plan(
+        path,
+        max_seconds=validation.duration_limit(transcription.size_bytes),
+        workers=queue_workers(),
+    )
     if clips:
         _run_planned_hooks(transcription, float(clips[-1].end or 0.0))
     # The first chunk is saved claimed when this run goes on to transcribe it: in a
