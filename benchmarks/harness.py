@@ -228,7 +228,12 @@ def status_kib(pid: int, field: str) -> int | None:
 
 def cpu_seconds(pids: list[int]) -> float:
     """User + system CPU time used so far by the live processes ``pids``."""
-    total = 0
+    return sum(cpu_seconds_by_pid(pids).values())
+
+
+def cpu_seconds_by_pid(pids: list[int]) -> dict[int, float]:
+    """User + system CPU time used so far by each live process of ``pids``."""
+    seconds = {}
     for pid in pids:
         try:
             stat = Path(f"/proc/{pid}/stat").read_text()
@@ -236,8 +241,8 @@ def cpu_seconds(pids: list[int]) -> float:
             continue
         # utime and stime are fields 14 and 15, after the parenthesised command name.
         fields = stat.rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
+        seconds[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return seconds
 
 
 def status_kib_self(field: str) -> int | None:

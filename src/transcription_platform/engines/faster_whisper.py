@@ -81,6 +81,10 @@ DEFAULT_CHUNK_SECONDS = 90.0
 DEFAULT_BATCH_SIZE = 8
 #: Longest piece of the batched pipeline: one Whisper window.
 WINDOW_SECONDS = 30.0
+#: Silero VAD settings of the batched pipeline. faster-whisper's batched default ends a
+#: piece at any 160 ms pause; 2 s (its sequential default) makes fewer, longer pieces:
+#: fewer padded windows to decode, and in docs/benchmarks.md a lower WER.
+DEFAULT_VAD_PARAMETERS: dict[str, Any] = {"min_silence_duration_ms": 2000}
 # A batched piece is one long segment (up to 30 s): split it where a sentence ends or
 # the speaker pauses, as Whisper's own timestamps would.
 SENTENCE_END = re.compile(r"[.!?\u3002\uff01\uff1f]['\"”)\]]*$")
@@ -101,6 +105,8 @@ class FasterWhisperEngine(SpeechEngine):
     pieces of up to 30 s together; 1: ``WhisperModel.transcribe``, window after
     window), ``vad_filter`` (default: on when batched — Silero VAD finds the pieces —
     off otherwise; batched without it, our quiet-point search cuts the pieces),
+    ``vad_parameters`` (faster-whisper's ``VadOptions`` as a dict; default
+    ``{"min_silence_duration_ms": 2000}``),
     ``word_timestamps`` (True), ``chunk_seconds`` (90: short enough that the workers
     share a file, long enough that Whisper's 30 s windows rarely straddle a cut), ``languages``
     (default: ``{"en"}`` for ``*.en`` models, else any), ``download_root``,
@@ -127,6 +133,7 @@ class FasterWhisperEngine(SpeechEngine):
         beam_size: int = 5,
         batch_size: int = DEFAULT_BATCH_SIZE,
         vad_filter: bool | None = None,
+        vad_parameters: dict[str, Any] | None = None,
         word_timestamps: bool = True,
         chunk_seconds: float = DEFAULT_CHUNK_SECONDS,
         languages: Iterable[str] | None = None,
@@ -159,6 +166,9 @@ class FasterWhisperEngine(SpeechEngine):
         if self.batch_size < 1:
             raise self.option_error("batch_size", "must be 1 (no batching) or more")
         self.vad_filter = self.batch_size > 1 if vad_filter is None else bool(vad_filter)
+        self.vad_parameters = dict(
+            DEFAULT_VAD_PARAMETERS if vad_parameters is None else vad_parameters
+        )
         self.word_timestamps = bool(word_timestamps)
         self.default_chunk_seconds = float(chunk_seconds)
         english_only = (
@@ -251,6 +261,7 @@ class FasterWhisperEngine(SpeechEngine):
             "task": self.task,
             "beam_size": self.beam_size,
             "vad_filter": self.vad_filter,
+            "vad_parameters": dict(self.vad_parameters) if self.vad_filter else None,
             "word_timestamps": self.word_timestamps,
             # Feeding the previous text back in is what lets one hallucinated phrase
             # snowball into a loop; chunks are independent anyway.
