@@ -37,7 +37,7 @@ DECODE = {
     "condition_on_previous_text": False,
 }
 # The batched reference: the engine's pipeline settings, on the whole file.
-BATCHED = {"batch_size": 8, "vad_filter": True, "vad_parameters": {"min_silence_duration_ms": 2000}}
+BATCHED = {"batch_size": 1, "vad_filter": True, "vad_parameters": {"min_silence_duration_ms": 2000}}
 # Words of the sample's first and last sentence: each must appear once per copy, however
 # the chunk boundaries fall.
 FIRST_WORDS = "the weather today is calm and clear"
@@ -149,6 +149,7 @@ def run(base_url: str, workdir: Path, seconds: float = SECONDS) -> dict[str, Any
             **DECODE,
             "bare_vad_filter": False,
             "platform": {
+                "batched": engine.batched,
                 "batch_size": engine.batch_size,
                 "vad_filter": engine.vad_filter,
                 "chunk_seconds": engine.chunk_seconds,

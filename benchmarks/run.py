@@ -248,7 +248,7 @@ def to_markdown(report: dict[str, Any]) -> str:
                 (
                     "Local engine: wall time vs faster-whisper's batched pipeline alone",
                     f"{e2e['platform']['wall_seconds']:.1f} s",
-                    f"{e2e['bare_batched']['wall_seconds']:.1f} s (one process, batch 8, VAD)",
+                    f"{e2e['bare_batched']['wall_seconds']:.1f} s (one process, same pipeline)",
                     f"{e2e['ratio_wall_to_bare_batched']:.2f}x",
                 )
             )

@@ -94,8 +94,8 @@ def test_word_error_rate_on_the_speech_sample(engine):
 
 
 def test_progress_follows_the_segments_as_the_model_yields_them():
-    # batch_size=1: faster-whisper's sequential pipeline, which yields segment by segment.
-    sequential = FasterWhisperEngine(alias="sequential", batch_size=1)
+    # faster-whisper's sequential pipeline yields segment by segment.
+    sequential = FasterWhisperEngine(alias="sequential", batched=False)
     assert sequential.vad_filter is False
     seen: list[float] = []
     result = sequential.transcribe(AudioClip(SPEECH), progress=seen.append)
@@ -109,9 +109,9 @@ def test_progress_follows_the_segments_as_the_model_yields_them():
 
 
 def test_batched_progress_follows_the_pieces_and_segments_are_sentences(engine):
-    # The default pipeline decodes the clip's pieces (VAD, up to 30 s each) in batches:
-    # one report per piece once its batch is decoded, then the end.
-    assert engine.batch_size > 1
+    # The default pipeline decodes the clip's pieces (VAD, up to 30 s each) one batch
+    # at a time: one report per piece once its batch is decoded, then the end.
+    assert engine.batched is True
     assert engine.vad_filter is True
     seen: list[float] = []
     result = engine.transcribe(AudioClip(SPEECH), progress=seen.append)
@@ -132,9 +132,12 @@ def test_batched_progress_follows_the_pieces_and_segments_are_sentences(engine):
     assert wer(REFERENCE, result.text) <= WER_BOUND
 
 
-@pytest.mark.parametrize("options", [{"batch_size": 4, "vad_filter": False}, {"batch_size": 1}])
+@pytest.mark.parametrize(
+    "options", [{"batch_size": 4}, {"vad_filter": False, "batch_size": 2}, {"batched": False}]
+)
 def test_other_pipelines_keep_the_words(options):
-    # Batched without VAD (pieces cut at quiet points) and the sequential pipeline.
+    # Batches of several pieces, batched without VAD (pieces cut at quiet points) and
+    # the sequential pipeline.
     other = FasterWhisperEngine(alias="other-pipeline", **options)
     result = other.transcribe(AudioClip(SPEECH))
     assert wer(REFERENCE, result.text) <= WER_BOUND

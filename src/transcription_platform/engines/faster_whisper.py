@@ -76,9 +76,10 @@ def verify_model_checksum(model_bin: Path, expected: str = BUNDLED_MODEL_SHA256)
 #: Chunk length of the local engine: a 10-minute file makes 8 chunks (a multiple of the
 #: workers), which 2 workers transcribe in parallel (docs/benchmarks.md).
 DEFAULT_CHUNK_SECONDS = 90.0
-#: Pieces of a chunk decoded together by faster-whisper's batched pipeline; 1 decodes
-#: the chunk window by window (WhisperModel.transcribe).
-DEFAULT_BATCH_SIZE = 8
+#: Pieces of a chunk decoded together by faster-whisper's batched pipeline. On a CPU
+#: thread a batch of 8 was no faster than 1 and raised the worker's peak by ~150 MiB
+#: (the encoder's attention scores are held for every piece of the batch).
+DEFAULT_BATCH_SIZE = 1
 #: Longest piece of the batched pipeline: one Whisper window.
 WINDOW_SECONDS = 30.0
 #: Silero VAD settings of the batched pipeline. faster-whisper's batched default ends a
@@ -101,9 +102,10 @@ class FasterWhisperEngine(SpeechEngine):
     (``"cpu"``, ``"cuda"``, ``"auto"``), ``compute_type`` (default ``int8`` on CPU),
     ``cpu_threads`` (1: on small machines one thread per worker process is fastest
     overall — see docs/engines.md), ``num_workers``, ``beam_size`` (5),
-    ``batch_size`` (8: faster-whisper's ``BatchedInferencePipeline`` decodes a chunk's
-    pieces of up to 30 s together; 1: ``WhisperModel.transcribe``, window after
-    window), ``vad_filter`` (default: on when batched — Silero VAD finds the pieces —
+    ``batched`` (True: faster-whisper's ``BatchedInferencePipeline`` decodes each of a
+    chunk's pieces of up to 30 s once; False: ``WhisperModel.transcribe``, window after
+    window), ``batch_size`` (1: pieces decoded together when batched; worth raising on
+    a GPU), ``vad_filter`` (default: on when batched — Silero VAD finds the pieces —
     off otherwise; batched without it, our quiet-point search cuts the pieces),
     ``vad_parameters`` (faster-whisper's ``VadOptions`` as a dict; default
     ``{"min_silence_duration_ms": 2000}``),
@@ -131,6 +133,7 @@ class FasterWhisperEngine(SpeechEngine):
         cpu_threads: int = 1,
         num_workers: int = 1,
         beam_size: int = 5,
+        batched: bool = True,
         batch_size: int = DEFAULT_BATCH_SIZE,
         vad_filter: bool | None = None,
         vad_parameters: dict[str, Any] | None = None,
@@ -162,10 +165,11 @@ class FasterWhisperEngine(SpeechEngine):
         self.cpu_threads = int(cpu_threads)
         self.num_workers = int(num_workers)
         self.beam_size = int(beam_size)
+        self.batched = bool(batched)
         self.batch_size = int(batch_size)
         if self.batch_size < 1:
-            raise self.option_error("batch_size", "must be 1 (no batching) or more")
-        self.vad_filter = self.batch_size > 1 if vad_filter is None else bool(vad_filter)
+            raise self.option_error("batch_size", "must be 1 or more")
+        self.vad_filter = self.batched if vad_filter is None else bool(vad_filter)
         self.vad_parameters = dict(
             DEFAULT_VAD_PARAMETERS if vad_parameters is None else vad_parameters
         )
@@ -268,7 +272,7 @@ class FasterWhisperEngine(SpeechEngine):
             "condition_on_previous_text": False,
         }
         try:
-            if self.batch_size > 1:
+            if self.batched:
                 raw_segments, info = self._transcribe_batched(model, pcm, options)
             else:
                 raw_segments, info = model.transcribe(pcm, **options)
@@ -277,7 +281,7 @@ class FasterWhisperEngine(SpeechEngine):
             # decoded as it is asked for, so its end time tells how far into the clip
             # the model has got.
             for raw in raw_segments:
-                segments.extend(_segments(len(segments), raw, split=self.batch_size > 1))
+                segments.extend(_segments(len(segments), raw, split=self.batched))
                 if progress is not None and duration:
                     progress(min(float(raw.end) / duration, 1.0))
         except (RuntimeError, ValueError) as exc:
