@@ -8,6 +8,7 @@ before the job (Django loaded, no model yet) is reported beside it.
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ def run(base_url: str, workdir: Path, seconds: float = SECONDS) -> dict[str, Any
     audio, _reference = harness.speech_file(workdir / f"speech-{seconds:.0f}s.flac", seconds)
     user = harness.bench_user("memory")
     token = harness.access_token(user)
+    load = [os.getloadavg()[0]]
     with harness.qcluster(workdir / "qcluster-memory.log") as cluster:
         harness.wait_for_cluster(cluster)
         idle = [harness.status_kib(pid, "VmRSS") or 0 for pid in cluster.members()]
@@ -31,6 +33,7 @@ def run(base_url: str, workdir: Path, seconds: float = SECONDS) -> dict[str, Any
         harness.wait_until_finished(base_url, token, created["id"], timeout=3 * seconds)
         wall = time.perf_counter() - start
         memory = sampler.finish()
+    load.append(os.getloadavg()[0])
 
     from transcription_platform.transcriptions.models import Transcription
 
@@ -40,6 +43,7 @@ def run(base_url: str, workdir: Path, seconds: float = SECONDS) -> dict[str, Any
         "file_mib": round(audio.stat().st_size / 2**20, 1),
         "chunks": row.chunks.count(),
         "wall_seconds": round(wall, 1),
+        "load_average_1min": [round(value, 2) for value in load],
         "largest_idle_process_rss_mib": round(max(idle) / 1024, 1),
         **memory,
     }

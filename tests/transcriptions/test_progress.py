@@ -242,5 +242,7 @@ def test_the_bundled_model_moves_progress_within_its_only_chunk(
     written = [w["written"] for w in watch]
     assert written == sorted(set(written))
     inside = [p for p in written if tasks.PLANNED_PROGRESS < p < 99]
-    assert len(inside) >= 3, written  # segment by segment, not 5 → 99
+    # Piece by piece (the batched pipeline reports each VAD piece of up to 30 s as it is
+    # decoded: two for this 36 s sample), not 5 → 99.
+    assert len(inside) >= 2, written
     assert all(w["api"] == w["admin"] == w["written"] for w in watch)
