@@ -127,6 +127,17 @@
             pollLoop();
           }
         };
+        // The stream starts at the newest event: a change made between the first look
+        // and the stream's opening (a loaded server, a slow token request) is not
+        // replayed. Look once more when it opens (and reopens), then follow its events.
+        source.onopen = function () {
+          Promise.resolve(options.poll()).catch(worthRetrying).then(function (again) {
+            if (again === false && source) {
+              source.close();
+              source = null;
+            }
+          });
+        };
         ["status", "progress", "completed", "failed", "cancelled", "message"].forEach(function (type) {
           source.addEventListener(type, handler);
         });
