@@ -93,7 +93,11 @@ class LifecycleSignal(Signal):
             entries = list(self.receivers)
             chosen = set(self._in_transaction)
         found = []
-        for key, receiver, is_async in entries:
+        # Django's private entries: (key, receiver, is_async) up to 5.2,
+        # (key, receiver, sender_ref, is_async) from 6.0 on. Read the first two and the
+        # last, which every version has, rather than the whole shape of one.
+        for entry in entries:
+            key, receiver, is_async = entry[0], entry[1], entry[-1]
             if (key in chosen) != in_transaction or key[1] not in (NONE_ID, sender_key):
                 continue
             if isinstance(receiver, weakref.ReferenceType):
