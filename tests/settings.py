@@ -24,8 +24,11 @@ def _database() -> dict[str, Any]:
         # at once ("database table is locked") where a real file's lock waits. The
         # library's own threads (the audit batch writer, lease renewals) and the live
         # servers' threads then met the test's writes as random errors. WAL lets readers
-        # run beside the writer, as on the demo's file database; synchronous=OFF because
-        # a test database need not survive a power cut.
+        # run beside the writer, as on the demo's file database; IMMEDIATE makes a
+        # transaction take the write lock when it begins and wait for it (a read
+        # transaction upgraded to a write after another thread's commit fails at once,
+        # "database is locked"); synchronous=OFF because a test database need not
+        # survive a power cut.
         name = f"tp-tests-{os.getpid()}.sqlite3"
         return {
             "ENGINE": "django.db.backends.sqlite3",
@@ -33,6 +36,7 @@ def _database() -> dict[str, Any]:
             "TEST": {"NAME": str(Path(tempfile.gettempdir()) / name)},
             "OPTIONS": {
                 "timeout": 20,
+                "transaction_mode": "IMMEDIATE",
                 "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=OFF",
             },
         }
