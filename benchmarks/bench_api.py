@@ -204,16 +204,7 @@ def run(workdir: Path, seconds: float = 10, warmup_seconds: float = 2) -> dict[s
     base_url = f"http://127.0.0.1:{port}"
     extra = ["--keep-alive", str(KEEPALIVE_SECONDS)]
     with bench_load.server(port, workdir / "gunicorn-api.log", extra) as web:
-
-        def up() -> bool:
-            web.check_alive()
-            try:
-                status, _ = harness.call_api(base_url, "GET", "/bench/bare/", token=None, timeout=2)
-            except harness.BenchmarkError:
-                return False
-            return status == 200
-
-        harness.wait_for(up, 60, "gunicorn (shipped config) to answer")
+        bench_load.wait_until_serving(web, base_url)
         results = _measure(base_url, workdir, seconds, warmup_seconds)
         web.check_alive()
     return results

@@ -18,7 +18,6 @@ import json
 import os
 import resource
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -83,18 +82,11 @@ def _own_cpu_seconds() -> float:
 def run_bare(audio: Path, batched: bool = False) -> dict[str, Any]:
     """A baseline in a fresh process (nothing else loaded, its own peak RSS)."""
     mode = ["batched"] if batched else []
-    completed = subprocess.run(
-        [sys.executable, "-m", "benchmarks.bench_e2e", "bare", str(audio), *mode],
-        cwd=harness.ROOT,
-        env=harness.child_env(),
-        capture_output=True,
-        text=True,
-        timeout=1800,
-        check=False,
+    return dict(
+        harness.run_module(
+            ["benchmarks.bench_e2e", "bare", str(audio), *mode], "Bare faster-whisper"
+        )
     )
-    if completed.returncode != 0:
-        raise harness.BenchmarkError(f"Bare faster-whisper failed:\n{completed.stderr[-2000:]}")
-    return dict(json.loads(completed.stdout))
 
 
 def run(base_url: str, workdir: Path, seconds: float = SECONDS) -> dict[str, Any]:

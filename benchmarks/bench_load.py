@@ -109,6 +109,20 @@ def parse_stats(path: Path) -> dict[str, dict[str, Any]]:
     return figures
 
 
+def wait_until_serving(web: harness.ProcessGroup, base_url: str) -> None:
+    """Wait (60 s at most) until the gunicorn of `server` answers its bare view."""
+
+    def up() -> bool:
+        web.check_alive()
+        try:
+            status, _ = harness.call_api(base_url, "GET", "/bench/bare/", token=None, timeout=2)
+        except harness.BenchmarkError:
+            return False
+        return status == 200
+
+    harness.wait_for(up, 60, "gunicorn (shipped config) to answer")
+
+
 def run(workdir: Path, seconds: float = 60, users: int = 200) -> dict[str, Any]:
     user, ids = seed()
     token = harness.access_token(user)
@@ -116,16 +130,7 @@ def run(workdir: Path, seconds: float = 60, users: int = 200) -> dict[str, Any]:
     port = harness.free_port()
     base_url = f"http://127.0.0.1:{port}"
     with server(port, workdir / "gunicorn-load.log") as web:
-
-        def up() -> bool:
-            web.check_alive()
-            try:
-                status, _ = harness.call_api(base_url, "GET", "/bench/bare/", token=None, timeout=2)
-            except harness.BenchmarkError:
-                return False
-            return status == 200
-
-        harness.wait_for(up, 60, "gunicorn (shipped config) to answer")
+        wait_until_serving(web, base_url)
         prefix = workdir / "locust"
         env = harness.child_env(
             BENCH_LOAD_TOKEN=token,

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import resource
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -97,20 +96,10 @@ def measure_model(name: str, folder: Path) -> dict[str, Any]:
 
 def run_model(name: str, folder: Path) -> dict[str, Any]:
     """`measure_model` in a fresh process."""
-    completed = subprocess.run(
-        [sys.executable, "-m", "benchmarks.bench_multilingual", "model", name, str(folder)],
-        cwd=harness.ROOT,
-        env=harness.child_env(),
-        capture_output=True,
-        text=True,
-        timeout=1800,
-        check=False,
+    result: dict[str, Any] = harness.run_module(
+        ["benchmarks.bench_multilingual", "model", name, str(folder)], f"the {name} model"
     )
-    if completed.returncode != 0:
-        raise harness.BenchmarkError(
-            f"the {name} model failed ({completed.returncode}): {completed.stderr[-2000:]}"
-        )
-    return json.loads(completed.stdout.strip().splitlines()[-1])
+    return result
 
 
 def run(workdir: Path, quick: bool = False) -> dict[str, Any]:

@@ -81,6 +81,27 @@ def child_env(**extra: str) -> dict[str, str]:
 # --------------------------------------------------------------------------- waiting
 
 
+def run_module(args: list[str], what: str, timeout: float = 1800) -> Any:
+    """``python -m <args>`` in a fresh process (nothing else loaded, its own peak RSS);
+    the JSON document its last line of output prints.
+
+    Raises:
+        BenchmarkError: The process failed (its stderr's end is in the message).
+    """
+    completed = subprocess.run(
+        [sys.executable, "-m", *args],
+        cwd=ROOT,
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if completed.returncode != 0:
+        raise BenchmarkError(f"{what} failed ({completed.returncode}):\n{completed.stderr[-2000:]}")
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
 def wait_for(predicate: Callable[[], T], timeout: float, what: str, interval: float = 0.2) -> T:
     """Poll ``predicate`` until it returns something truthy, at most ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
