@@ -129,6 +129,38 @@ def test_plan_chunks_short_file_is_one_clip(pattern_files):
     assert clip.end == pytest.approx(10.0, abs=0.01)
 
 
+@pytest.mark.parametrize("ext", sorted(FORMATS))
+def test_a_one_clip_plan_keeps_exactly_the_samples_a_decode_of_the_clip_gives(pattern_files, ext):
+    (clip,) = plan_chunks(pattern_files[ext], 30, keep_seconds=30)
+    assert clip.decoded is not None
+    again = AudioClip(clip.path, clip.start, clip.end)
+    np.testing.assert_array_equal(clip.pcm(), again.pcm())
+    # A window of it is cut where a decode of that window starts and ends.
+    window = AudioClip(clip.path, 2.0, 7.0, decoded=clip.decoded)
+    decoded_window = AudioClip(clip.path, 2.0, 7.0).pcm()
+    assert len(window.pcm()) == len(decoded_window)
+    assert onsets(window.pcm(), 2.0) == pytest.approx(onsets(decoded_window, 2.0), abs=0.021)
+    # Handed out in blocks (what an encoder reads), contiguous and complete.
+    blocks = list(clip.iter_pcm())
+    assert [t for t, _ in blocks] == pytest.approx([float(i) for i in range(len(blocks))])
+    np.testing.assert_array_equal(np.concatenate([b for _, b in blocks]), again.pcm())
+    # The caller may write to what pcm() returns: the kept samples stay as decoded.
+    clip.pcm()[:] = 0
+    np.testing.assert_array_equal(clip.pcm(), again.pcm())
+
+
+def test_samples_are_kept_only_for_a_file_of_one_short_clip(pattern_files, tmp_path):
+    # Longer than keep_seconds: nothing kept (the pass let go of the samples).
+    (clip,) = plan_chunks(pattern_files["flac"], 30, keep_seconds=5)
+    assert clip.decoded is None
+    # Several clips: none carries samples, however short the file.
+    parts = [(20.0, 440.0), (1.0, None), (20.0, 440.0)]
+    path = write_audio(tmp_path / "two.flac", parts, rate=16_000, channels=1)
+    assert all(c.decoded is None for c in plan_chunks(path, 25, keep_seconds=120))
+    # Not asked: not kept.
+    assert plan_chunks(pattern_files["flac"], 30)[0].decoded is None
+
+
 def test_plan_chunks_cuts_inside_silences_and_covers_everything(tmp_path):
     # Tones of 20 s separated by silences at 20-21 s, 41-41.5 s; then 30 s of tone.
     parts = [(20.0, 440.0), (1.0, None), (20.0, 440.0), (0.5, None), (30.0, 440.0)]

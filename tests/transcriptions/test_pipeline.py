@@ -16,7 +16,7 @@ from tests.fixtures.storage import stored_files
 from tests.fixtures.transcriptions import make_transcription
 from tests.fixtures.uploads import SPEECH_SAMPLE, upload
 from transcription_platform import signals
-from transcription_platform.engines import get_engine
+from transcription_platform.engines import audio, get_engine
 from transcription_platform.queueing import queue_workers
 from transcription_platform.retry import backoff_delay
 from transcription_platform.transcriptions import services, tasks
@@ -92,6 +92,41 @@ def test_upload_runs_to_completed(
     detail = auth_client.get(f"{API}/transcriptions/{transcription.pk}").json()
     assert detail["status"] == "completed"
     assert detail["segments"][0]["words"]
+
+
+@pytest.fixture
+def decodes(monkeypatch) -> list[tuple]:
+    """The (path, start, end) of every decoding pass over a file."""
+    seen: list[tuple] = []
+    original = audio.iter_pcm
+
+    def counting(path, start=0.0, end=None):
+        seen.append((path, start, end))
+        return original(path, start, end)
+
+    monkeypatch.setattr(audio, "iter_pcm", counting)
+    return seen
+
+
+def test_a_job_of_one_chunk_decodes_its_file_once(
+    auth_client, tone_wav, chunked_wav, django_capture_on_commit_callbacks, decodes
+):
+    transcription = run_upload(auth_client, tone_wav, django_capture_on_commit_callbacks)
+    assert transcription.status == TranscriptionStatus.COMPLETED
+    # The plan's pass; the engine got its samples with the clip.
+    assert len(decodes) == 1
+    (clip,) = get_engine().calls
+    assert clip.decoded is not None
+    assert transcription.usage["audio_seconds"] == pytest.approx(6.0, abs=0.1)
+    # Several chunks: each is decoded by whoever transcribes it (nothing is held).
+    decodes.clear()
+    with override_settings(TRANSCRIPTION_PLATFORM={**engine_settings(), "CHUNK_SECONDS": 5}):
+        transcription = run_upload(auth_client, chunked_wav, django_capture_on_commit_callbacks)
+        calls = get_engine().calls
+    assert transcription.status == TranscriptionStatus.COMPLETED
+    assert len(calls) == 3
+    assert all(c.decoded is None for c in calls)
+    assert len(decodes) == 1 + 3
 
 
 def test_speech_sample_end_to_end(auth_client, django_capture_on_commit_callbacks):

@@ -23,7 +23,7 @@ import itertools
 import math
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, BinaryIO, NamedTuple, TypedDict
 
 import av
@@ -434,24 +434,60 @@ def _decode_window(
 # --------------------------------------------------------------------------- clips
 
 
+#: A file planned as one chunk of at most this many seconds keeps the samples the
+#: planning pass decoded (16 kHz float32: 64 KB a second, 7.5 MiB at most) and the
+#: engine reads them instead of decoding the file a second time. Longer files are
+#: decoded again per chunk: holding them would cost memory, and there the decode is a
+#: small part of the engine's work.
+KEEP_DECODED_SECONDS = 120.0
+#: Samples per block when a kept window is handed out block by block (an encoder).
+_KEPT_BLOCK = SAMPLE_RATE
+
+
 @dataclass(frozen=True)
 class AudioClip:
-    """The window ``[start, end)`` (seconds) of a local audio file; ``end=None`` = to EOF."""
+    """The window ``[start, end)`` (seconds) of a local audio file; ``end=None`` = to EOF.
+
+    ``decoded``, when set, holds the whole file's samples from 0 s as a pass over it
+    decoded them (`plan_chunks` keeps them for a file that fits one short chunk): the
+    window is cut from them, exactly as decoding would trim it, instead of decoding
+    the file again.
+    """
 
     path: str
     start: float = 0.0
     end: float | None = None
+    decoded: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     @property
     def duration(self) -> float:
         end = self.end if self.end is not None else probe(self.path).duration
         return max(0.0, end - self.start)
 
+    def _kept_window(self) -> np.ndarray | None:
+        """The window cut from ``decoded`` (the bounds `_Window` trims a decode to)."""
+        if self.decoded is None:
+            return None
+        lo = max(0, math.ceil(self.start * SAMPLE_RATE - 1e-6))
+        hi = len(self.decoded)
+        if self.end is not None:
+            hi = min(hi, max(0, math.ceil(self.end * SAMPLE_RATE - 1e-6)))
+        return self.decoded[lo : max(lo, hi)]
+
     def iter_pcm(self) -> Iterator[tuple[float, np.ndarray]]:
-        return iter_pcm(self.path, self.start, self.end)
+        kept = self._kept_window()
+        if kept is None:
+            return iter_pcm(self.path, self.start, self.end)
+        return (
+            (self.start + i / SAMPLE_RATE, kept[i : i + _KEPT_BLOCK])
+            for i in range(0, len(kept), _KEPT_BLOCK)
+        )
 
     def pcm(self) -> np.ndarray:
         """The window as 16 kHz mono float32 samples (only this window is decoded)."""
+        kept = self._kept_window()
+        if kept is not None:
+            return kept.copy()  # the caller may write to it; the kept array stays intact
         if self.end is None:
             blocks = [samples for _, samples in self.iter_pcm()]
             return np.concatenate(blocks) if blocks else np.zeros(0, np.float32)
@@ -546,6 +582,7 @@ def plan_chunks(
     *,
     max_seconds: float | None = None,
     multiple_of: int = 1,
+    keep_seconds: float = 0.0,
 ) -> list[AudioClip]:
     """Cut the file into clips of at most ``max_chunk_seconds``, at quiet points.
 
@@ -562,14 +599,21 @@ def plan_chunks(
     more than one clip gets a multiple of that many, shorter ones: seven 86 s clips on
     two workers keep one of them busy four rounds while the other idles the last; eight
     75 s clips end together.
+
+    With ``keep_seconds``, a file planned as one clip of at most that many seconds
+    comes back with the samples this pass decoded (`AudioClip.decoded`): whoever
+    transcribes the clip in this process does not decode the file again.
     """
     if not max_chunk_seconds or max_chunk_seconds <= 1:
         raise ValueError(f"max_chunk_seconds must be > 1, got {max_chunk_seconds!r}.")
-    envelope, total = _energy_envelope(path, max_seconds)
+    keep = min(keep_seconds, max_chunk_seconds)
+    envelope, total, kept = _energy_envelope(path, max_seconds, keep_seconds=keep)
     if total <= 0:
         raise InvalidAudio(EngineErrorCode.EMPTY_AUDIO, "The file contains no audio samples.")
     path = os.fspath(path)
     pieces = balanced_chunk_count(total, max_chunk_seconds, multiple_of)
+    if pieces == 1:
+        return [AudioClip(path, 0.0, round(float(total), 3), decoded=kept)]
     cuts = _choose_cuts(envelope, total, float(max_chunk_seconds), pieces)
     bounds = [0.0, *cuts, round(float(total), 3)]
     return [AudioClip(path, a, b) for a, b in itertools.pairwise(bounds)]
@@ -601,11 +645,18 @@ def decoded_duration(path: str | os.PathLike[str]) -> float:
 
 
 def _energy_envelope(
-    path: str | os.PathLike[str], max_seconds: float | None = None
-) -> tuple[np.ndarray, float]:
-    """(RMS per 20 ms frame, total decoded seconds) in one streaming pass, stopped
-    with ``audio_too_long`` once more than ``max_seconds`` have decoded."""
+    path: str | os.PathLike[str],
+    max_seconds: float | None = None,
+    *,
+    keep_seconds: float = 0.0,
+) -> tuple[np.ndarray, float, np.ndarray | None]:
+    """(RMS per 20 ms frame, total decoded seconds, the samples or None) in one
+    streaming pass, stopped with ``audio_too_long`` once more than ``max_seconds`` have
+    decoded. The samples are kept only for a file of at most ``keep_seconds``: the
+    pass lets go of them as soon as more has decoded."""
     limit = None if max_seconds is None else max_seconds * SAMPLE_RATE
+    keep_limit = keep_seconds * SAMPLE_RATE
+    kept: list[np.ndarray] | None = [] if keep_seconds > 0 else None
     frame = round(ENERGY_FRAME_SECONDS * SAMPLE_RATE)
     # Decoded blocks are tiny (one codec frame); buffer about a second before reducing
     # so the envelope grows in a few large appends, not one small array per block.
@@ -618,6 +669,11 @@ def _energy_envelope(
         total_samples += len(samples)
         if limit is not None and total_samples > limit:
             raise audio_too_long(max_seconds or 0.0, total_samples / SAMPLE_RATE)
+        if kept is not None:
+            if total_samples <= keep_limit:
+                kept.append(samples)
+            else:
+                kept = None
         pending.append(samples)
         pending_samples += len(samples)
         if pending_samples >= block:
@@ -628,7 +684,8 @@ def _energy_envelope(
             pending_samples = len(pending[0])
     if pending_samples:
         _append_rms(envelope, np.concatenate(pending), frame)
-    return np.frombuffer(envelope, np.float32), total_samples / SAMPLE_RATE
+    samples_kept = np.concatenate(kept) if kept else None
+    return np.frombuffer(envelope, np.float32), total_samples / SAMPLE_RATE, samples_kept
 
 
 def audio_too_long(max_seconds: float, decoded: float) -> InvalidAudio:

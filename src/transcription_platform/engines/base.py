@@ -38,7 +38,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from transcription_platform.conf import settings
-from transcription_platform.engines.audio import AudioClip, plan_chunks
+from transcription_platform.engines.audio import KEEP_DECODED_SECONDS, AudioClip, plan_chunks
 from transcription_platform.engines.errors import InvalidAudio, PermanentEngineError
 from transcription_platform.engines.results import TranscriptResult
 from transcription_platform.exceptions import ConfigurationError
@@ -248,13 +248,16 @@ class SpeechEngine(Plugin):
                 of this many, so they all finish together.
 
         Returns:
-            The clips, in order, covering the decoded audio.
+            The clips, in order, covering the decoded audio. A file that fits one clip
+            of at most `KEEP_DECODED_SECONDS` comes back with its samples
+            (`AudioClip.decoded`), so transcribing it does not decode it again.
         """
         return plan_chunks(
             path,
             self.chunk_seconds,
             max_seconds=max_seconds,
             multiple_of=workers if self.parallel_chunks else 1,
+            keep_seconds=KEEP_DECODED_SECONDS,
         )
 
     @staticmethod

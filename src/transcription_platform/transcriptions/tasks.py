@@ -558,11 +558,20 @@ def _plan(
         )
         if duration is not None:
             transcription.duration = duration
-        services.set_progress(transcription.pk, PLANNED_PROGRESS, transcription=transcription)
+        # "Planned" tells a watcher that a long job moved. A job of one chunk that this
+        # run transcribes right now, with an engine that reports its progress, goes on
+        # to write progress within the chunk (past PROGRESS_FIRST_WRITE_SECONDS) and
+        # then completes: its planned step would be one more write and one more event
+        # for nothing.
+        if len(clips) > 1 or not claim or not engine.accepts_progress():
+            services.set_progress(transcription.pk, PLANNED_PROGRESS, transcription=transcription)
         chunks = list(TranscriptionChunk.objects.filter(transcription=transcription))
         if claim:
             _provider_key(transcription)  # read here, with the rest, for the chunk next
     first = chunks[0] if chunks else None
+    if first is not None and len(clips) == 1 and clips[0].decoded is not None:
+        # The samples the plan decoded, for the engine that runs this chunk here next.
+        setattr(first, _DECODED_ATTRIBUTE, clips[0].decoded)
     # Ours only if our row was the one saved (a concurrent delivery's plan wins the
     # conflict, with its own claim or none).
     held = claim and first is not None and first.status == ChunkStatus.RUNNING
@@ -666,6 +675,8 @@ def _held(chunk: TranscriptionChunk, claimed_at: datetime) -> Any:
 
 
 _PROVIDER_KEY_ATTRIBUTE = "_tp_provider_key"
+#: A chunk instance planned by this run may carry the samples the plan decoded.
+_DECODED_ATTRIBUTE = "_tp_decoded"
 
 
 def _provider_key(transcription: Transcription) -> str | None:
@@ -750,7 +761,9 @@ def _transcribe_chunk(
             claimed_at = None
             continue
         # Cancelled or deleted meanwhile (or handed on): DISCARDED, nothing stored.
-        return _store_result(chunk, claimed_at, result, chain=chain, listener=listener)
+        return _store_result(
+            chunk, claimed_at, result, chain=chain, listener=listener, job=transcription
+        )
 
 
 def _submit_chunk(
@@ -791,7 +804,9 @@ def _run_engine(
     extra: dict[str, Any] = {"progress": reporter} if engine.accepts_progress() else {}
     try:
         return engine.transcribe(
-            AudioClip(path, chunk.start, chunk.end),
+            AudioClip(
+                path, chunk.start, chunk.end, decoded=getattr(chunk, _DECODED_ATTRIBUTE, None)
+            ),
             language=transcription.language or None,
             prompt=transcription.prompt or None,
             api_key=user_key,
@@ -848,6 +863,7 @@ def _store_result(
     *,
     chain: bool,
     listener: Callable[[JobProgress], None] | None = None,
+    job: Transcription | None = None,
 ) -> Stored:
     """Save the chunk's result in one transaction with what follows from it: with
     ``chain`` the next pending chunk is enqueued; the job's progress counts the chunk in
@@ -857,11 +873,15 @@ def _store_result(
     The job's row is locked first, so of two chunks stored at once, the second waits for
     the first to commit and then sees it done: exactly one of them completes the job.
 
+    ``job``: this run's instance of the job; the owner it loaded is reused (the
+    completion's receivers read it) instead of being read again.
+
     Returns:
         DISCARDED, storing nothing, when the claim no longer holds or the job is no
         longer processing (cancelled, deleted): the result of unwanted work is dropped.
     """
     pk = chunk.transcription_id
+    known = job
     with transaction.atomic():
         job = (
             Transcription.objects.select_for_update()
@@ -870,6 +890,8 @@ def _store_result(
         )
         if job is None:
             return Stored.DISCARDED
+        if known is not None and Transcription.owner.is_cached(known):
+            job.owner = known.owner
         stored = _held(chunk, claimed_at).update(
             status=ChunkStatus.DONE, result=result.to_dict(), heartbeat_at=None
         )
