@@ -158,3 +158,32 @@ def test_refusals(user):
     assert_error(bearer_client(user).get(f"{API}/transcriptions/{other.pk}/events"), 404)
     assert_error(bearer_client(user).get(f"{API}/transcriptions/not-a-uuid/events"), 404)
     assert_error(bearer_client(user).delete(f"{API}/events"), 405, "method_not_allowed")
+
+
+def test_an_event_is_one_statement_on_postgresql_with_the_payload_of_to_json(user):
+    """The user's first event creates their sequence (steps); the next ones are one
+    statement each, logged and announced exactly as the step-by-step path does."""
+    from django.db import connection, transaction
+    from django.test.utils import CaptureQueriesContext
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the one-statement path is PostgreSQL's (set DATABASE_URL)")
+    import psycopg
+
+    job = make_transcription(user, status="processing")
+    params = connection.get_connection_params()
+    listener = psycopg.connect(**params, autocommit=True)
+    try:
+        listener.execute(f"LISTEN {streams.CHANNEL}")
+        with transaction.atomic():
+            first = streams.record(job, "status")
+            with CaptureQueriesContext(connection) as queries:
+                second = streams.record(job, "progress")
+        assert len(queries) == 1
+        assert (first.event_id, second.event_id) == (1, 2)
+        payloads = [n.payload for n in listener.notifies(timeout=5, stop_after=2)]
+    finally:
+        listener.close()
+    assert payloads == [first.to_json(), second.to_json()]
+    assert [streams.Event.from_json(p) for p in payloads] == [first, second]
+    assert streams.events_after(user.pk, 0) == [first, second]

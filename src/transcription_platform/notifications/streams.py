@@ -13,6 +13,7 @@ the functions here are the synchronous database work they run on pool threads.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +22,7 @@ from django.contrib.auth import get_user_model
 from django.core import signing
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Min, Q
+from django.utils import timezone
 
 from transcription_platform.conf import settings
 from transcription_platform.notifications.models import EventSequence, StreamEvent
@@ -107,25 +109,98 @@ def record(transcription: Any, event_type: str) -> Event:
     owner_id = transcription.owner_id
     # No savepoint of its own: a receiver inside the job's transaction runs in one.
     with transaction.atomic(savepoint=False):
-        event_id = _next_event_id(owner_id)
-        event = Event(
-            owner_id, event_id, str(transcription.pk), event_type, event_data(transcription)
-        )
-        StreamEvent.objects.create(
-            owner_id=owner_id,
-            event_id=event_id,
-            transcription_id=transcription.pk,
-            event_type=event_type,
-            data=event.data,
-        )
+        event = _record_in_one_statement(transcription, event_type)
+        if event is None:
+            event = _record_in_steps(transcription, event_type)
+        event_id = event.event_id
         if event_id % PRUNE_EVERY == 0:
             StreamEvent.objects.filter(
                 owner_id=owner_id, event_id__lte=event_id - settings.EVENTS_LOG_SIZE
             ).delete()
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_notify(%s, %s)", [CHANNEL, event.to_json()])
     return event
+
+
+def _record_in_steps(transcription: Any, event_type: str) -> Event:
+    """`record`'s writes one by one: any database, and a user's first event."""
+    owner_id = transcription.owner_id
+    event_id = _next_event_id(owner_id)
+    event = Event(owner_id, event_id, str(transcription.pk), event_type, event_data(transcription))
+    StreamEvent.objects.create(
+        owner_id=owner_id,
+        event_id=event_id,
+        transcription_id=transcription.pk,
+        event_type=event_type,
+        data=event.data,
+    )
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_notify(%s, %s)", [CHANNEL, event.to_json()])
+    return event
+
+
+def _record_in_one_statement(transcription: Any, event_type: str) -> Event | None:
+    """On PostgreSQL, `record`'s four writes as one statement (one round trip instead
+    of four: every job sends two or three events inside its own transactions).
+
+    The sequence row is incremented (and stays locked until commit, as in
+    `_next_event_id`), the event inserted with the id it returned and the ``NOTIFY``
+    sent with that id, byte for byte the payload `Event.to_json` makes.
+
+    Returns:
+        The event; None on other databases, or when the owner has no sequence row yet
+        (their first event goes through `_record_in_steps`, which creates it).
+    """
+    if connection.vendor != "postgresql":
+        return None
+    owner_id = transcription.owner_id
+    data = event_data(transcription)
+    transcription_id = str(transcription.pk)
+    # The payload around the id: "[owner," + id + "," + the rest, as to_json writes it.
+    rest = json.dumps([transcription_id, event_type, data], separators=(",", ":"))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _one_statement_sql(),
+            [
+                owner_id,
+                owner_id,
+                transcription.pk,
+                event_type,
+                json.dumps(data, separators=(",", ":")),
+                timezone.now(),
+                CHANNEL,
+                f"[{owner_id},",
+                f",{rest[1:]}",
+            ],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    return Event(owner_id, int(row[0]), transcription_id, event_type, data)
+
+
+@functools.cache
+def _one_statement_sql() -> str:
+    # Built once, from the models' own table and column names.
+    sequence, log = EventSequence._meta, StreamEvent._meta
+    quote = connection.ops.quote_name
+
+    def column(meta: Any, name: str) -> str:
+        return quote(meta.get_field(name).column)
+
+    last_id = column(sequence, "last_id")
+    columns = ", ".join(
+        column(log, name)
+        for name in ("owner", "event_id", "transcription_id", "event_type", "data", "created_at")
+    )
+    # Identifiers from the models' own metadata, quoted; every value is a parameter.
+    return (
+        f"WITH seq AS (UPDATE {quote(sequence.db_table)} SET {last_id} = {last_id} + 1 "  # noqa: S608
+        f"WHERE {column(sequence, 'owner')} = %s RETURNING {last_id} AS id), "
+        f"ev AS (INSERT INTO {quote(log.db_table)} ({columns}) "
+        "SELECT %s, seq.id, %s, %s, %s::jsonb, %s FROM seq RETURNING "
+        f"{column(log, 'event_id')} AS id) "
+        "SELECT ev.id, pg_notify(%s, %s || ev.id::text || %s) FROM ev"
+    )
 
 
 def _next_event_id(owner_id: int) -> int:
