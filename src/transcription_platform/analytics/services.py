@@ -33,7 +33,20 @@ from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Aggregate, Count, F, FloatField, Q, QuerySet, Sum, Window
+from django.db.models import (
+    Aggregate,
+    Case,
+    Count,
+    DateTimeField,
+    F,
+    FloatField,
+    Q,
+    QuerySet,
+    Sum,
+    Value,
+    When,
+    Window,
+)
 from django.db.models.functions import RowNumber, Trunc, TruncDate
 from django.utils import timezone
 
@@ -249,6 +262,12 @@ def apply_referral_code(user: Any, *, referral_code: str | None = None, **kwargs
         UserStats.objects.filter(pk=code.owner_id).update(referrals=F("referrals") + 1)
 
 
+def _earliest(field: str, moment: datetime) -> Case:
+    """``field`` set to ``moment`` unless it holds an earlier time (an UPDATE value)."""
+    earlier = Q(**{f"{field}__isnull": True}) | Q(**{f"{field}__gt": moment})
+    return Case(When(earlier, then=Value(moment, output_field=DateTimeField())), default=F(field))
+
+
 def _stats_for(user: Any) -> UserStats:
     """The user's stats; someone first seen through a job (an account made by staff,
     or from before the app was installed) signs up at their ``date_joined``."""
@@ -313,7 +332,6 @@ def record_transcription_created(transcription: Any) -> bool:
 def record_transcription_completed(transcription: Any) -> bool:
     """Record a completed job: audio, processing time, revenue; activate its owner."""
     owner = transcription.owner
-    _stats_for(owner)
     finished = transcription.completed_at or timezone.now()
     usage = transcription.usage or {}
     seconds = Decimal(str(usage.get("audio_seconds") or transcription.duration or 0))
@@ -337,16 +355,18 @@ def record_transcription_completed(transcription: Any) -> bool:
             revenue=revenue,
         )
         if created:
-            UserStats.objects.filter(pk=owner.pk).update(completed=F("completed") + 1)
             # The first completion activates (and the first with revenue makes a paying
-            # user); a backfill may meet an earlier one later.
-            UserStats.objects.filter(
-                Q(activated_at__isnull=True) | Q(activated_at__gt=finished), pk=owner.pk
-            ).update(activated_at=finished)
+            # user); a backfill may meet an earlier one later. One statement for all.
+            changes: dict[str, Any] = {
+                "completed": F("completed") + 1,
+                "activated_at": _earliest("activated_at", finished),
+            }
             if revenue > 0:
-                UserStats.objects.filter(
-                    Q(first_paid_at__isnull=True) | Q(first_paid_at__gt=finished), pk=owner.pk
-                ).update(first_paid_at=finished)
+                changes["first_paid_at"] = _earliest("first_paid_at", finished)
+            stats = UserStats.objects.filter(pk=owner.pk)
+            if not stats.update(**changes):
+                _stats_for(owner)  # first seen through this job: the signup, then this
+                stats.update(**changes)
             timed = {}
             if processing is not None:
                 timed = {"processing_seconds": processing, "timed_audio_seconds": seconds}
