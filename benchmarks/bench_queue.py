@@ -59,6 +59,59 @@ def settled_transactions() -> int:
     return transactions()
 
 
+def postgres_backends() -> list[int]:
+    """The server processes of every connection to the benchmark database."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+        return [int(row[0]) for row in cursor.fetchall()]
+
+
+class CpuMeter:
+    """CPU seconds the cluster's processes and the database's backends use between
+    `start` and `stop` (each side of the comparison pays for its own work in both)."""
+
+    def __init__(self, cluster: harness.ProcessGroup) -> None:
+        self.cluster = cluster
+        self.before: tuple[dict[int, float], dict[int, float]] = ({}, {})
+
+    def _sample(self) -> tuple[dict[int, float], dict[int, float]]:
+        return (
+            harness.cpu_seconds_by_pid(self.cluster.members()),
+            harness.cpu_seconds_by_pid(postgres_backends()),
+        )
+
+    def start(self) -> None:
+        self.before = self._sample()
+
+    def stop(self, count: int) -> dict[str, float]:
+        """Milliseconds per unit of work (task or job), cluster and PostgreSQL."""
+        after = self._sample()
+        used = [
+            # A process that started meanwhile counts in full; one that ended is lost
+            # (with persistent connections, none does).
+            sum(seconds - before.get(pid, 0.0) for pid, seconds in now.items())
+            for before, now in zip(self.before, after, strict=True)
+        ]
+        return {
+            "cluster_cpu_ms": round(used[0] / count * 1000, 2),
+            "postgres_cpu_ms": round(used[1] / count * 1000, 2),
+        }
+
+
+def decode_and_plan_cpu_ms(clip: Path, rounds: int = 20) -> float:
+    """CPU milliseconds one job spends decoding and planning ``clip`` (its only decode:
+    the engine reads the samples the plan kept), measured here."""
+    from transcription_platform.engines.audio import KEEP_DECODED_SECONDS, plan_chunks
+
+    plan_chunks(clip, 600, keep_seconds=KEEP_DECODED_SECONDS)  # warm: codecs loaded
+    started = time.process_time()
+    for _ in range(rounds):
+        plan_chunks(clip, 600, keep_seconds=KEEP_DECODED_SECONDS)
+    return round((time.process_time() - started) / rounds * 1000, 2)
+
+
 def noop_tasks(count: int, cluster: harness.ProcessGroup) -> dict[str, Any]:
     from django.db import transaction
     from django.utils import timezone
@@ -66,6 +119,8 @@ def noop_tasks(count: int, cluster: harness.ProcessGroup) -> dict[str, Any]:
     from django_q.tasks import async_task
 
     before = settled_transactions()
+    meter = CpuMeter(cluster)
+    meter.start()
     with transaction.atomic():
         for _ in range(count):
             async_task("benchmarks.tasks.noop")
@@ -80,6 +135,7 @@ def noop_tasks(count: int, cluster: harness.ProcessGroup) -> dict[str, Any]:
 
     harness.wait_for(all_done, 600, f"{count} no-op tasks", interval=0.02)
     seconds = time.perf_counter() - started
+    cpu = meter.stop(count)
     after = settled_transactions()
     return {
         "tasks": count,
@@ -87,6 +143,7 @@ def noop_tasks(count: int, cluster: harness.ProcessGroup) -> dict[str, Any]:
         "per_second": round(count / seconds, 1),
         "committed_at": committed.isoformat(),
         "transactions_per_task": round((after - before) / count, 1),
+        **{f"{name}_per_task": value for name, value in cpu.items()},
     }
 
 
@@ -101,6 +158,8 @@ def pipeline_jobs(count: int, clip: Path, cluster: harness.ProcessGroup) -> dict
 
     user = harness.bench_user(f"queue-{uuid.uuid4().hex[:8]}")
     before = settled_transactions()
+    meter = CpuMeter(cluster)
+    meter.start()
     with transaction.atomic():
         for i in range(count):
             services.create_transcription(
@@ -122,6 +181,7 @@ def pipeline_jobs(count: int, clip: Path, cluster: harness.ProcessGroup) -> dict
         )
 
     harness.wait_for(all_done, 600, f"{count} transcription jobs", interval=0.5)
+    cpu = meter.stop(count)
     failed = jobs.exclude(status=TranscriptionStatus.COMPLETED)
     if failed.exists():
         row = failed.first()
@@ -137,6 +197,8 @@ def pipeline_jobs(count: int, clip: Path, cluster: harness.ProcessGroup) -> dict
         "per_second": round(count / seconds, 1),
         # Includes the creation (one transaction for all) and this process's polling.
         "transactions_per_job": round((after - before) / count, 1),
+        # The creation's share is this process's, not the cluster's: not in these.
+        **{f"{name}_per_job": value for name, value in cpu.items()},
     }
 
 
@@ -159,6 +221,7 @@ def run(workdir: Path, jobs: int = JOBS, noops: int = NOOPS) -> dict[str, Any]:
         "cluster": _cluster_settings(),
         "raw_noop": raw,
         "pipeline_fake_engine": pipeline,
+        "decode_and_plan_cpu_ms_per_job": decode_and_plan_cpu_ms(clip),
         "ratio_jobs_to_noop_tasks": round(pipeline["per_second"] / raw["per_second"], 3),
         "conn_max_age_0": {
             "raw_noop": raw_0,

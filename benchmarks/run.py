@@ -322,6 +322,20 @@ def to_markdown(report: dict[str, Any]) -> str:
                     "",
                 )
             )
+        job, task = queue["pipeline_fake_engine"], queue["raw_noop"]
+        if "cluster_cpu_ms_per_job" in job:
+            decode = queue.get("decode_and_plan_cpu_ms_per_job")
+            rows.append(
+                (
+                    "Queue: CPU per job (cluster processes + PostgreSQL backends)",
+                    f"{job['cluster_cpu_ms_per_job']:.1f} + {job['postgres_cpu_ms_per_job']:.1f}"
+                    " ms"
+                    + (f" (decoding and planning the 5 s clip: {decode:.1f} ms)" if decode else ""),
+                    f"{task['cluster_cpu_ms_per_task']:.1f} + "
+                    f"{task['postgres_cpu_ms_per_task']:.1f} ms per no-op task",
+                    "",
+                )
+            )
         slow = queue["conn_max_age_0"]
         rows.append(
             (
