@@ -23,7 +23,7 @@ import logging
 import secrets
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -260,7 +260,7 @@ def publish(
     owner_id: Any,
     event_type: str,
     event_key: str,
-    data: dict[str, Any],
+    data: dict[str, Any] | Callable[[], dict[str, Any]],
     *,
     transcription_id: Any = None,
 ) -> list[str]:
@@ -268,6 +268,8 @@ def publish(
     (and per-request endpoints of ``transcription_id``); delivered after commit.
 
     ``event_key`` identifies the occurrence: publishing it again creates nothing.
+    ``data`` may be a function that makes it: called only when an endpoint wants the
+    event (most jobs' owners have none, and a transcript's payload is not free).
     Returns the ids of the messages created now.
     """
     endpoints = WebhookEndpoint.objects.filter(owner_id=owner_id, enabled=True)
@@ -279,11 +281,16 @@ def publish(
         endpoints = endpoints.filter(
             Q(transcription_id__isnull=True) | Q(transcription_id=transcription_id)
         )
-    payload = {"type": event_type, "timestamp": timezone.now().isoformat(), "data": data}
+    wanted = [endpoint for endpoint in endpoints if event_type in endpoint.events]
+    if not wanted:
+        return []
+    payload = {
+        "type": event_type,
+        "timestamp": timezone.now().isoformat(),
+        "data": data() if callable(data) else data,
+    }
     created = []
-    for endpoint in endpoints:
-        if event_type not in endpoint.events:
-            continue
+    for endpoint in wanted:
         message_id = _create_message(endpoint, event_type, event_key, payload)
         if message_id:
             created.append(message_id)
@@ -596,7 +603,7 @@ def _transcription_event(event_type: str, transcription: Any) -> None:
         transcription.owner_id,
         event_type,
         f"{event_type}:{transcription.pk}:{occurrence}",
-        transcription_payload(transcription),
+        lambda: transcription_payload(transcription),
         transcription_id=transcription.pk,
     )
 
@@ -649,7 +656,7 @@ def _analysis_event(event_type: str, transcription: Any, analysis: Any) -> None:
         transcription.owner_id,
         event_type,
         f"{event_type}:{transcription.pk}:{occurrence}",
-        analysis_payload(analysis),
+        lambda: analysis_payload(analysis),
         transcription_id=transcription.pk,
     )
 

@@ -892,8 +892,9 @@ def _store_result(
             return Stored.DISCARDED
         if known is not None and Transcription.owner.is_cached(known):
             job.owner = known.owner
+        saved = result.to_dict()
         stored = _held(chunk, claimed_at).update(
-            status=ChunkStatus.DONE, result=result.to_dict(), heartbeat_at=None
+            status=ChunkStatus.DONE, result=saved, heartbeat_at=None
         )
         if not stored:
             return Stored.DISCARDED
@@ -905,6 +906,11 @@ def _store_result(
             if chain and following:
                 _enqueue_chunk(pk, following[0].index)
             services.set_progress(pk, job_percent(progress), transcription=job)
+        elif len(chunks) == 1:
+            # The job's only chunk: its result is the transcript, read from what was
+            # just saved (as finalize would read it) without reading it back.
+            stitched = stitch([(chunk.start, TranscriptResult.from_dict(saved))])
+            services.complete(str(pk), stitched, locked=job)
         else:
             finalize(str(pk), locked=job)  # the last chunk: the job completes with it
     if listener is not None:
