@@ -2,13 +2,17 @@
 list and detail written with plain django-ninja and with a DRF ``ModelViewSet``
 (``benchmarks/reference/``) and a bare Django ``JsonResponse`` view, all in the same
 gunicorn server and the same run: the shipped configuration
-(``example_project/gunicorn.conf.py``, 2 gthread workers of 16 threads), as deployed.
+(``example_project/gunicorn.conf.py``), as deployed.
 
 ``wrk`` drives 32 connections on 2 threads for a fixed time per target, in ROUNDS
 rounds interleaved across the targets, after a short warm-up; every request carries
-the same JWT. Answers other than 2xx are counted and
-reported: a figure made of errors is not a figure. A last run opens MANY_USERS
-connections at once, each a user pausing between requests (see `THINK_SCRIPT`).
+the same JWT. Each connection sends its next request as soon as the last is answered
+(saturation: throughput, and a latency that Little's law ties to it). A second run
+offers every target the same fixed rate, PACED_RATE requests/s over the same 32
+connections (see `PACE_SCRIPT`): the latency a client sees below saturation. Answers
+other than 2xx are counted and reported: a figure made of errors is not a figure. A
+last run opens MANY_USERS connections at once, each a user pausing between requests
+(see `THINK_SCRIPT`).
 """
 
 from __future__ import annotations
@@ -190,6 +194,78 @@ def many_users(url: str, token: str, seconds: float, workdir: Path) -> dict[str,
     return result
 
 
+#: Offered rate of the paced run, requests/s over all CONNECTIONS: the same for every
+#: target, below what each serves at saturation — the plain ninja reference, the slowest
+#: one the rate is chosen for, served 154 (list) and 200 (detail) requests/s in the last
+#: quiet run — so that each target's latency is its own, not the length of its queue.
+PACED_RATE = 100
+#: A paced target that served less than this share of PACED_RATE was saturated: its
+#: latency is a queue's again, and the report says so.
+SUSTAINED_SHARE = 0.95
+#: wrk script of the paced run. wrk 4 (Debian's) has no ``-R``; ``delay()`` is called
+#: before each request a connection sends, so it can hold a request until its slot of
+#: a fixed schedule: each wrk thread sends its n-th request at start + n x INTERVAL_MS
+#: (wrk's THREADS share PACED_RATE), on whichever connection is free. The schedule
+#: does not wait for answers (a slow answer does not lower the offered rate, as a
+#: think time after each answer would), and wrk still times each request from its
+#: send to its answer. LuaJIT's FFI reads the monotonic clock (Lua's own ``os.time``
+#: counts whole seconds).
+PACE_SCRIPT = """
+local ffi = require("ffi")
+ffi.cdef[[
+struct tp_timespec { long tv_sec; long tv_nsec; };
+int clock_gettime(int clk_id, struct tp_timespec *tp);
+]]
+local CLOCK_MONOTONIC = 1
+local now = ffi.new("struct tp_timespec")
+local function now_ms()
+  ffi.C.clock_gettime(CLOCK_MONOTONIC, now)
+  return tonumber(now.tv_sec) * 1000 + tonumber(now.tv_nsec) / 1e6
+end
+local interval, start, sent = INTERVAL_MS, nil, 0
+function delay()
+  local t = now_ms()
+  start = start or t
+  local slot = start + sent * interval
+  sent = sent + 1
+  return math.max(0, slot - t)
+end
+"""
+
+
+def pace_script(rate: float = PACED_RATE) -> str:
+    """`PACE_SCRIPT` for ``rate`` requests/s in all (each of wrk's THREADS sends its share)."""
+    return PACE_SCRIPT.replace("INTERVAL_MS", f"{THREADS * 1000 / rate:.3f}")
+
+
+def paced(
+    targets: dict[str, str], token: str, seconds: float, workdir: Path, rate: float = PACED_RATE
+) -> dict[str, Any]:
+    """Each target at the same offered ``rate`` over CONNECTIONS connections, one after
+    the other (each run long enough for its p99 to be more than a handful of requests).
+    """
+    script = workdir / "paced.lua"
+    script.write_text(pace_script(rate))
+    results: dict[str, Any] = {}
+    for name, url in targets.items():
+        result = wrk(url, token, seconds, script=str(script))
+        result["sustained"] = result["requests_per_second"] >= SUSTAINED_SHARE * rate
+        results[name] = result
+    for name in ("list", "detail"):
+        for reference in ("ninja", "drf"):
+            other = results.get(f"{reference}_{name}")
+            if name in results and other:
+                results[name][f"p99_ratio_to_{reference}"] = round(
+                    results[name]["p99_ms"] / other["p99_ms"], 3
+                )
+    return {
+        "offered_per_second": rate,
+        "connections": CONNECTIONS,
+        "seconds": round(seconds),
+        **results,
+    }
+
+
 #: Seconds the server keeps an idle connection: longer than the longest think time.
 #: A browser reopens a kept-alive connection the server closed without a word; wrk
 #: counts it as a read error.
@@ -211,6 +287,8 @@ def run(workdir: Path, seconds: float = 10, warmup_seconds: float = 2) -> dict[s
 
 
 def _measure(base_url: str, workdir: Path, seconds: float, warmup_seconds: float) -> dict[str, Any]:
+    from benchmarks import bench_load
+
     user, detail_id = seed()
     token = harness.access_token(user)
     status, page = harness.call_api(base_url, "GET", f"{harness.API}/transcriptions/", token=token)
@@ -252,17 +330,16 @@ def _measure(base_url: str, workdir: Path, seconds: float, warmup_seconds: float
         results[name]["ratio_to_drf"] = round(
             ours / results[f"drf_{name}"]["requests_per_second"], 3
         )
+    results["paced"] = paced(targets, token, seconds, workdir)
     results["many_users"] = many_users(f"{api}/transcriptions/", token, seconds * 2, workdir)
     return {
         "rows": ROWS,
         "page_size": 20,
-        "server": (
-            "gunicorn, example_project/gunicorn.conf.py (2 gthread workers x 16 threads), "
-            f"keep-alive {KEEPALIVE_SECONDS} s"
-        ),
+        "server": f"{bench_load.server_description()}, keep-alive {KEEPALIVE_SECONDS} s",
         "load": (
             f"wrk -t{THREADS} -c{CONNECTIONS} --latency, {ROUNDS} interleaved rounds of "
-            f"{seconds / ROUNDS:.0f}s per target"
+            f"{seconds / ROUNDS:.0f}s per target; then {PACED_RATE} requests/s offered "
+            f"per target for {seconds:.0f}s (paced)"
         ),
         "auth": "JWT bearer",
         "references": "benchmarks/reference/: plain django-ninja and a DRF ModelViewSet",

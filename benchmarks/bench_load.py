@@ -18,6 +18,7 @@ how long requests queue, not how fast one is served (bench ``api`` measures that
 from __future__ import annotations
 
 import csv
+import runpy
 import subprocess
 import sys
 from pathlib import Path
@@ -88,6 +89,16 @@ def server(port: int, log: Path, extra: list[str] | None = None) -> harness.Proc
         ],
         harness.child_env(),
         log,
+    )
+
+
+def server_description() -> str:
+    """The shipped config's workers and threads as this run resolves them (with its
+    environment variables: ``WEB_CONCURRENCY``, ``GUNICORN_THREADS``)."""
+    config = runpy.run_path(str(GUNICORN_CONFIG))
+    return (
+        f"gunicorn, example_project/gunicorn.conf.py ({config['workers']} "
+        f"{config['worker_class']} workers x {config['threads']} threads)"
     )
 
 
@@ -184,7 +195,7 @@ def run(workdir: Path, seconds: float = 60, users: int = 200) -> dict[str, Any]:
             f"{total['errors']} of {total['requests']} requests failed under load:\n{reasons}"
         )
     return {
-        "server": "gunicorn, example_project/gunicorn.conf.py (2 gthread workers x 16 threads)",
+        "server": server_description(),
         "load": f"locust, {users} users (connections), no think time, {seconds:.0f} s",
         "users": users,
         "seconds": seconds,

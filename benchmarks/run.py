@@ -163,6 +163,43 @@ def _latency(result: dict[str, Any]) -> str:
     )
 
 
+def _paced(result: dict[str, Any]) -> str:
+    """A paced run's latency, and the rate served if it fell short of the offered one."""
+    figures = f"p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms"
+    if result["sustained"]:
+        return figures
+    return f"{figures} (saturated: {result['requests_per_second']:,.0f} req/s served)"
+
+
+def _paced_rows(paced: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """The paced run: every target at the same offered rate, below saturation."""
+    rate, connections = paced["offered_per_second"], paced["connections"]
+    rows = []
+    for name in ("list", "detail"):
+        for reference, label in (("ninja", "plain django-ninja"), ("drf", "DRF `ModelViewSet`")):
+            if f"{reference}_{name}" not in paced:
+                continue
+            rows.append(
+                (
+                    f"API `GET` {name} at {rate:,.0f} req/s offered on {connections} "
+                    f"connections (paced) vs {label}: latency",
+                    _paced(paced[name]),
+                    _paced(paced[f"{reference}_{name}"]),
+                    f"{paced[name][f'p99_ratio_to_{reference}']:.2f}x (p99)",
+                )
+            )
+    rows.append(
+        (
+            f"API bare `JsonResponse` at {rate:,.0f} req/s offered on {connections} "
+            "connections (paced): the server's own latency",
+            _paced(paced["bare"]),
+            "",
+            "",
+        )
+    )
+    return rows
+
+
 LANGUAGE_NAMES = {"de": "German", "fr": "French", "pt": "Portuguese", "en": "English"}
 
 
@@ -288,6 +325,8 @@ def to_markdown(report: dict[str, Any]) -> str:
                         f"{api[name]['ratio_to_drf']:.2f}x",
                     )
                 )
+        if "paced" in api:
+            rows.extend(_paced_rows(api["paced"]))
         if "many_users" in api:
             many = api["many_users"]
             low, high = (ms / 1000 for ms in many["think_ms"])

@@ -131,3 +131,46 @@ def test_cpu_api_reads_a_process_cpu_time_and_survives_a_vanished_one() -> None:
     sum(i * i for i in range(200_000))  # some CPU of our own
     assert _proc_cpu(os.getpid()) > 0
     assert math.isnan(_proc_cpu(2**22 + 12345))  # above pid_max: no such process
+
+
+def test_paced_wrk_offers_the_rate_whatever_the_server_takes(tmp_path) -> None:
+    """The paced script holds wrk to its schedule: a server that answers at once gets
+    the offered rate, not the rate 32 eager connections would send (thousands a second)."""
+    import shutil
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from benchmarks import bench_api
+
+    if shutil.which("wrk") is None:
+        pytest.skip("wrk is not installed")
+
+    class Answer(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # kept-alive connections, as gunicorn's
+        disable_nagle_algorithm = True  # the body is not held back behind the headers
+
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    class Server(ThreadingHTTPServer):
+        daemon_threads = True
+        request_queue_size = 64  # 32 connections at once (the default backlog is 5)
+
+    server = Server(("127.0.0.1", 0), Answer)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/"
+        figures = bench_api.paced({"bare": url}, "token", 2, tmp_path, rate=50)
+    finally:
+        server.shutdown()
+        server.server_close()
+    served = figures["bare"]["requests_per_second"]
+    assert 40 <= served <= 55, served
+    assert figures["bare"]["sustained"] == (served >= 0.95 * 50)
+    assert figures["offered_per_second"] == 50
