@@ -195,9 +195,10 @@ def many_users(url: str, token: str, seconds: float, workdir: Path) -> dict[str,
 
 
 #: Offered rate of the paced run, requests/s over all CONNECTIONS: the same for every
-#: target, below what each serves at saturation — the plain ninja reference, the slowest
-#: one the rate is chosen for, served 154 (list) and 200 (detail) requests/s in the last
-#: quiet run — so that each target's latency is its own, not the length of its queue.
+#: target, and below what the plain ninja reference serves at saturation (154 list and
+#: 200 detail requests/s in the last quiet run), so that a target's latency is its own
+#: work, not the length of its queue. DRF, slower on some machines, is then reported as
+#: saturated (`SUSTAINED_SHARE`) rather than offered less.
 PACED_RATE = 100
 #: A paced target that served less than this share of PACED_RATE was saturated: its
 #: latency is a queue's again, and the report says so.
