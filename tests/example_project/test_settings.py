@@ -541,7 +541,10 @@ def test_runserver_bursts_leave_no_idle_connections(
                 assert statuses == {401}, statuses
         time.sleep(1)
         if leaks:
-            assert backends() >= before + 15
+            # At least a burst's 15 connections stay open. Not "before + 15": the
+            # warm-up request's connection (the 1 of before) may be gone by now, as
+            # a CI run on PostgreSQL once saw (15 against 1 + 15).
+            assert backends() >= 15
         else:
             assert backends() <= before + 1
     finally:
