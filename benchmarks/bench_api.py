@@ -273,7 +273,7 @@ def paced(
 KEEPALIVE_SECONDS = 10
 
 
-def run(workdir: Path, seconds: float = 10, warmup_seconds: float = 2) -> dict[str, Any]:
+def run(workdir: Path, seconds: float = 30, warmup_seconds: float = 2) -> dict[str, Any]:
     """Seed, serve with the shipped gunicorn config, measure every target."""
     from benchmarks import bench_load
 

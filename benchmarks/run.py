@@ -118,7 +118,7 @@ def run_benchmarks(only: list[str], quick: bool, workdir: Path) -> dict[str, Any
 
         harness.wait_for(up, 60, "gunicorn to answer")
         steps = {
-            "api": lambda: bench_api.run(workdir, seconds=3 if quick else 10),
+            "api": lambda: bench_api.run(workdir, seconds=3 if quick else 30),
             "queue": lambda: bench_queue.run(
                 workdir, jobs=30 if quick else bench_queue.JOBS, noops=60 if quick else 600
             ),
