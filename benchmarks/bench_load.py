@@ -121,7 +121,7 @@ def parse_stats(path: Path) -> dict[str, dict[str, Any]]:
 
 
 def wait_until_serving(web: harness.ProcessGroup, base_url: str) -> None:
-    """Wait (60 s at most) until the gunicorn of `server` answers its bare view."""
+    """Wait (60 s at most) until the gunicorn ``web`` answers the benchmarks' bare view."""
 
     def up() -> bool:
         web.check_alive()
@@ -131,7 +131,7 @@ def wait_until_serving(web: harness.ProcessGroup, base_url: str) -> None:
             return False
         return status == 200
 
-    harness.wait_for(up, 60, "gunicorn (shipped config) to answer")
+    harness.wait_for(up, 60, "gunicorn to answer")
 
 
 def run(workdir: Path, seconds: float = 60, users: int = 200) -> dict[str, Any]:

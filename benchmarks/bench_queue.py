@@ -112,6 +112,31 @@ def decode_and_plan_cpu_ms(clip: Path, rounds: int = 20) -> float:
     return round((time.process_time() - started) / rounds * 1000, 2)
 
 
+def create_jobs(owner: Any, clip: Path, count: int, *, enqueue: bool = True) -> list[str]:
+    """``count`` FakeEngine jobs of ``clip`` for ``owner``, created in one transaction
+    (with ``enqueue``, their queue rows become visible together, at its commit)."""
+    from django.db import transaction
+
+    from transcription_platform.transcriptions import services
+    from transcription_platform.transcriptions.validation import JobOptions
+
+    size = clip.stat().st_size
+    options = JobOptions(engine="fake", language="en", prompt="", title="")
+    with transaction.atomic():
+        return [
+            str(
+                services.create_transcription(
+                    owner=owner,
+                    audio=services.AudioFile(clip, f"clip-{i}.flac", size, "audio/flac"),
+                    info=None,
+                    options=options,
+                    enqueue=enqueue,
+                )[0].pk
+            )
+            for i in range(count)
+        ]
+
+
 def noop_tasks(count: int, cluster: harness.ProcessGroup) -> dict[str, Any]:
     from django.db import transaction
     from django.utils import timezone
@@ -148,26 +173,16 @@ def noop_tasks(count: int, cluster: harness.ProcessGroup) -> dict[str, Any]:
 
 
 def pipeline_jobs(count: int, clip: Path, cluster: harness.ProcessGroup) -> dict[str, Any]:
-    from django.db import transaction
     from django.db.models import Max
     from django.utils import timezone
 
-    from transcription_platform.transcriptions import services
     from transcription_platform.transcriptions.models import Transcription, TranscriptionStatus
-    from transcription_platform.transcriptions.validation import JobOptions
 
     user = harness.bench_user(f"queue-{uuid.uuid4().hex[:8]}")
     before = settled_transactions()
     meter = CpuMeter(cluster)
     meter.start()
-    with transaction.atomic():
-        for i in range(count):
-            services.create_transcription(
-                owner=user,
-                audio=services.AudioFile(clip, f"clip-{i}.flac", clip.stat().st_size, "audio/flac"),
-                info=None,
-                options=JobOptions(engine="fake", language="en", prompt="", title=""),
-            )
+    create_jobs(user, clip, count)
     committed = timezone.now()
     jobs = Transcription.objects.filter(owner=user)
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import tempfile
 import time
 import uuid
 from collections import Counter
@@ -42,29 +43,16 @@ def statement_kind(sql: str) -> str:
 
 def run_jobs(count: int, workdir: Path, *, profile: bool = False) -> dict[str, Any]:
     """Create ``count`` (+3 warm-up) jobs in one transaction, then run each in turn."""
-    from django.db import connection, transaction
+    from django.db import connection
 
-    from transcription_platform.transcriptions import services, tasks
-    from transcription_platform.transcriptions.validation import JobOptions
+    from benchmarks.bench_queue import create_jobs
+    from transcription_platform.transcriptions import tasks
 
     clip = harness.write_flac(workdir / "clip-5s.flac", harness.sample_pcm()[: 5 * harness.RATE])
     user = harness.bench_user(f"cpu-queue-{uuid.uuid4().hex[:8]}")
     warmup = 3
-    with transaction.atomic():
-        ids = [
-            str(
-                services.create_transcription(
-                    owner=user,
-                    audio=services.AudioFile(
-                        clip, f"clip-{i}.flac", clip.stat().st_size, "audio/flac"
-                    ),
-                    info=None,
-                    options=JobOptions(engine="fake", language="en", prompt="", title=""),
-                    enqueue=False,
-                )[0].pk
-            )
-            for i in range(count + warmup)
-        ]
+    # Not enqueued: this process runs them, no cluster does.
+    ids = create_jobs(user, clip, count + warmup, enqueue=False)
     for pk in ids[:warmup]:
         tasks.process_transcription(pk)
     statements: Counter[str] = Counter()
@@ -103,8 +91,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--profile", action="store_true", help="print a pyinstrument profile")
     args = parser.parse_args(argv)
     harness.setup_django()
-    import tempfile
-
     with tempfile.TemporaryDirectory(prefix="tp-cpu-queue-") as workdir:
         result = run_jobs(args.jobs, Path(workdir), profile=args.profile)
     print(

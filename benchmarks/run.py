@@ -107,16 +107,7 @@ def run_benchmarks(only: list[str], quick: bool, workdir: Path) -> dict[str, Any
     port = int(os.environ.get("BENCH_PORT") or harness.free_port())
     base_url = f"http://127.0.0.1:{port}"
     with harness.gunicorn(port, workdir / "gunicorn.log") as server:
-
-        def up() -> bool:
-            server.check_alive()
-            try:
-                status, _ = harness.call_api(base_url, "GET", "/bench/bare/", token=None, timeout=2)
-            except harness.BenchmarkError:
-                return False
-            return status == 200
-
-        harness.wait_for(up, 60, "gunicorn to answer")
+        bench_load.wait_until_serving(server, base_url)
         steps = {
             "api": lambda: bench_api.run(workdir, seconds=3 if quick else 30),
             "queue": lambda: bench_queue.run(
