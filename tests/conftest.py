@@ -6,8 +6,10 @@ module or a conftest (tests/test_test_layout.py enforces it).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -38,6 +40,38 @@ def _fresh_cache() -> None:
     for alias in caches:
         caches[alias].clear()
     forget_principal(None)
+
+
+class _HeldClock:
+    """The ``time`` module, with ``time()`` held at the instant it was made."""
+
+    def __init__(self) -> None:
+        self._now = time.time()
+
+    def time(self) -> float:
+        return self._now
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)
+
+
+@pytest.fixture(autouse=True)
+def _rate_windows_hold_still(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The clock rate-limit windows read holds still for the test.
+
+    Windows are django-ratelimit's fixed ones, each key's ending at its own second: a
+    test's few requests that straddle that end start a new count, and a limit the test
+    expects is not reached (CI saw the 4th of four logins at "3/m" answered 400). The
+    windows, ``Retry-After`` and Redis's ``EXPIREAT`` all read this one instant, which
+    is the real time the test started at.
+    """
+    import django_ratelimit.core
+
+    from transcription_platform import ratelimit
+
+    clock = _HeldClock()
+    monkeypatch.setattr(django_ratelimit.core, "time", clock)
+    monkeypatch.setattr(ratelimit, "time", clock)
     return
 
 
