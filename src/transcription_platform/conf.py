@@ -297,6 +297,12 @@ SETTINGS: dict[str, Setting] = {
     "ANALYTICS_MAX_REFERRAL_CODES": Setting(
         20, int, "Analytics: referral codes one user may hold."
     ),
+    "ANALYTICS_TOTAL_SHARDS": Setting(
+        8,
+        int,
+        "Analytics: rows each day's totals are spread over (by user), so that jobs of "
+        "different users do not wait for one row's lock.",
+    ),
     "EVENTS_KEEPALIVE_SECONDS": Setting(
         15.0,
         (int, float),

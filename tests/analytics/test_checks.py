@@ -29,6 +29,9 @@ def test_defaults_pass(settings) -> None:
         ({"ANALYTICS_MAX_PERIOD_DAYS": 0}, ["transcription_platform_analytics.E002"]),
         ({"ANALYTICS_MAX_REFERRAL_CODES": -1}, ["transcription_platform_analytics.E002"]),
         ({"ANALYTICS_CACHE_SECONDS": -5}, ["transcription_platform_analytics.E002"]),
+        ({"ANALYTICS_TOTAL_SHARDS": 0}, ["transcription_platform_analytics.E002"]),
+        ({"ANALYTICS_TOTAL_SHARDS": 1025}, ["transcription_platform_analytics.E002"]),
+        ({"ANALYTICS_TOTAL_SHARDS": 1}, []),
         ({"ANALYTICS_PLAN_PRICES": {"Pro": "0.01"}, "ANALYTICS_PRICE_PER_MINUTE": "0.5"}, []),
     ],
 )

@@ -6,7 +6,7 @@ import threading
 from collections.abc import Callable
 
 import pytest
-from django.db import connection, connections
+from django.db import OperationalError, connection, connections, transaction
 from django.db.models import Sum
 
 from tests.fixtures.transcriptions import make_transcription
@@ -63,6 +63,56 @@ def test_concurrent_jobs_of_one_user_lose_no_count() -> None:
     # The day's totals: one row per day and engine, created by one thread, bumped by all.
     totals = DailyTotal.objects.aggregate(created=Sum("created"), completed=Sum("completed"))
     assert totals == {"created": THREADS, "completed": THREADS}
+
+
+def completes_while_held(held: object, other: object) -> bool:
+    """Whether ``other``'s completion commits within 1 s while a transaction that
+    recorded ``held``'s completion stays open on another connection."""
+    holding, release = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def hold() -> None:
+        try:
+            with transaction.atomic():
+                services.record_transcription_completed(held)
+                holding.set()
+                release.wait(30)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    try:
+        assert holding.wait(30)
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL lock_timeout = '1s'")
+            services.record_transcription_completed(other)
+    except OperationalError as exc:
+        if "lock timeout" not in str(exc):
+            raise
+        return False
+    finally:
+        release.set()
+        thread.join(30)
+    assert errors == []
+    return True
+
+
+def test_jobs_of_different_users_do_not_wait_for_one_daily_row(settings) -> None:
+    # Consecutive users are on different shards of the default 8: neither waits.
+    first, second = make_user("first"), make_user("second")
+    assert services.total_shard(first.pk) != services.total_shard(second.pk)
+    same = {"engine": "default", "model": "m"}  # the same day's row but for the shard
+    jobs = [make_transcription(user, "completed", **same) for user in (first, second)]
+    assert completes_while_held(*jobs)
+    # One row for the day (1 shard): the second job waits for the first to commit.
+    settings.TRANSCRIPTION_PLATFORM = {"ANALYTICS_TOTAL_SHARDS": 1}
+    jobs = [make_transcription(user, "completed", **same) for user in (first, second)]
+    assert not completes_while_held(*jobs)
+    assert DailyTotal.objects.aggregate(n=Sum("completed")) == {"n": 3}
 
 
 def test_one_event_delivered_by_every_thread_counts_once() -> None:

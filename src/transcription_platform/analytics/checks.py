@@ -8,6 +8,9 @@ from typing import Any
 from django.core.checks import CheckMessage, Error, Tags, register
 from django.core.exceptions import ImproperlyConfigured
 
+#: Most rows a day's totals may be spread over (``ANALYTICS_TOTAL_SHARDS``).
+MAX_TOTAL_SHARDS = 1024
+
 
 def _price_error(where: str, value: Any) -> Error | None:
     try:
@@ -24,7 +27,7 @@ def _price_error(where: str, value: Any) -> Error | None:
 
 @register(Tags.compatibility, "transcription_platform")
 def check_analytics_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
-    """E001: prices are non-negative decimals; E002: limits are positive."""
+    """E001: prices are non-negative decimals; E002: limits are in range."""
     from transcription_platform.conf import settings
 
     try:
@@ -49,6 +52,15 @@ def check_analytics_settings(app_configs: Any = None, **kwargs: Any) -> list[Che
                     id="transcription_platform_analytics.E002",
                 )
             )
+    shards = values["ANALYTICS_TOTAL_SHARDS"]
+    if not 1 <= shards <= MAX_TOTAL_SHARDS:
+        errors.append(
+            Error(
+                f"TRANSCRIPTION_PLATFORM['ANALYTICS_TOTAL_SHARDS'] is {shards!r}; expected 1 "
+                f"to {MAX_TOTAL_SHARDS}.",
+                id="transcription_platform_analytics.E002",
+            )
+        )
     if values["ANALYTICS_CACHE_SECONDS"] < 0:
         errors.append(
             Error(

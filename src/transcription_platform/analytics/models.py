@@ -74,13 +74,17 @@ class DailyTotal(models.Model):
 
     Incremented with ``F()`` in the transaction of each new event, so sums over a
     period read a few rows per day instead of every event. ``error_code`` is blank
-    except on the rows counting failures.
+    except on the rows counting failures. Each day's totals are spread over
+    ``ANALYTICS_TOTAL_SHARDS`` rows by user (``shard`` is the user id modulo it): the
+    row stays locked until the event's transaction commits, and one row for the
+    whole site would make every user's job wait for every other's. Readers sum rows.
     """
 
     day = models.DateField()
     engine = models.CharField(max_length=64, blank=True)
     model = models.CharField(max_length=128, blank=True)
     error_code = models.CharField(max_length=64, blank=True)
+    shard = models.PositiveSmallIntegerField(default=0)
     created = models.PositiveIntegerField(default=0)
     completed = models.PositiveIntegerField(default=0)
     failed = models.PositiveIntegerField(default=0)
@@ -97,7 +101,8 @@ class DailyTotal(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["day", "engine", "model", "error_code"], name="tp_an_daily_unique"
+                fields=["day", "engine", "model", "error_code", "shard"],
+                name="tp_an_daily_unique",
             )
         ]
 

@@ -47,7 +47,7 @@ from django.db.models import (
     When,
     Window,
 )
-from django.db.models.functions import RowNumber, Trunc, TruncDate
+from django.db.models.functions import Coalesce, Mod, RowNumber, Trunc, TruncDate
 from django.utils import timezone
 
 from transcription_platform.analytics.error_codes import AnalyticsErrorCode
@@ -156,11 +156,34 @@ def _mark_active(user_id: int, moment: datetime, signup_day: date) -> None:
         pass  # already active that day
 
 
-def _bump(moment: datetime, engine: str, model: str, error_code: str = "", **add: Any) -> None:
-    """Add ``add`` to the day's totals of ``engine``/``model``/``error_code`` with
-    ``F()``; the row is created on the day's first event (concurrent creators: one
-    insert wins, the others update)."""
-    key = {"day": local_day(moment), "engine": engine, "model": model, "error_code": error_code}
+def total_shard(user_id: int | None) -> int:
+    """The `DailyTotal` row (of ``ANALYTICS_TOTAL_SHARDS``) a user's events add to.
+
+    A user's events already wait for each other on their `UserStats` row, so keeping
+    them on one shard adds no wait; different users spread over the shards.
+    """
+    shards: int = settings.ANALYTICS_TOTAL_SHARDS
+    return (user_id or 0) % shards
+
+
+def _bump(
+    moment: datetime,
+    user_id: int | None,
+    engine: str,
+    model: str,
+    error_code: str = "",
+    **add: Any,
+) -> None:
+    """Add ``add`` to the day's totals of ``engine``/``model``/``error_code`` on the
+    user's shard with ``F()``; the row is created on its first event (concurrent
+    creators: one insert wins, the others update)."""
+    key = {
+        "day": local_day(moment),
+        "engine": engine,
+        "model": model,
+        "error_code": error_code,
+        "shard": total_shard(user_id),
+    }
     increments = {name: F(name) + value for name, value in add.items()}
     if DailyTotal.objects.filter(**key).update(**increments):
         return
@@ -325,7 +348,7 @@ def record_transcription_created(transcription: Any) -> bool:
         if created:
             UserStats.objects.filter(pk=owner.pk).update(transcriptions=F("transcriptions") + 1)
             _mark_active(owner.pk, transcription.created_at, stats.signup_day)
-            _bump(transcription.created_at, engine, model, created=1)
+            _bump(transcription.created_at, owner.pk, engine, model, created=1)
     return created
 
 
@@ -372,6 +395,7 @@ def record_transcription_completed(transcription: Any) -> bool:
                 timed = {"processing_seconds": processing, "timed_audio_seconds": seconds}
             _bump(
                 finished,
+                owner.pk,
                 engine,
                 model,
                 completed=1,
@@ -402,7 +426,7 @@ def record_transcription_failed(transcription: Any, error_code: str = "") -> boo
         )
         if created:
             UserStats.objects.filter(pk=owner.pk).update(failed=F("failed") + 1)
-            _bump(finished, engine, model, code, failed=1)
+            _bump(finished, owner.pk, engine, model, code, failed=1)
     return created
 
 
@@ -425,7 +449,14 @@ def record_usage(record: Any) -> bool:
         )
         if created:
             step_cost = cost if record.step == TRANSCRIPTION_STEP else ZERO
-            _bump(record.created_at, engine, model, cost=cost, transcription_cost=step_cost)
+            _bump(
+                record.created_at,
+                record.owner_id,
+                engine,
+                model,
+                cost=cost,
+                transcription_cost=step_cost,
+            )
     return created
 
 
@@ -499,7 +530,8 @@ def rebuild_daily_totals() -> int:
     grouped = (
         Event.objects.filter(kind__in=[EventKind.TRANSCRIPTION_CREATED, D, F_, U])
         .annotate(local_day=TruncDate("occurred_at", tzinfo=timezone.get_default_timezone()))
-        .values("local_day", "engine", "model", "error_code")
+        .annotate(shard=Mod(Coalesce("user_id", 0), settings.ANALYTICS_TOTAL_SHARDS))
+        .values("local_day", "engine", "model", "error_code", "shard")
         .order_by()
         .annotate(
             n_created=Count("pk", filter=Q(kind=EventKind.TRANSCRIPTION_CREATED)),
@@ -519,6 +551,7 @@ def rebuild_daily_totals() -> int:
             engine=row["engine"],
             model=row["model"],
             error_code=row["error_code"],
+            shard=row["shard"],
             created=row["n_created"],
             completed=row["n_completed"],
             failed=row["n_failed"],
