@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import time
+from collections.abc import Callable
 
 import pytest
 
@@ -10,6 +12,7 @@ from tests.fixtures.audio import write_audio
 from tests.openai_server import TRANSCRIPTIONS, error_json
 from transcription_platform.engines import PermanentEngineError, RetryableEngineError
 from transcription_platform.engines.audio import AudioClip, probe
+from transcription_platform.engines.base import StopTranscribing
 from transcription_platform.engines.languages import normalize_language
 from transcription_platform.engines.openai import OpenAIEngine, retry_after_seconds
 from transcription_platform.exceptions import ConfigurationError
@@ -182,6 +185,45 @@ def test_timeout_is_retryable(openai_server, clip):
     openai_server.enqueue(TRANSCRIPTIONS, json=VERBOSE, delay=1.5)
     with pytest.raises(RetryableEngineError) as info:
         engine(openai_server, timeout=0.3).transcribe(clip)
+    assert info.value.code == "engine_timeout"
+
+
+def stopping_progress(after: float) -> tuple[list[float], Callable[[float], None]]:
+    """A progress callback that raises StopTranscribing once ``after`` seconds passed
+    (as the pipeline's does once the job is cancelled); the reports it heard."""
+    heard: list[float] = []
+    deadline = time.monotonic() + after
+
+    def progress(fraction: float) -> None:
+        heard.append(fraction)
+        if time.monotonic() >= deadline:
+            raise StopTranscribing("cancelled")
+
+    return heard, progress
+
+
+def test_a_stopped_request_is_no_longer_waited_for(openai_server, clip):
+    openai_server.enqueue(TRANSCRIPTIONS, json=VERBOSE, delay=10)
+    heard, progress = stopping_progress(0.3)
+    started = time.monotonic()
+    with pytest.raises(StopTranscribing):
+        engine(openai_server).transcribe(clip, progress=progress)
+    # Stopped at the first poll after the stop (0.5 s), not when the provider answers.
+    assert time.monotonic() - started < 5
+    assert set(heard) == {0.0}
+    assert len(openai_server.requests_to(TRANSCRIPTIONS)) == 1
+
+
+def test_a_request_waited_for_with_progress_answers_and_fails_as_without(openai_server, clip):
+    openai_server.enqueue(TRANSCRIPTIONS, json=VERBOSE, delay=1.2)
+    heard: list[float] = []
+    result = engine(openai_server).transcribe(clip, progress=heard.append)
+    assert result.text == VERBOSE["text"]
+    assert heard[-1] == 1.0
+    assert set(heard[:-1]) == {0.0}  # polled while it waited
+    openai_server.enqueue(TRANSCRIPTIONS, json=VERBOSE, delay=1.5)
+    with pytest.raises(RetryableEngineError) as info:
+        engine(openai_server, timeout=0.3).transcribe(clip, progress=heard.append)
     assert info.value.code == "engine_timeout"
 
 

@@ -18,6 +18,7 @@ from tests.fixtures.audio import write_audio
 from tests.fixtures.billing import FAKE_ENGINE, FAKE_PRICES
 from tests.fixtures.transcriptions import make_transcription
 from tests.fixtures.uploads import upload
+from tests.openai_server import TRANSCRIPTIONS
 from transcription_platform.billing.models import Reservation, ReservationStatus, UsageRecord
 from transcription_platform.engines import get_engine
 from transcription_platform.transcriptions import services, tasks
@@ -29,6 +30,7 @@ from transcription_platform.transcriptions.models import (
 )
 
 LEASE = 0.4  # renewed every 0.1 s
+OPENAI_ENGINE = "transcription_platform.engines.openai.OpenAIEngine"
 
 
 def platform(**options) -> dict:
@@ -186,6 +188,35 @@ def test_cancel_and_delete_stop_the_chunk_being_transcribed(stop, settings, user
     assert Reservation.objects.get().status == ReservationStatus.RELEASED
     if stop == "cancel":
         assert Transcription.objects.get(pk=pk).status == TranscriptionStatus.CANCELLED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_cancel_stops_the_wait_for_a_remote_engine(settings, user, forty, openai_server):
+    # The provider would answer in 20 s; the worker stops waiting once it hears the cancel.
+    openai_server.enqueue(TRANSCRIPTIONS, json={"text": "too late"}, delay=20)
+    remote = {"base_url": openai_server.base_url, "api_key": "sk-test", "upload_format": "wav"}
+    settings.TRANSCRIPTION_PLATFORM = {
+        **platform(),
+        "ENGINES": {"default": {"BACKEND": OPENAI_ENGINE, "OPTIONS": remote}},
+    }
+    audio = services.AudioFile(path=forty, name="forty.wav", size_bytes=forty.stat().st_size)
+    transcription, _ = services.create_from_file(user, audio, enqueue=False)
+    pk = str(transcription.pk)
+    worker = run_in_background(pk)
+    wait_until_running(pk)
+    assert len(openai_server.requests_to(TRANSCRIPTIONS)) == 1  # the request is out
+
+    stopped_at = time.monotonic()
+    services.cancel(Transcription.objects.get(pk=pk))
+    worker.join(timeout=10)
+    took = time.monotonic() - stopped_at
+    assert not worker.is_alive()
+    assert took < 6.0, took  # a lease renewal and a poll (0.5 s), not the 20 s answer
+    assert Transcription.objects.get(pk=pk).status == TranscriptionStatus.CANCELLED
+    assert not TranscriptionChunk.objects.filter(
+        transcription_id=pk, status=ChunkStatus.DONE
+    ).exists()
+    assert not UsageRecord.objects.exists()
 
 
 @pytest.mark.django_db

@@ -31,9 +31,10 @@ attributes, so the pipeline can plan without calling it:
 from __future__ import annotations
 
 import inspect
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
@@ -56,6 +57,62 @@ class StopTranscribing(Exception):
     ``ValueError``, which engines turn into their own errors), so a long chunk stops
     within one segment instead of running to its end.
     """
+
+
+T = TypeVar("T")
+
+#: Seconds between two asks of `wait_unless_stopped` whether a request is still wanted.
+STOP_POLL_SECONDS = 0.5
+
+
+def wait_unless_stopped(
+    call: Callable[[], T],
+    progress: ProgressCallback | None,
+    *,
+    poll_seconds: float = STOP_POLL_SECONDS,
+) -> T:
+    """``call()``'s answer, unless the result stops being wanted while it runs.
+
+    For an engine whose work is one blocking request (a remote API): the request runs
+    on a thread of its own while the calling thread reports ``progress(0.0)`` every
+    ``poll_seconds``. Such a report writes nothing (progress never goes backwards), but
+    the pipeline's callback raises `StopTranscribing` once the job is cancelled or
+    deleted, or the chunk handed on: the worker then stops waiting at once and moves
+    on. The abandoned request ends on its own (its answer or its timeout) and its answer
+    is dropped; it is not interrupted, since the provider has the audio and counts
+    it anyway.
+
+    Args:
+        call: The request; what it returns or raises is returned or raised here.
+        progress: The engine's ``progress`` callback; ``None`` runs ``call`` inline.
+        poll_seconds: Seconds between two reports.
+
+    Returns:
+        What ``call`` returned.
+
+    Raises:
+        StopTranscribing: From ``progress``: the result is no longer wanted.
+    """
+    if progress is None:
+        return call()
+    outcome: list[Any] = []
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            outcome.append((True, call()))
+        except BaseException as exc:  # handed to the waiting thread, raised there
+            outcome.append((False, exc))
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name="tp-engine-request", daemon=True).start()
+    while not done.wait(poll_seconds):
+        progress(0.0)
+    succeeded, value = outcome[0]
+    if not succeeded:
+        raise value
+    return value  # type: ignore[no-any-return]
 
 
 #: What an engine can be configured to produce (the ``task`` capability).

@@ -20,7 +20,11 @@ import openai
 
 from transcription_platform.conf import MiB
 from transcription_platform.engines.audio import MIME_TYPES, AudioClip
-from transcription_platform.engines.base import ProgressCallback, SpeechEngine
+from transcription_platform.engines.base import (
+    ProgressCallback,
+    SpeechEngine,
+    wait_unless_stopped,
+)
 from transcription_platform.engines.errors import RetryableEngineError, engine_error
 from transcription_platform.engines.languages import normalize_language
 from transcription_platform.engines.results import (
@@ -125,14 +129,19 @@ class OpenAIEngine(SpeechEngine):
         if prompt:
             params["prompt"] = prompt
         upload = (f"chunk.{self.upload_format}", data, MIME_TYPES[self.upload_format])
-        try:
+
+        def request() -> Any:
             client = create_client(
                 api_key=api_key or self.api_key, base_url=self.base_url, timeout=self.timeout
             )
             with client:
-                response = client.audio.transcriptions.create(
+                return client.audio.transcriptions.create(
                     file=upload, extra_body=self.extra_body or None, **params
                 )
+
+        try:
+            # A cancelled job's worker stops waiting for the provider within a poll.
+            response = wait_unless_stopped(request, progress)
         except openai.OpenAIError as exc:
             raise engine_error(classify(exc), self.alias) from exc
         result = self._parsed(response, clip, language)
