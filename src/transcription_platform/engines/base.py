@@ -59,18 +59,18 @@ class StopTranscribing(Exception):
     """
 
 
-T = TypeVar("T")
+_T = TypeVar("_T")
 
 #: Seconds between two asks of `wait_unless_stopped` whether a request is still wanted.
 STOP_POLL_SECONDS = 0.5
 
 
 def wait_unless_stopped(
-    call: Callable[[], T],
+    call: Callable[[], _T],
     progress: ProgressCallback | None,
     *,
     poll_seconds: float = STOP_POLL_SECONDS,
-) -> T:
+) -> _T:
     """``call()``'s answer, unless the result stops being wanted while it runs.
 
     For an engine whose work is one blocking request (a remote API): the request runs
