@@ -72,7 +72,6 @@ def _rate_windows_hold_still(monkeypatch: pytest.MonkeyPatch) -> None:
     clock = _HeldClock()
     monkeypatch.setattr(django_ratelimit.core, "time", clock)
     monkeypatch.setattr(ratelimit, "time", clock)
-    return
 
 
 @pytest.fixture

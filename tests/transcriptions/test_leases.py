@@ -204,7 +204,10 @@ def test_cancel_stops_the_wait_for_a_remote_engine(settings, user, forty, openai
     pk = str(transcription.pk)
     worker = run_in_background(pk)
     wait_until_running(pk)
-    assert len(openai_server.requests_to(TRANSCRIPTIONS)) == 1  # the request is out
+    deadline = time.monotonic() + 20
+    while not openai_server.requests_to(TRANSCRIPTIONS):  # until the request is out
+        assert time.monotonic() < deadline, "the engine never sent its request"
+        time.sleep(0.05)
 
     stopped_at = time.monotonic()
     services.cancel(Transcription.objects.get(pk=pk))
@@ -217,6 +220,7 @@ def test_cancel_stops_the_wait_for_a_remote_engine(settings, user, forty, openai
         transcription_id=pk, status=ChunkStatus.DONE
     ).exists()
     assert not UsageRecord.objects.exists()
+    assert len(openai_server.requests_to(TRANSCRIPTIONS)) == 1
 
 
 @pytest.mark.django_db
